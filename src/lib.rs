@@ -1,5 +1,50 @@
-//! sysvring
+//! # sysvring
+//!
+//! Typed, lock-free channels between processes on one Linux host, built on System V
+//! IPC: a ring in a shared-memory segment (SPSC or MPMC), semaphores for sleeping
+//! and crash-safe presence (`SEM_UNDO`), and a message-queue transport behind the
+//! same API.
+//!
+//! ```no_run
+//! use sysvring::{Builder, Flavor, Key};
+//!
+//! #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+//! #[repr(C)]
+//! struct Tick { seq: u64, price: f64 }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = Key::from_raw(0x7e57_0001);
+//! // Producer process: create the channel and send.
+//! let ch = Builder::<Tick>::new(key).capacity(4096).flavor(Flavor::Spsc).create()?;
+//! let tx = ch.sender()?;
+//! for seq in 0..10 {
+//!     tx.send(Tick { seq, price: 1.5 })?;
+//! }
+//! # drop(tx);
+//! // Consumer process (same key and T): open and receive until the producer is gone.
+//! let rx = Builder::<Tick>::new(key).open()?.receiver()?;
+//! for tick in rx.iter() {
+//!     println!("{} {}", tick.seq, tick.price);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Layers (arrows point down only): `channel` (this API) → `transport` (shm ring |
+//! message queue) → `ring` (algorithms on raw memory) → [`sys`] (safe SysV calls).
 #![deny(unsafe_op_in_unsafe_fn, missing_docs, missing_debug_implementations)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+mod channel;
+#[doc(hidden)]
+pub mod ring;
+mod sync;
 pub mod sys;
+#[doc(hidden)]
+pub mod transport;
+
+pub use channel::{
+    Builder, Channel, Error, Flavor, Iter, Receiver, RecvError, RecvTimeoutError, SendError,
+    SendTimeoutError, Sender, Spin, Stats, Transport, TryIter, TryRecvError, TrySendError,
+    DEFAULT_CAPACITY,
+};
+pub use sys::Key;

@@ -1,0 +1,358 @@
+//! Public error types: the setup [`Error`] and the std/crossbeam-style per-operation
+//! errors. A failed send hands the message back; `Debug` never requires `T: Debug`.
+
+use std::fmt;
+use std::io;
+
+use crate::sys::SysError;
+
+/// Why a channel could not be created, opened or connected to.
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum Error {
+    /// `create` found an object at the key already (`IPC_EXCL`).
+    AlreadyExists,
+    /// `open` found no object at the key.
+    NotFound,
+    /// The caller may not use the object (mode bits, or an untrusted owner).
+    PermissionDenied,
+    /// The object at the key is not a sysvring channel (bad magic, or too small).
+    NotSysvring,
+    /// The segment has another layout version than this build.
+    VersionMismatch {
+        /// This build's layout version.
+        expected: u32,
+        /// The segment's.
+        found: u32,
+    },
+    /// The segment holds another element type (fingerprints differ).
+    TypeMismatch {
+        /// The fingerprint of this side's `T` (or its explicit override).
+        expected: u64,
+        /// The segment's.
+        found: u64,
+    },
+    /// Capacity, flavor, element size/alignment, stride or total size inconsistent
+    /// with what this side expects or with the segment's real size.
+    LayoutMismatch {
+        /// Which field disagrees.
+        field: &'static str,
+        /// What this side expected (or the largest value allowed).
+        expected: u64,
+        /// What was found.
+        found: u64,
+    },
+    /// A second sender or receiver on an SPSC channel while the role is held.
+    RoleTaken,
+    /// `T` does not fit the transport (e.g. above the host's `msgmax`).
+    MessageTooLarge {
+        /// Size of one message.
+        size: usize,
+        /// The most the transport carries.
+        max: usize,
+    },
+    /// The creator never finished initialising the segment within the open timeout.
+    NotReady,
+    /// A system call failed: its name and the OS error.
+    Os(&'static str, io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::AlreadyExists => f.write_str("a channel already exists at this key"),
+            Error::NotFound => f.write_str("no channel exists at this key"),
+            Error::PermissionDenied => f.write_str("permission denied"),
+            Error::NotSysvring => f.write_str("the object at this key is not a sysvring channel"),
+            Error::VersionMismatch { expected, found } => {
+                write!(
+                    f,
+                    "layout version mismatch: expected {expected}, found {found}"
+                )
+            }
+            Error::TypeMismatch { expected, found } => {
+                write!(f, "element type mismatch: expected fingerprint {expected:#018x}, found {found:#018x}")
+            }
+            Error::LayoutMismatch {
+                field,
+                expected,
+                found,
+            } => {
+                write!(
+                    f,
+                    "layout mismatch in {field}: expected {expected}, found {found}"
+                )
+            }
+            Error::RoleTaken => {
+                f.write_str("the sender or receiver role of this spsc channel is taken")
+            }
+            Error::MessageTooLarge { size, max } => {
+                write!(
+                    f,
+                    "message of {size} bytes is larger than the transport's limit of {max}"
+                )
+            }
+            Error::NotReady => f.write_str("the channel's creator did not finish initialising it"),
+            Error::Os(call, e) => write!(f, "{call}: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Os(_, e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<SysError> for Error {
+    /// Maps the errno of a failed call to its variant: `ENOENT` is `NotFound`, `EEXIST`
+    /// `AlreadyExists`, `EACCES`/`EPERM` `PermissionDenied`, anything else `Os`.
+    fn from(e: SysError) -> Error {
+        if e.is_not_found() {
+            Error::NotFound
+        } else if e.is_already_exists() {
+            Error::AlreadyExists
+        } else if e.is_permission_denied() {
+            Error::PermissionDenied
+        } else {
+            let call = e.call();
+            Error::Os(call, e.into_io_error())
+        }
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        let kind = match &e {
+            Error::AlreadyExists => io::ErrorKind::AlreadyExists,
+            Error::NotFound => io::ErrorKind::NotFound,
+            Error::PermissionDenied => io::ErrorKind::PermissionDenied,
+            Error::Os(_, io) => io.kind(),
+            _ => io::ErrorKind::InvalidData,
+        };
+        io::Error::new(kind, e)
+    }
+}
+
+/// [`Sender::send`](crate::Sender::send) failed: every receiver is gone. Holds the
+/// message.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SendError<T>(pub T);
+
+/// [`Sender::try_send`](crate::Sender::try_send) failed. Holds the message.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum TrySendError<T> {
+    /// The channel is full.
+    Full(T),
+    /// Every receiver is gone.
+    Disconnected(T),
+}
+
+/// [`Sender::send_timeout`](crate::Sender::send_timeout) failed. Holds the message.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum SendTimeoutError<T> {
+    /// The channel stayed full until the timeout.
+    Timeout(T),
+    /// Every receiver is gone.
+    Disconnected(T),
+}
+
+/// [`Receiver::recv`](crate::Receiver::recv) failed: the channel is empty and every
+/// sender is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecvError;
+
+/// [`Receiver::try_recv`](crate::Receiver::try_recv) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryRecvError {
+    /// The channel is empty.
+    Empty,
+    /// The channel is empty and every sender is gone.
+    Disconnected,
+}
+
+/// [`Receiver::recv_timeout`](crate::Receiver::recv_timeout) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecvTimeoutError {
+    /// The channel stayed empty until the timeout.
+    Timeout,
+    /// The channel is empty and every sender is gone.
+    Disconnected,
+}
+
+impl<T> SendError<T> {
+    /// The message that was not sent.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> TrySendError<T> {
+    /// The message that was not sent.
+    pub fn into_inner(self) -> T {
+        match self {
+            TrySendError::Full(v) | TrySendError::Disconnected(v) => v,
+        }
+    }
+
+    /// Whether the channel was full.
+    pub fn is_full(&self) -> bool {
+        matches!(self, TrySendError::Full(_))
+    }
+
+    /// Whether every receiver was gone.
+    pub fn is_disconnected(&self) -> bool {
+        matches!(self, TrySendError::Disconnected(_))
+    }
+}
+
+impl<T> SendTimeoutError<T> {
+    /// The message that was not sent.
+    pub fn into_inner(self) -> T {
+        match self {
+            SendTimeoutError::Timeout(v) | SendTimeoutError::Disconnected(v) => v,
+        }
+    }
+
+    /// Whether the send timed out.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, SendTimeoutError::Timeout(_))
+    }
+
+    /// Whether every receiver was gone.
+    pub fn is_disconnected(&self) -> bool {
+        matches!(self, SendTimeoutError::Disconnected(_))
+    }
+}
+
+impl TryRecvError {
+    /// Whether the channel was empty.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, TryRecvError::Empty)
+    }
+
+    /// Whether every sender was gone.
+    pub fn is_disconnected(&self) -> bool {
+        matches!(self, TryRecvError::Disconnected)
+    }
+}
+
+impl RecvTimeoutError {
+    /// Whether the receive timed out.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, RecvTimeoutError::Timeout)
+    }
+
+    /// Whether every sender was gone.
+    pub fn is_disconnected(&self) -> bool {
+        matches!(self, RecvTimeoutError::Disconnected)
+    }
+}
+
+impl<T> fmt::Debug for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SendError(..)")
+    }
+}
+
+impl<T> fmt::Debug for TrySendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrySendError::Full(_) => f.write_str("Full(..)"),
+            TrySendError::Disconnected(_) => f.write_str("Disconnected(..)"),
+        }
+    }
+}
+
+impl<T> fmt::Debug for SendTimeoutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendTimeoutError::Timeout(_) => f.write_str("Timeout(..)"),
+            SendTimeoutError::Disconnected(_) => f.write_str("Disconnected(..)"),
+        }
+    }
+}
+
+impl<T> fmt::Display for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("sending on a disconnected channel")
+    }
+}
+
+impl<T> fmt::Display for TrySendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrySendError::Full(_) => f.write_str("sending on a full channel"),
+            TrySendError::Disconnected(_) => f.write_str("sending on a disconnected channel"),
+        }
+    }
+}
+
+impl<T> fmt::Display for SendTimeoutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendTimeoutError::Timeout(_) => f.write_str("timed out waiting on send operation"),
+            SendTimeoutError::Disconnected(_) => f.write_str("sending on a disconnected channel"),
+        }
+    }
+}
+
+impl fmt::Display for RecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("receiving on an empty and disconnected channel")
+    }
+}
+
+impl fmt::Display for TryRecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryRecvError::Empty => f.write_str("receiving on an empty channel"),
+            TryRecvError::Disconnected => {
+                f.write_str("receiving on an empty and disconnected channel")
+            }
+        }
+    }
+}
+
+impl fmt::Display for RecvTimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecvTimeoutError::Timeout => f.write_str("timed out waiting on receive operation"),
+            RecvTimeoutError::Disconnected => f.write_str("channel is empty and disconnected"),
+        }
+    }
+}
+
+impl<T> std::error::Error for SendError<T> {}
+impl<T> std::error::Error for TrySendError<T> {}
+impl<T> std::error::Error for SendTimeoutError<T> {}
+impl std::error::Error for RecvError {}
+impl std::error::Error for TryRecvError {}
+impl std::error::Error for RecvTimeoutError {}
+
+impl<T> From<SendError<T>> for TrySendError<T> {
+    fn from(e: SendError<T>) -> Self {
+        TrySendError::Disconnected(e.0)
+    }
+}
+
+impl<T> From<SendError<T>> for SendTimeoutError<T> {
+    fn from(e: SendError<T>) -> Self {
+        SendTimeoutError::Disconnected(e.0)
+    }
+}
+
+impl From<RecvError> for TryRecvError {
+    fn from(_: RecvError) -> Self {
+        TryRecvError::Disconnected
+    }
+}
+
+impl From<RecvError> for RecvTimeoutError {
+    fn from(_: RecvError) -> Self {
+        RecvTimeoutError::Disconnected
+    }
+}

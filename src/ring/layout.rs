@@ -1,0 +1,302 @@
+//! The segment layout: a versioned `#[repr(C)]` header, control words each on their
+//! own 128-byte line, then the slots.
+//!
+//! ```text
+//! offset   0  Header (magic, version, flavor, capacity, element size/align,
+//!             fingerprint, stride, slot offset, total size, sem id, creator, state)
+//! offset 256  head line      (consumer index)
+//! offset 384  tail line      (producer index)
+//! offset 512  waiters line   (receivers and senders registered to sleep)
+//! offset 640  presence line  (live/ever counts mirrored from the semaphores, closed)
+//! offset 768  stats line     (wake-ups posted, sleeps, skipped slots)
+//! offset 896+ slots          (aligned to max(128, align_of::<T>()))
+//! ```
+//!
+//! Everything in the segment is untrusted: the header is copied out once, validated
+//! field by field, and only the local copy is used afterwards; indices are always
+//! masked before they address a slot.
+
+use std::mem::{align_of, size_of};
+
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
+
+/// "SYSVRING" in ASCII, little-endian.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"SYSVRING");
+/// Layout version; bumped on any incompatible change to this file.
+pub const VERSION: u32 = 1;
+/// Size of one control line.
+pub const LINE: usize = 128;
+/// Largest element alignment we place in a segment (shmat maps page-aligned).
+pub const MAX_ALIGN: usize = 4096;
+/// Largest capacity (slots); keeps every offset computation far from overflow.
+pub const MAX_CAPACITY: u64 = 1 << 32;
+
+/// `state`: the creator is still filling the header.
+pub const STATE_INIT: u32 = 0;
+/// `state`: the header is complete; published last with Release.
+pub const STATE_READY: u32 = 0x5245_4459; // "READY"-ish, unlikely in random bytes
+
+/// The ring algorithm a segment holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum RingKind {
+    /// Single producer, single consumer.
+    Spsc = 1,
+    /// Multi producer, multi consumer (per-slot sequence numbers).
+    Mpmc = 2,
+}
+
+impl RingKind {
+    /// Decodes the header's flavor word.
+    pub fn from_raw(v: u32) -> Option<RingKind> {
+        match v {
+            1 => Some(RingKind::Spsc),
+            2 => Some(RingKind::Mpmc),
+            _ => None,
+        }
+    }
+}
+
+/// The header at offset 0. Every field is an atomic so concurrent readers in other
+/// processes never race with the creator's writes.
+#[derive(Debug)]
+#[repr(C)]
+pub struct Header {
+    pub magic: AtomicU64,
+    pub version: AtomicU32,
+    pub kind: AtomicU32,
+    pub capacity: AtomicU64,
+    pub elem_size: AtomicU64,
+    pub elem_align: AtomicU64,
+    pub fingerprint: AtomicU64,
+    pub stride: AtomicU64,
+    pub slots_offset: AtomicU64,
+    pub total_size: AtomicU64,
+    pub sem_id: AtomicU32,
+    pub creator_pid: AtomicU32,
+    pub creator_start: AtomicU64,
+    pub state: AtomicU32,
+    pub transport: AtomicU32,
+}
+
+/// Control words of the ring, each group on its own 128-byte line.
+#[derive(Debug)]
+#[repr(C)]
+pub struct Control {
+    pub head: AtomicU64,
+    _p0: [u8; LINE - 8],
+    pub tail: AtomicU64,
+    _p1: [u8; LINE - 8],
+    /// Receivers registered to sleep on the ITEMS semaphore.
+    pub recv_waiters: AtomicU32,
+    /// Senders registered to sleep on the SPACE semaphore.
+    pub send_waiters: AtomicU32,
+    _p2: [u8; LINE - 8],
+    /// Live senders (a mirror of the SEM_UNDO count: never lower than the truth).
+    pub senders: AtomicU32,
+    /// Live receivers (mirror, as above).
+    pub receivers: AtomicU32,
+    /// Non-zero once any sender has connected.
+    pub ever_senders: AtomicU32,
+    /// Non-zero once any receiver has connected.
+    pub ever_receivers: AtomicU32,
+    /// Non-zero once the channel was removed (`IPC_RMID`).
+    pub closed: AtomicU32,
+    _p3: [u8; LINE - 20],
+    /// Wake-up posts made (semaphore increments).
+    pub wakeups: AtomicU64,
+    /// Sleeps entered (timed semaphore waits).
+    pub sleeps: AtomicU64,
+    /// MPMC slots skipped because their producer died.
+    pub skipped: AtomicU64,
+    _p4: [u8; LINE - 24],
+}
+
+/// Offset of the control block.
+pub const CONTROL_OFFSET: usize = 2 * LINE;
+const _: () = assert!(size_of::<Header>() <= CONTROL_OFFSET);
+const _: () = assert!(size_of::<Control>() == 5 * LINE);
+
+/// A plain copy of a header, taken once and validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderValues {
+    pub magic: u64,
+    pub version: u32,
+    pub kind: u32,
+    pub capacity: u64,
+    pub elem_size: u64,
+    pub elem_align: u64,
+    pub fingerprint: u64,
+    pub stride: u64,
+    pub slots_offset: u64,
+    pub total_size: u64,
+    pub sem_id: u32,
+    pub creator_pid: u32,
+    pub creator_start: u64,
+    pub state: u32,
+    pub transport: u32,
+}
+
+impl Header {
+    /// Copies every field out (Relaxed; the caller has Acquired `state` first when it
+    /// needs the creator's writes).
+    pub fn snapshot(&self) -> HeaderValues {
+        let r = Ordering::Relaxed;
+        HeaderValues {
+            magic: self.magic.load(r),
+            version: self.version.load(r),
+            kind: self.kind.load(r),
+            capacity: self.capacity.load(r),
+            elem_size: self.elem_size.load(r),
+            elem_align: self.elem_align.load(r),
+            fingerprint: self.fingerprint.load(r),
+            stride: self.stride.load(r),
+            slots_offset: self.slots_offset.load(r),
+            total_size: self.total_size.load(r),
+            sem_id: self.sem_id.load(r),
+            creator_pid: self.creator_pid.load(r),
+            creator_start: self.creator_start.load(r),
+            state: self.state.load(Ordering::Acquire),
+            transport: self.transport.load(r),
+        }
+    }
+
+    /// Writes every field but `state` (the creator publishes that last).
+    pub fn fill(&self, v: &HeaderValues) {
+        let r = Ordering::Relaxed;
+        self.magic.store(v.magic, r);
+        self.version.store(v.version, r);
+        self.kind.store(v.kind, r);
+        self.capacity.store(v.capacity, r);
+        self.elem_size.store(v.elem_size, r);
+        self.elem_align.store(v.elem_align, r);
+        self.fingerprint.store(v.fingerprint, r);
+        self.stride.store(v.stride, r);
+        self.slots_offset.store(v.slots_offset, r);
+        self.total_size.store(v.total_size, r);
+        self.sem_id.store(v.sem_id, r);
+        self.creator_pid.store(v.creator_pid, r);
+        self.creator_start.store(v.creator_start, r);
+        self.transport.store(v.transport, r);
+    }
+}
+
+/// Byte offset of an MPMC slot's payload: after its sequence word and owner words.
+pub const MPMC_SLOT_HEADER: usize = 16;
+
+const fn round_up(x: usize, to: usize) -> usize {
+    (x + to - 1) / to * to
+}
+
+/// Where everything lives for one (kind, capacity, element) triple.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    pub kind: RingKind,
+    pub capacity: u64,
+    pub elem_size: usize,
+    pub elem_align: usize,
+    /// Distance between consecutive slots.
+    pub stride: usize,
+    /// Offset of the payload inside a slot.
+    pub data_offset: usize,
+    /// Offset of slot 0 from the segment start.
+    pub slots_offset: usize,
+    /// Bytes needed for the whole segment.
+    pub total_size: usize,
+}
+
+impl Geometry {
+    /// The geometry for `capacity` slots (already a power of two) of `T`.
+    pub fn for_type<T>(kind: RingKind, capacity: u64) -> Option<Geometry> {
+        Geometry::new(kind, capacity, size_of::<T>(), align_of::<T>())
+    }
+
+    /// The geometry for raw element size and alignment; `None` when out of range.
+    pub fn new(
+        kind: RingKind,
+        capacity: u64,
+        elem_size: usize,
+        elem_align: usize,
+    ) -> Option<Geometry> {
+        if !capacity.is_power_of_two() || capacity > MAX_CAPACITY {
+            return None;
+        }
+        if !elem_align.is_power_of_two() || elem_align > MAX_ALIGN || elem_size > (1 << 30) {
+            return None;
+        }
+        let (data_offset, stride) = match kind {
+            RingKind::Spsc => (0, round_up(elem_size.max(1), elem_align)),
+            RingKind::Mpmc => {
+                let a = elem_align.max(8);
+                let off = round_up(MPMC_SLOT_HEADER, a);
+                (off, round_up(off + elem_size, a))
+            }
+        };
+        let slots_offset = round_up(CONTROL_OFFSET + size_of::<Control>(), elem_align.max(LINE));
+        let slots_bytes = (stride as u64).checked_mul(capacity)?;
+        let total = (slots_offset as u64).checked_add(slots_bytes)?;
+        let total_size = usize::try_from(total).ok()?;
+        Some(Geometry {
+            kind,
+            capacity,
+            elem_size,
+            elem_align,
+            stride,
+            data_offset,
+            slots_offset,
+            total_size,
+        })
+    }
+
+    /// `capacity - 1`, the index mask.
+    pub fn mask(&self) -> u64 {
+        self.capacity - 1
+    }
+}
+
+/// A stable 64-bit FNV-1a hash; used for type fingerprints.
+pub const fn fnv1a(bytes: &[u8], mut h: u64) -> u64 {
+    let mut i = 0;
+    while i < bytes.len() {
+        h ^= bytes[i] as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        i += 1;
+    }
+    h
+}
+
+/// The default fingerprint of `T`: a hash of its type name, size and alignment.
+pub fn type_fingerprint<T>() -> u64 {
+    let mut h = fnv1a(std::any::type_name::<T>().as_bytes(), 0xcbf2_9ce4_8422_2325);
+    h = fnv1a(&(size_of::<T>() as u64).to_le_bytes(), h);
+    fnv1a(&(align_of::<T>() as u64).to_le_bytes(), h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn geometry_is_aligned_and_bounded() {
+        let g = Geometry::new(RingKind::Spsc, 8, 8, 8).unwrap();
+        assert_eq!(g.stride, 8);
+        assert_eq!(g.slots_offset % LINE, 0);
+        assert_eq!(g.total_size, g.slots_offset + 64);
+        let m = Geometry::new(RingKind::Mpmc, 4, 3, 1).unwrap();
+        assert_eq!(m.data_offset, 16);
+        assert_eq!(m.stride, 24);
+        let big = Geometry::new(RingKind::Mpmc, 2, 10, 256).unwrap();
+        assert_eq!(big.data_offset, 256);
+        assert_eq!(big.slots_offset % 256, 0);
+        assert!(Geometry::new(RingKind::Spsc, 3, 8, 8).is_none());
+        assert!(Geometry::new(RingKind::Spsc, 8, 8, 3).is_none());
+        assert!(Geometry::new(RingKind::Spsc, 1 << 40, 8, 8).is_none());
+    }
+
+    #[test]
+    fn fingerprints_differ_by_type() {
+        assert_ne!(type_fingerprint::<u64>(), type_fingerprint::<i64>());
+        assert_ne!(type_fingerprint::<u32>(), type_fingerprint::<u64>());
+        assert_eq!(type_fingerprint::<[u8; 4]>(), type_fingerprint::<[u8; 4]>());
+    }
+}

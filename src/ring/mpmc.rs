@@ -1,0 +1,322 @@
+//! Multi-producer multi-consumer ring: Dmitry Vyukov's bounded MPMC queue
+//! (<https://www.1024cores.net/home/lock-free-algorithms/queues/bounded-mpmc-queue>),
+//! as crossbeam's `array` flavor also uses, laid out in a shared region.
+//!
+//! Each slot starts with a sequence word (`stamp`). For position `pos`, the slot at
+//! `pos & mask` is free for a producer when `stamp == pos`, holds a message for a
+//! consumer when `stamp == pos + 1`, and is freed for the next lap by storing
+//! `pos + capacity`. `head` and `tail` are free-running `u64` positions claimed with a
+//! CAS. A batch claims a whole range with one CAS after checking every stamp in it,
+//! so a batch publishes its index once.
+//!
+//! Every stamp and index read from the region is untrusted: positions are masked, and
+//! a claim loop that sees no progress gives up (reports full/empty) instead of
+//! spinning forever on corrupt data.
+
+use std::marker::PhantomData;
+
+use bytemuck::Pod;
+
+use super::RawRing;
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
+
+/// A handle on an MPMC ring; any number may exist, in any processes.
+#[derive(Debug)]
+pub struct Mpmc<T> {
+    ring: RawRing,
+    owner: u32,
+    _t: PhantomData<T>,
+}
+
+// SAFETY: all shared state is atomics and slot ownership is arbitrated by CAS, so
+// handles can move between threads.
+unsafe impl<T: Send> Send for Mpmc<T> {}
+// SAFETY: as above; every method takes &self and synchronises through atomics.
+unsafe impl<T: Send> Sync for Mpmc<T> {}
+
+/// Largest number of retries of a claim loop before it reports full/empty.
+const MAX_RETRIES: u32 = 1 << 16;
+
+impl<T: Pod> Mpmc<T> {
+    /// A handle on the ring; `owner` (e.g. the pid) is recorded in every slot this
+    /// handle claims, so a slot left unpublished by a dead owner can be identified.
+    ///
+    /// # Safety
+    /// The ring's element type is `T` (size and alignment checked) and it was
+    /// initialised with [`Mpmc::init`].
+    pub unsafe fn new(ring: RawRing, owner: u32) -> Self {
+        Mpmc {
+            ring,
+            owner,
+            _t: PhantomData,
+        }
+    }
+
+    /// Sets every slot's stamp to its index (creator only, before publishing `Ready`).
+    pub fn init(ring: &RawRing) {
+        for i in 0..ring.geo.capacity {
+            stamp(ring, i).store(i, Ordering::Relaxed);
+        }
+    }
+
+    fn cap(&self) -> u64 {
+        self.ring.geo.capacity
+    }
+
+    /// Claims up to `n` consecutive positions that are free for this lap; returns the first and
+    /// how many (at least 1), or `None` when there is none.
+    #[inline]
+    fn claim_send(&self, n: u64) -> Option<(u64, u64)> {
+        let c = self.ring.control();
+        let index = &c.tail;
+        let mut pos = index.load(Ordering::Relaxed);
+        for _ in 0..MAX_RETRIES {
+            let mut count = 0;
+            let mut ahead = false;
+            while count < n {
+                let p = pos.wrapping_add(count);
+                // SYNC(stamp): Acquire; pairs with the consumer's Release in `release`,
+                // so its read of the old message happened before we overwrite it.
+                let s = stamp(&self.ring, p).load(Ordering::Acquire);
+                let diff = s.wrapping_sub(p) as i64;
+                if diff != 0 {
+                    ahead = diff > 0 && count == 0;
+                    break;
+                }
+                count += 1;
+            }
+            if count > 0 {
+                match index.compare_exchange_weak(
+                    pos,
+                    pos.wrapping_add(count),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        for k in 0..count {
+                            owner(&self.ring, pos.wrapping_add(k))
+                                .store(self.owner, Ordering::Relaxed);
+                        }
+                        return Some((pos, count));
+                    }
+                    Err(cur) => pos = cur,
+                }
+            } else if ahead {
+                // Another handle claimed `pos`; it advanced the index before stamping,
+                // so a fresh load makes progress unless the region is corrupt.
+                let cur = index.load(Ordering::Relaxed);
+                if cur == pos {
+                    return None;
+                }
+                pos = cur;
+            } else {
+                return None;
+            }
+        }
+        None
+    }
+
+    #[inline]
+    fn publish(&self, pos: u64) {
+        // SYNC(stamp): Release; pairs with the consumer's Acquire in `claim_recv` and
+        // publishes the payload write.
+        stamp(&self.ring, pos).store(pos.wrapping_add(1), Ordering::Release);
+    }
+
+    /// Claims up to `n` consecutive positions that are published; returns the first and
+    /// how many (at least 1), or `None` when there is none.
+    #[inline]
+    fn claim_recv(&self, n: u64) -> Option<(u64, u64)> {
+        let c = self.ring.control();
+        let index = &c.head;
+        let mut pos = index.load(Ordering::Relaxed);
+        for _ in 0..MAX_RETRIES {
+            let mut count = 0;
+            let mut ahead = false;
+            while count < n {
+                let p = pos.wrapping_add(count);
+                // SYNC(stamp): Acquire; pairs with the producer's Release in `publish`.
+                let s = stamp(&self.ring, p).load(Ordering::Acquire);
+                let diff = s.wrapping_sub(p.wrapping_add(1)) as i64;
+                if diff != 0 {
+                    ahead = diff > 0 && count == 0;
+                    break;
+                }
+                count += 1;
+            }
+            if count > 0 {
+                match index.compare_exchange_weak(
+                    pos,
+                    pos.wrapping_add(count),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return Some((pos, count)),
+                    Err(cur) => pos = cur,
+                }
+            } else if ahead {
+                // Another handle claimed `pos`; it advanced the index before stamping,
+                // so a fresh load makes progress unless the region is corrupt.
+                let cur = index.load(Ordering::Relaxed);
+                if cur == pos {
+                    return None;
+                }
+                pos = cur;
+            } else {
+                return None;
+            }
+        }
+        None
+    }
+
+    #[inline]
+    fn release(&self, pos: u64) {
+        // SYNC(stamp): Release; pairs with the producer's Acquire in `claim_send`.
+        stamp(&self.ring, pos).store(pos.wrapping_add(self.cap()), Ordering::Release);
+    }
+
+    /// Enqueues `v`; `Err(v)` when full.
+    #[inline]
+    pub fn push(&self, v: T) -> Result<(), T> {
+        match self.claim_send(1) {
+            Some((pos, _)) => {
+                // SAFETY: we own the claimed slot until we publish it; in bounds and
+                // aligned for T.
+                unsafe { self.ring.payload(pos).cast::<T>().write(v) };
+                self.publish(pos);
+                Ok(())
+            }
+            None => Err(v),
+        }
+    }
+
+    /// Lets `f` fill a claimed slot in place, then publishes it; `None` when full.
+    #[inline]
+    pub fn push_with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        let (pos, _) = self.claim_send(1)?;
+        // Publish even if `f` panics, so the slot never wedges the queue.
+        let guard = PublishOnDrop { q: self, pos };
+        // SAFETY: the claimed slot is ours until published; T is Pod (any bytes valid).
+        let r = f(unsafe { &mut *self.ring.payload(pos).cast::<T>() });
+        drop(guard);
+        Some(r)
+    }
+
+    /// Enqueues as many of `vs` as fit, claiming them with one CAS. Returns how many.
+    pub fn push_slice(&self, vs: &[T]) -> usize {
+        let Some((pos, n)) = self.claim_send((vs.len() as u64).min(self.cap())) else {
+            return 0;
+        };
+        for (i, v) in vs[..n as usize].iter().enumerate() {
+            // SAFETY: positions pos..pos+n are claimed by us; in bounds and aligned.
+            unsafe {
+                self.ring
+                    .payload(pos.wrapping_add(i as u64))
+                    .cast::<T>()
+                    .write(*v)
+            };
+        }
+        for i in 0..n {
+            self.publish(pos.wrapping_add(i));
+        }
+        n as usize
+    }
+
+    /// Dequeues one message; `None` when empty.
+    #[inline]
+    pub fn pop(&self) -> Option<T> {
+        let (pos, _) = self.claim_recv(1)?;
+        // SAFETY: the claimed slot holds a published message that no producer
+        // overwrites before we release it; T is Pod.
+        let v = unsafe { self.ring.payload(pos).cast::<T>().read() };
+        self.release(pos);
+        Some(v)
+    }
+
+    /// Lets `f` read a claimed message in place, then frees the slot; `None` when
+    /// empty. The slot is freed even if `f` panics.
+    #[inline]
+    pub fn pop_with<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
+        let (pos, _) = self.claim_recv(1)?;
+        let guard = ReleaseOnDrop { q: self, pos };
+        // SAFETY: as in `pop`; the reference does not outlive `f`.
+        let r = f(unsafe { &*self.ring.payload(pos).cast::<T>() });
+        drop(guard);
+        Some(r)
+    }
+
+    /// Dequeues up to `out.len()` messages, claiming them with one CAS.
+    pub fn pop_slice(&self, out: &mut [T]) -> usize {
+        let Some((pos, n)) = self.claim_recv((out.len() as u64).min(self.cap())) else {
+            return 0;
+        };
+        for (i, o) in out[..n as usize].iter_mut().enumerate() {
+            // SAFETY: positions pos..pos+n are claimed, published messages.
+            *o = unsafe {
+                self.ring
+                    .payload(pos.wrapping_add(i as u64))
+                    .cast::<T>()
+                    .read()
+            };
+        }
+        for i in 0..n {
+            self.release(pos.wrapping_add(i));
+        }
+        n as usize
+    }
+
+    /// Messages in the ring (claimed positions, clamped to the capacity).
+    pub fn len(&self) -> u64 {
+        let c = self.ring.control();
+        let head = c.head.load(Ordering::Acquire);
+        let tail = c.tail.load(Ordering::Acquire);
+        let n = tail.wrapping_sub(head);
+        if n > self.cap() {
+            0
+        } else {
+            n
+        }
+    }
+
+    /// Whether the ring holds no message.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+struct PublishOnDrop<'a, T: Pod> {
+    q: &'a Mpmc<T>,
+    pos: u64,
+}
+
+impl<T: Pod> Drop for PublishOnDrop<'_, T> {
+    fn drop(&mut self) {
+        self.q.publish(self.pos);
+    }
+}
+
+struct ReleaseOnDrop<'a, T: Pod> {
+    q: &'a Mpmc<T>,
+    pos: u64,
+}
+
+impl<T: Pod> Drop for ReleaseOnDrop<'_, T> {
+    fn drop(&mut self) {
+        self.q.release(self.pos);
+    }
+}
+
+/// The stamp (sequence word) of the slot at `pos & mask`.
+#[inline]
+pub fn stamp(ring: &RawRing, pos: u64) -> &AtomicU64 {
+    // SAFETY: the slot header (16 bytes) is at the start of an in-bounds slot whose
+    // stride is a multiple of 8; AtomicU64 is valid for any bit pattern.
+    unsafe { &*ring.slot(pos).cast::<AtomicU64>() }
+}
+
+/// The owner word of the slot at `pos & mask` (who claimed it last).
+#[inline]
+pub fn owner(ring: &RawRing, pos: u64) -> &AtomicU32 {
+    // SAFETY: bytes 8..12 of the 16-byte slot header; aligned to 4 and in bounds.
+    unsafe { &*ring.slot(pos).add(8).cast::<AtomicU32>() }
+}

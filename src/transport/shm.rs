@@ -1,0 +1,588 @@
+//! The shared-memory transport: a ring in a System V segment, a private semaphore set
+//! for sleeping and for crash-safe presence and roles.
+//!
+//! Semaphores of the set (index: use):
+//! - `ITEMS` (0), `SPACE` (1): wake-ups for sleeping receivers/senders. Never
+//!   `SEM_UNDO` (the kernel would undo the posts of an exiting process).
+//! - `SENDERS` (2), `RECEIVERS` (3): live counts, changed with `SEM_UNDO` so the
+//!   kernel subtracts a killed process.
+//! - `SENDER_ROLE` (4), `RECEIVER_ROLE` (5): SPSC exclusive roles, initialised to 1,
+//!   taken with `-1 | IPC_NOWAIT | SEM_UNDO` so a killed holder's role comes back.
+
+use std::mem::size_of;
+use std::ptr::NonNull;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use crate::channel::Error;
+use crate::ring::layout::{
+    Control, Geometry, Header, HeaderValues, RingKind, CONTROL_OFFSET, MAGIC, STATE_INIT,
+    STATE_READY, VERSION,
+};
+use crate::ring::{mpmc::Mpmc, RawRing};
+use crate::sync::{fence, AtomicU32, Ordering};
+use crate::sys::{self, Attachment, Key, SemOp, SemSet, Shm};
+
+pub(crate) const ITEMS: u16 = 0;
+pub(crate) const SPACE: u16 = 1;
+pub(crate) const SENDERS: u16 = 2;
+pub(crate) const RECEIVERS: u16 = 3;
+pub(crate) const SENDER_ROLE: u16 = 4;
+pub(crate) const RECEIVER_ROLE: u16 = 5;
+pub(crate) const NSEMS: u16 = 6;
+
+/// The longest single sleep: blocked waits re-check peer presence this often, so a
+/// killed peer is noticed within this time.
+pub(crate) const SLICE: Duration = Duration::from_millis(100);
+
+/// Transport word in the header: the ring lives in this segment.
+pub(crate) const TRANSPORT_SHM: u32 = 1;
+
+/// Which side of the channel a handle is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Send,
+    Recv,
+}
+
+/// What a blocking wait ended with, other than success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WaitError {
+    Timeout,
+    Disconnected,
+}
+
+/// How long a blocked side spins before it sleeps in the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spin {
+    /// Never spin: register and sleep at once (least CPU, highest latency).
+    Never,
+    /// Spin (with backoff and yields) for up to this long, then sleep.
+    For(Duration),
+    /// Never sleep: spin (with backoff and yields) until done. Lowest latency, one
+    /// busy core per blocked side. Peer presence and deadlines are still checked.
+    Forever,
+}
+
+impl Default for Spin {
+    /// Spin for 50 µs: about twice a kernel wake-up on common hardware, so a busy
+    /// channel stays off the kernel while an idle one costs ~0 CPU.
+    fn default() -> Spin {
+        Spin::For(Duration::from_micros(50))
+    }
+}
+
+/// Process-local state of one shared-memory channel: the mapping, the semaphore set
+/// and a validated copy of the geometry.
+#[derive(Debug)]
+pub(crate) struct ShmShared {
+    att: Attachment,
+    pub(crate) sems: SemSet,
+    pub(crate) ring: RawRing,
+    pub(crate) key: Key,
+    owner: AtomicBool,
+}
+
+fn os(call: &'static str) -> impl Fn(sys::SysError) -> Error {
+    move |e| {
+        let e: Error = e.into();
+        match e {
+            Error::Os(_, io) => Error::Os(call, io),
+            other => other,
+        }
+    }
+}
+
+fn mismatch(field: &'static str, expected: u64, found: u64) -> Error {
+    Error::LayoutMismatch {
+        field,
+        expected,
+        found,
+    }
+}
+
+impl ShmShared {
+    /// Creates the segment (`IPC_EXCL`) and its semaphore set, fills the header and
+    /// publishes `Ready` last.
+    pub(crate) fn create(
+        key: Key,
+        geo: Geometry,
+        mode: u32,
+        fingerprint: u64,
+    ) -> Result<ShmShared, Error> {
+        let shm = Shm::create(key, geo.total_size, mode).map_err(os("shmget"))?;
+        let cleanup = |e: Error| {
+            let _ = shm.remove();
+            e
+        };
+        let att = shm.attach(false).map_err(|e| cleanup(e.into()))?;
+        let sems = match SemSet::create(Key::private(), NSEMS, mode) {
+            Ok(s) => s,
+            Err(e) => return Err(cleanup(e.into())),
+        };
+        let init = sems.set_all(&[0, 0, 0, 0, 1, 1]);
+        if let Err(e) = init {
+            let _ = sems.remove();
+            return Err(cleanup(e.into()));
+        }
+        // SAFETY: the attachment maps total_size bytes (we created it with that size),
+        // page-aligned, and stays mapped as long as ShmShared lives.
+        let ring =
+            unsafe { RawRing::new(NonNull::new(att.as_ptr()).expect("shmat is non-null"), geo) };
+        let me = sys::current_pid();
+        let values = HeaderValues {
+            magic: MAGIC,
+            version: VERSION,
+            kind: geo.kind as u32,
+            capacity: geo.capacity,
+            elem_size: geo.elem_size as u64,
+            elem_align: geo.elem_align as u64,
+            fingerprint,
+            stride: geo.stride as u64,
+            slots_offset: geo.slots_offset as u64,
+            total_size: geo.total_size as u64,
+            sem_id: sems.id() as u32,
+            creator_pid: me as u32,
+            creator_start: sys::process_start_time(me).unwrap_or(0),
+            state: STATE_INIT,
+            transport: TRANSPORT_SHM,
+        };
+        let h = ring.header();
+        h.fill(&values);
+        if geo.kind == RingKind::Mpmc {
+            Mpmc::<u8>::init(&ring);
+        }
+        // SYNC(state): Release; pairs with the opener's Acquire in `open`: every header
+        // field and slot stamp above is visible before Ready is.
+        h.state.store(STATE_READY, Ordering::Release);
+        Ok(ShmShared {
+            att,
+            sems,
+            ring,
+            key,
+            owner: AtomicBool::new(true),
+        })
+    }
+
+    /// Opens the segment at `key`, waits (bounded) for `Ready`, validates every header
+    /// field against `expect` and against the segment's real size.
+    pub(crate) fn open(key: Key, expect: &Expect, timeout: Duration) -> Result<ShmShared, Error> {
+        let shm = Shm::open(key).map_err(os("shmget"))?;
+        let st = shm.stat().map_err(os("shmctl"))?;
+        let min = (CONTROL_OFFSET + size_of::<Control>()) as u64;
+        if st.size < min {
+            return Err(Error::NotSysvring);
+        }
+        let att = shm.attach(false).map_err(os("shmat"))?;
+        // SAFETY: the mapping has at least `min` bytes, enough for the header; Header is
+        // all atomics (valid for any bytes) and offset 0 of a page-aligned mapping.
+        let header = unsafe { &*att.as_ptr().cast::<Header>() };
+        let start = Instant::now();
+        let v = loop {
+            let v = header.snapshot();
+            if v.magic != MAGIC && v.magic != 0 {
+                return Err(Error::NotSysvring);
+            }
+            if v.magic == MAGIC && v.state == STATE_READY {
+                break v;
+            }
+            if v.magic == MAGIC && v.state != STATE_INIT {
+                return Err(Error::NotSysvring);
+            }
+            if start.elapsed() >= timeout {
+                return Err(Error::NotReady);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        let geo = validate(&v, expect, st.size)?;
+        let sems = SemSet::from_id(v.sem_id as i32).map_err(|e| {
+            if e.is_removed() {
+                Error::NotSysvring
+            } else {
+                os("semctl")(e)
+            }
+        })?;
+        if sems.len() != NSEMS {
+            return Err(mismatch(
+                "semaphores",
+                u64::from(NSEMS),
+                u64::from(sems.len()),
+            ));
+        }
+        // The set must belong to whoever owns the segment: a channel cannot be pointed
+        // at somebody else's semaphores.
+        let sst = sems.stat().map_err(os("semctl"))?;
+        if sst.perm.cuid != st.perm.cuid {
+            return Err(Error::PermissionDenied);
+        }
+        // SAFETY: validate() checked total_size <= shm_segsz, and the mapping covers the
+        // whole segment; page alignment satisfies max(128, elem_align <= 4096).
+        let ring =
+            unsafe { RawRing::new(NonNull::new(att.as_ptr()).expect("shmat is non-null"), geo) };
+        Ok(ShmShared {
+            att,
+            sems,
+            ring,
+            key,
+            owner: AtomicBool::new(false),
+        })
+    }
+
+    pub(crate) fn control(&self) -> &Control {
+        self.ring.control()
+    }
+
+    pub(crate) fn shm_id(&self) -> i32 {
+        self.att.shm().id()
+    }
+
+    /// Whether this process created the channel and will remove it on drop.
+    pub(crate) fn is_owner(&self) -> bool {
+        self.owner.load(Ordering::Relaxed)
+    }
+
+    /// Gives up ownership: the objects stay after drop.
+    pub(crate) fn disown(&self) {
+        self.owner.store(false, Ordering::Relaxed);
+    }
+
+    /// Removes the segment and semaphores now (`IPC_RMID`); peers see `Disconnected`
+    /// once they drained what is mapped.
+    pub(crate) fn remove(&self) -> Result<(), Error> {
+        self.control().closed.store(1, Ordering::SeqCst);
+        self.disown();
+        let a = self.sems.remove();
+        let b = self.att.shm().remove();
+        match (a, b) {
+            (Err(e), _) if !e.is_removed() => Err(os("semctl")(e)),
+            (_, Err(e)) if !e.is_removed() => Err(os("shmctl")(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Registers a sender or receiver: the live count (and, for SPSC, the role) taken
+    /// with `SEM_UNDO` in one atomic semop.
+    pub(crate) fn connect(&self, side: Side, exclusive: bool) -> Result<(), Error> {
+        let c = self.control();
+        if c.closed.load(Ordering::SeqCst) != 0 {
+            return Err(Error::Os(
+                "semop",
+                std::io::Error::new(std::io::ErrorKind::NotConnected, "the channel was removed"),
+            ));
+        }
+        let (count, role) = match side {
+            Side::Send => (SENDERS, SENDER_ROLE),
+            Side::Recv => (RECEIVERS, RECEIVER_ROLE),
+        };
+        let add = SemOp::new(count, 1).undo();
+        let take = SemOp::new(role, -1).nowait().undo();
+        let r = if exclusive {
+            self.sems.op(&[take, add])
+        } else {
+            self.sems.op(&[add])
+        };
+        match r {
+            Ok(()) => {}
+            Err(e) if e.is_would_block() => return Err(Error::RoleTaken),
+            Err(e) => return Err(os("semop")(e)),
+        }
+        let (live, ever) = match side {
+            Side::Send => (&c.senders, &c.ever_senders),
+            Side::Recv => (&c.receivers, &c.ever_receivers),
+        };
+        live.fetch_add(1, Ordering::SeqCst);
+        ever.store(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Undoes [`connect`](Self::connect) and wakes the other side so it can see the
+    /// disconnection.
+    pub(crate) fn disconnect(&self, side: Side, exclusive: bool) {
+        let c = self.control();
+        let (count, role, live) = match side {
+            Side::Send => (SENDERS, SENDER_ROLE, &c.senders),
+            Side::Recv => (RECEIVERS, RECEIVER_ROLE, &c.receivers),
+        };
+        let _ = live.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        let sub = SemOp::new(count, -1).nowait().undo();
+        let give = SemOp::new(role, 1).undo();
+        let _ = if exclusive {
+            self.sems.op(&[sub, give])
+        } else {
+            self.sems.op(&[sub])
+        };
+        // Wake every sleeper of the other side (and of ours: MPMC peers of the same
+        // side do not care, but a wake-up costs them only a re-check).
+        self.wake_all(match side {
+            Side::Send => Side::Recv,
+            Side::Recv => Side::Send,
+        });
+    }
+
+    /// Whether a peer of the other side than `side` may still act: `true` before any
+    /// has ever connected (processes may start in any order), then the kernel's
+    /// `SEM_UNDO` count decides; a removed channel has no peers.
+    pub(crate) fn peers_alive(&self, side: Side) -> bool {
+        let c = self.control();
+        if c.closed.load(Ordering::SeqCst) != 0 {
+            return false;
+        }
+        let (live, ever, sem) = match side {
+            Side::Recv => (&c.senders, &c.ever_senders, SENDERS),
+            Side::Send => (&c.receivers, &c.ever_receivers, RECEIVERS),
+        };
+        if ever.load(Ordering::SeqCst) == 0 {
+            return true;
+        }
+        if live.load(Ordering::SeqCst) == 0 {
+            return false;
+        }
+        match self.sems.get_val(sem) {
+            Ok(n) => n > 0,
+            Err(_) => false,
+        }
+    }
+
+    /// The cheap, mirror-only check used on the fast path: `true` when the other side
+    /// has certainly gone (every peer dropped its handle, or the channel was removed).
+    #[inline]
+    pub(crate) fn peers_gone_fast(&self, side: Side) -> bool {
+        let c = self.control();
+        let (live, ever) = match side {
+            Side::Recv => (&c.senders, &c.ever_senders),
+            Side::Send => (&c.receivers, &c.ever_receivers),
+        };
+        (live.load(Ordering::Relaxed) == 0 && ever.load(Ordering::Relaxed) != 0)
+            || c.closed.load(Ordering::Relaxed) != 0
+    }
+
+    fn waiters(&self, side: Side) -> (&AtomicU32, u16) {
+        let c = self.control();
+        match side {
+            Side::Recv => (&c.recv_waiters, ITEMS),
+            Side::Send => (&c.send_waiters, SPACE),
+        }
+    }
+
+    /// Called after publishing: wakes the sleepers of `side` if any registered.
+    /// Zero syscalls while nobody sleeps.
+    #[inline]
+    pub(crate) fn wake(&self, side: Side) {
+        let (waiters, _) = self.waiters(side);
+        // SYNC(waiters): SeqCst fence; pairs with the SeqCst registration in `wait`:
+        // either the sleeper sees our publication on its re-check, or we see it
+        // registered here.
+        fence(Ordering::SeqCst);
+        if waiters.load(Ordering::Relaxed) != 0 {
+            self.wake_all(side);
+        }
+    }
+
+    #[cold]
+    fn wake_all(&self, side: Side) {
+        let (waiters, sem) = self.waiters(side);
+        // One post per registration: take them all with a swap.
+        let n = waiters.swap(0, Ordering::SeqCst);
+        if n > 0 {
+            let n = n.min(i16::MAX as u32) as i16;
+            if self.sems.op(&[SemOp::new(sem, n)]).is_ok() {
+                self.control()
+                    .wakeups
+                    .fetch_add(n as u64, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Withdraws one registration of `side`. If a waker already took it (the word is
+    /// 0), its token is on the way: consume it so tokens never pile up.
+    fn unregister(&self, side: Side) {
+        let (waiters, sem) = self.waiters(side);
+        let mut cur = waiters.load(Ordering::SeqCst);
+        loop {
+            if cur == 0 {
+                let _ = self
+                    .sems
+                    .op_timeout(&[SemOp::new(sem, -1)], Duration::from_millis(10));
+                return;
+            }
+            match waiters.compare_exchange(cur, cur - 1, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => return,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Blocks until `attempt` succeeds, the deadline passes, or (when `attempt` keeps
+    /// failing) every peer of the other side is gone. Spins per `spin`, then sleeps
+    /// in bounded slices on the side's semaphore after registering as a waiter.
+    pub(crate) fn wait<R>(
+        &self,
+        side: Side,
+        deadline: Option<Instant>,
+        spin: Spin,
+        mut attempt: impl FnMut() -> Option<R>,
+    ) -> Result<R, WaitError> {
+        if let Some(r) = attempt() {
+            return Ok(r);
+        }
+        let backoff = crossbeam_utils::Backoff::new();
+        let spin_until = match spin {
+            Spin::Never => None,
+            Spin::For(d) => Some(Instant::now() + d),
+            Spin::Forever => Some(Instant::now() + Duration::from_secs(u64::MAX / 4)),
+        };
+        let mut spins = 0u32;
+        let mut next_check = Instant::now() + SLICE;
+        if let Some(until) = spin_until {
+            loop {
+                backoff.snooze();
+                if let Some(r) = attempt() {
+                    return Ok(r);
+                }
+                if self.peers_gone_fast(side) {
+                    return attempt().ok_or(WaitError::Disconnected);
+                }
+                spins += 1;
+                if spins % 64 == 0 {
+                    let now = Instant::now();
+                    if deadline.is_some_and(|d| now >= d) {
+                        return Err(WaitError::Timeout);
+                    }
+                    if now >= until {
+                        break;
+                    }
+                    if now >= next_check {
+                        next_check = now + SLICE;
+                        if !self.peers_alive(side) {
+                            return attempt().ok_or(WaitError::Disconnected);
+                        }
+                    }
+                }
+            }
+        }
+        let (waiters, sem) = self.waiters(side);
+        loop {
+            let now = Instant::now();
+            let slice = match deadline {
+                Some(d) if now >= d => return attempt().ok_or(WaitError::Timeout),
+                Some(d) => (d - now).min(SLICE),
+                None => SLICE,
+            };
+            // SYNC(waiters): SeqCst registration, then SeqCst re-check (in `attempt`'s
+            // Acquire load after this full barrier); pairs with the fence in `wake`.
+            waiters.fetch_add(1, Ordering::SeqCst);
+            if let Some(r) = attempt() {
+                self.unregister(side);
+                return Ok(r);
+            }
+            if !self.peers_alive(side) {
+                self.unregister(side);
+                return attempt().ok_or(WaitError::Disconnected);
+            }
+            self.control().sleeps.fetch_add(1, Ordering::Relaxed);
+            match self.sems.op_timeout(&[SemOp::new(sem, -1)], slice) {
+                Ok(()) => {}
+                Err(e) if e.is_timeout() => self.unregister(side),
+                Err(_) => {
+                    // Removed (EIDRM/EINVAL) or unusable: the channel is gone.
+                    self.control().closed.store(1, Ordering::SeqCst);
+                    return attempt().ok_or(WaitError::Disconnected);
+                }
+            }
+            if let Some(r) = attempt() {
+                return Ok(r);
+            }
+        }
+    }
+}
+
+impl Drop for ShmShared {
+    fn drop(&mut self) {
+        if self.is_owner() {
+            let _ = self.remove();
+        }
+    }
+}
+
+/// What an opener expects of the segment.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Expect {
+    pub kind: Option<RingKind>,
+    pub capacity: Option<u64>,
+    pub elem_size: usize,
+    pub elem_align: usize,
+    pub fingerprint: u64,
+}
+
+/// Checks a header snapshot field by field; returns the locally computed geometry.
+pub(crate) fn validate(v: &HeaderValues, e: &Expect, segsz: u64) -> Result<Geometry, Error> {
+    if v.magic != MAGIC {
+        return Err(Error::NotSysvring);
+    }
+    if v.version != VERSION {
+        return Err(Error::VersionMismatch {
+            expected: VERSION,
+            found: v.version,
+        });
+    }
+    if v.transport != TRANSPORT_SHM {
+        return Err(mismatch(
+            "transport",
+            u64::from(TRANSPORT_SHM),
+            u64::from(v.transport),
+        ));
+    }
+    let kind = RingKind::from_raw(v.kind).ok_or(mismatch(
+        "flavor",
+        e.kind.map_or(0, |k| k as u64),
+        u64::from(v.kind),
+    ))?;
+    if let Some(k) = e.kind {
+        if k != kind {
+            return Err(mismatch("flavor", k as u64, v.kind as u64));
+        }
+    }
+    if v.elem_size != e.elem_size as u64 {
+        return Err(mismatch("element size", e.elem_size as u64, v.elem_size));
+    }
+    if v.elem_align != e.elem_align as u64 {
+        return Err(mismatch(
+            "element alignment",
+            e.elem_align as u64,
+            v.elem_align,
+        ));
+    }
+    if v.fingerprint != e.fingerprint {
+        return Err(Error::TypeMismatch {
+            expected: e.fingerprint,
+            found: v.fingerprint,
+        });
+    }
+    if let Some(c) = e.capacity {
+        if c != v.capacity {
+            return Err(mismatch("capacity", c, v.capacity));
+        }
+    }
+    let geo = Geometry::new(kind, v.capacity, e.elem_size, e.elem_align).ok_or(mismatch(
+        "capacity",
+        e.capacity.unwrap_or(0),
+        v.capacity,
+    ))?;
+    if v.stride != geo.stride as u64 {
+        return Err(mismatch("stride", geo.stride as u64, v.stride));
+    }
+    if v.slots_offset != geo.slots_offset as u64 {
+        return Err(mismatch(
+            "slot offset",
+            geo.slots_offset as u64,
+            v.slots_offset,
+        ));
+    }
+    if v.total_size != geo.total_size as u64 {
+        return Err(mismatch("total size", geo.total_size as u64, v.total_size));
+    }
+    if geo.total_size as u64 > segsz {
+        return Err(mismatch("segment size", geo.total_size as u64, segsz));
+    }
+    Ok(geo)
+}
