@@ -18,8 +18,10 @@ pub use error::{
 use crate::ring::layout::{type_fingerprint, Geometry, RingKind};
 use crate::ring::{mpmc::Mpmc, spsc};
 use crate::sys::{self, Key};
-pub use crate::transport::shm::Spin;
-use crate::transport::shm::{Expect, ShmShared, Side, WaitError};
+use crate::transport::msgq::MsgqShared;
+use crate::transport::shm::{Expect, ShmShared};
+pub use crate::transport::Spin;
+use crate::transport::{AnyChannel, Channel as _, Side, WaitError};
 
 /// The queue algorithm of a channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -208,19 +210,19 @@ impl<T: Pod> Builder<T> {
                 ),
             ));
         }
+        let fp = self.fp();
+        let msgq = || {
+            MsgqShared::create(self.key, kind, cap as u64, size_of::<T>(), fp, self.mode)
+                .map(AnyChannel::Msgq)
+        };
         let shared = match self.transport {
-            Transport::ShmRing | Transport::Auto => {
-                ShmShared::create(self.key, geo, self.mode, self.fp())?
-            }
-            Transport::MessageQueue => {
-                return Err(Error::Os(
-                    "msgget",
-                    std::io::Error::new(
-                        std::io::ErrorKind::Unsupported,
-                        "the message-queue transport is not built yet",
-                    ),
-                ))
-            }
+            Transport::ShmRing => AnyChannel::Shm(ShmShared::create(self.key, geo, self.mode, fp)?),
+            Transport::MessageQueue => msgq()?,
+            Transport::Auto => match ShmShared::create(self.key, geo, self.mode, fp) {
+                Ok(s) => AnyChannel::Shm(s),
+                Err(e) if shm_unavailable(&e) => msgq()?,
+                Err(e) => return Err(e),
+            },
         };
         Ok(Channel {
             shared: Arc::new(shared),
@@ -259,8 +261,20 @@ impl<T: Pod> Builder<T> {
             elem_align: align_of::<T>(),
             fingerprint: self.fp(),
         };
-        let shared = ShmShared::open(self.key, &expect, self.open_timeout)?;
-        let flavor = match shared.ring.geometry().kind {
+        // Whichever transport the creator made: a segment at the key is a ring, a
+        // semaphore set at the key is a message-queue channel.
+        let shared = match ShmShared::open(self.key, &expect, self.open_timeout) {
+            Ok(s) => AnyChannel::Shm(s),
+            Err(Error::NotFound) => {
+                AnyChannel::Msgq(MsgqShared::open(self.key, &expect, self.open_timeout)?)
+            }
+            Err(e) => return Err(e),
+        };
+        let kind = match &shared {
+            AnyChannel::Shm(s) => s.ring.geometry().kind,
+            AnyChannel::Msgq(m) => m.kind,
+        };
+        let flavor = match kind {
             RingKind::Spsc => Flavor::Spsc,
             RingKind::Mpmc => Flavor::Mpmc,
         };
@@ -273,13 +287,26 @@ impl<T: Pod> Builder<T> {
     }
 }
 
+/// Whether a failed segment creation means "shared memory is not available here"
+/// (host limits or policy), so `Auto` falls back to the message queue.
+fn shm_unavailable(e: &Error) -> bool {
+    match e {
+        Error::PermissionDenied => true,
+        Error::Os(_, io) => matches!(
+            io.raw_os_error(),
+            Some(28 /* ENOSPC */) | Some(12 /* ENOMEM */) | Some(22 /* EINVAL */)
+        ),
+        _ => false,
+    }
+}
+
 /// A created or opened channel. By itself neither a sender nor a receiver: make those
 /// with [`Channel::sender`] and [`Channel::receiver`].
 ///
 /// The creator's handle owns the kernel objects: they are removed when it and every
 /// sender and receiver made from it are dropped (or at [`Channel::remove`]).
 pub struct Channel<T> {
-    shared: Arc<ShmShared>,
+    shared: Arc<AnyChannel>,
     flavor: Flavor,
     spin: Spin,
     _t: PhantomData<fn(T) -> T>,
@@ -288,11 +315,10 @@ pub struct Channel<T> {
 impl<T> fmt::Debug for Channel<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Channel")
-            .field("key", &self.shared.key)
+            .field("key", &self.shared.key())
+            .field("transport", &self.shared.transport())
             .field("flavor", &self.flavor)
-            .field("capacity", &self.shared.ring.geometry().capacity)
-            .field("shm_id", &self.shared.shm_id())
-            .field("sem_id", &self.shared.sems.id())
+            .field("capacity", &self.shared.capacity())
             .field("owner", &self.shared.is_owner())
             .finish()
     }
@@ -307,22 +333,20 @@ impl<T: Pod> Channel<T> {
     pub fn sender(&self) -> Result<Sender<T>, Error> {
         let exclusive = self.flavor == Flavor::Spsc;
         self.shared.connect(Side::Send, exclusive)?;
-        let ring = match self.flavor {
+        let h = Handle::new(&self.shared, Side::Send, self.spin, exclusive);
+        let ring = match (&*self.shared, self.flavor) {
             // SAFETY: we hold the sender role (exclusive) and the geometry was computed
             // (create) or validated (open) for T.
-            Flavor::Spsc => SendRing::Spsc(unsafe { spsc::Producer::new(self.shared.ring) }),
-            // SAFETY: the geometry matches T; the creator initialised the stamps.
-            Flavor::Mpmc => {
-                SendRing::Mpmc(unsafe { Mpmc::new(self.shared.ring, sys::current_pid() as u32) })
+            (AnyChannel::Shm(s), Flavor::Spsc) => {
+                SendRing::Spsc(unsafe { spsc::Producer::new(s.ring) })
             }
+            // SAFETY: the geometry matches T; the creator initialised the stamps.
+            (AnyChannel::Shm(s), Flavor::Mpmc) => {
+                SendRing::Mpmc(unsafe { Mpmc::new(s.ring, owner_id()) })
+            }
+            (AnyChannel::Msgq(_), _) => SendRing::Msgq,
         };
-        Ok(Sender {
-            ring,
-            shared: self.shared.clone(),
-            spin: self.spin,
-            exclusive,
-            checked: Cell::new(None),
-        })
+        Ok(Sender { ring, h })
     }
 
     /// Connects a receiver in this process.
@@ -333,59 +357,55 @@ impl<T: Pod> Channel<T> {
     pub fn receiver(&self) -> Result<Receiver<T>, Error> {
         let exclusive = self.flavor == Flavor::Spsc;
         self.shared.connect(Side::Recv, exclusive)?;
-        let ring = match self.flavor {
+        let h = Handle::new(&self.shared, Side::Recv, self.spin, exclusive);
+        let ring = match (&*self.shared, self.flavor) {
             // SAFETY: we hold the receiver role and the geometry matches T.
-            Flavor::Spsc => RecvRing::Spsc(unsafe { spsc::Consumer::new(self.shared.ring) }),
-            // SAFETY: the geometry matches T; the creator initialised the stamps.
-            Flavor::Mpmc => {
-                RecvRing::Mpmc(unsafe { Mpmc::new(self.shared.ring, sys::current_pid() as u32) })
+            (AnyChannel::Shm(s), Flavor::Spsc) => {
+                RecvRing::Spsc(unsafe { spsc::Consumer::new(s.ring) })
             }
+            // SAFETY: the geometry matches T; the creator initialised the stamps.
+            (AnyChannel::Shm(s), Flavor::Mpmc) => {
+                RecvRing::Mpmc(unsafe { Mpmc::new(s.ring, owner_id()) })
+            }
+            (AnyChannel::Msgq(_), _) => RecvRing::Msgq,
         };
-        Ok(Receiver {
-            ring,
-            shared: self.shared.clone(),
-            spin: self.spin,
-            exclusive,
-            checked: Cell::new(None),
-        })
+        Ok(Receiver { ring, h })
     }
+}
+
+/// What an MPMC handle records as the owner of the slots it claims: the pid.
+fn owner_id() -> u32 {
+    sys::current_pid() as u32
 }
 
 impl<T> Channel<T> {
     /// The transport in use (always a concrete one, never `Auto`).
     pub fn transport(&self) -> Transport {
-        Transport::ShmRing
+        self.shared.transport()
     }
 
-    /// The flavor of the ring.
+    /// The flavor of the channel.
     pub fn flavor(&self) -> Flavor {
         self.flavor
     }
 
     /// The key the channel lives at.
     pub fn key(&self) -> Key {
-        self.shared.key
+        self.shared.key()
     }
 
-    /// Slots in the ring.
+    /// Messages the channel holds at most (for the message queue: what its byte
+    /// budget admits, which may be less than was asked for).
     pub fn capacity(&self) -> usize {
-        self.shared.ring.geometry().capacity as usize
+        self.shared.capacity() as usize
     }
 
-    /// Messages in the ring now.
+    /// Messages in the channel now.
     pub fn len(&self) -> usize {
-        let c = self.shared.control();
-        let head = c.head.load(std::sync::atomic::Ordering::Acquire);
-        let tail = c.tail.load(std::sync::atomic::Ordering::Acquire);
-        let n = tail.wrapping_sub(head);
-        if n > self.capacity() as u64 {
-            0
-        } else {
-            n as usize
-        }
+        self.shared.len() as usize
     }
 
-    /// Whether the ring is empty now.
+    /// Whether the channel is empty now.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -395,14 +415,28 @@ impl<T> Channel<T> {
         stats(&self.shared)
     }
 
-    /// The shared-memory segment's id.
-    pub fn shm_id(&self) -> i32 {
-        self.shared.shm_id()
+    /// The shared-memory segment's id (`None` on the message-queue transport).
+    pub fn shm_id(&self) -> Option<i32> {
+        match &*self.shared {
+            AnyChannel::Shm(s) => Some(s.shm_id()),
+            AnyChannel::Msgq(_) => None,
+        }
     }
 
     /// The semaphore set's id.
     pub fn sem_id(&self) -> i32 {
-        self.shared.sems.id()
+        match &*self.shared {
+            AnyChannel::Shm(s) => s.sems.id(),
+            AnyChannel::Msgq(m) => m.sems.id(),
+        }
+    }
+
+    /// The message queue's id (`None` on the shared-memory transport).
+    pub fn msg_id(&self) -> Option<i32> {
+        match &*self.shared {
+            AnyChannel::Shm(_) => None,
+            AnyChannel::Msgq(m) => Some(m.queue.id()),
+        }
     }
 
     /// Whether this handle will remove the kernel objects when dropped.
@@ -427,29 +461,45 @@ impl<T> Channel<T> {
     }
 }
 
-fn stats(shared: &ShmShared) -> Stats {
+fn stats(shared: &AnyChannel) -> Stats {
+    use crate::transport::{msgq, shm};
     use std::sync::atomic::Ordering::Relaxed;
-    let c = shared.control();
-    let val = |n| shared.sems.get_val(n).map(|v| v as u32).unwrap_or(0);
-    Stats {
-        sent: c.tail.load(Relaxed),
-        received: c.head.load(Relaxed),
-        wakeups: c.wakeups.load(Relaxed),
-        sleeps: c.sleeps.load(Relaxed),
-        skipped: c.skipped.load(Relaxed),
-        senders: val(crate::transport::shm::SENDERS),
-        receivers: val(crate::transport::shm::RECEIVERS),
+    match shared {
+        AnyChannel::Shm(s) => {
+            let c = s.control();
+            let val = |n| s.sems.get_val(n).map(|v| v as u32).unwrap_or(0);
+            Stats {
+                sent: c.tail.load(Relaxed),
+                received: c.head.load(Relaxed),
+                wakeups: c.wakeups.load(Relaxed),
+                sleeps: c.sleeps.load(Relaxed),
+                skipped: c.skipped.load(Relaxed),
+                senders: val(shm::SENDERS),
+                receivers: val(shm::RECEIVERS),
+            }
+        }
+        AnyChannel::Msgq(m) => {
+            let val = |n| m.sems.get_val(n).map(|v| v as u32).unwrap_or(0);
+            Stats {
+                skipped: m.dropped(),
+                senders: val(msgq::S_SENDERS),
+                receivers: val(msgq::S_RECEIVERS),
+                ..Stats::default()
+            }
+        }
     }
 }
 
 enum SendRing<T> {
     Spsc(spsc::Producer<T>),
     Mpmc(Mpmc<T>),
+    Msgq,
 }
 
 enum RecvRing<T> {
     Spsc(spsc::Consumer<T>),
     Mpmc(Mpmc<T>),
+    Msgq,
 }
 
 /// How often a handle re-reads the kernel's live counts on a failing non-blocking
@@ -457,20 +507,105 @@ enum RecvRing<T> {
 /// killed peer).
 const PRESENCE_CHECK: Duration = Duration::from_millis(10);
 
-/// Rate-limited "are the peers of the other side gone?" for non-blocking calls.
-fn gone(shared: &ShmShared, side: Side, checked: &Cell<Option<Instant>>) -> bool {
-    if shared.peers_gone_fast(side) {
-        return true;
+/// The state every sender and receiver has, whatever the transport.
+struct Handle {
+    shared: Arc<AnyChannel>,
+    side: Side,
+    spin: Spin,
+    exclusive: bool,
+    checked: Cell<Option<Instant>>,
+}
+
+impl Handle {
+    fn new(shared: &Arc<AnyChannel>, side: Side, spin: Spin, exclusive: bool) -> Handle {
+        Handle {
+            shared: shared.clone(),
+            side,
+            spin,
+            exclusive,
+            checked: Cell::new(None),
+        }
     }
-    let now = Instant::now();
-    if checked
-        .get()
-        .is_some_and(|t| now.duration_since(t) < PRESENCE_CHECK)
-    {
-        return false;
+
+    /// The side to wake after this side made progress.
+    fn other(&self) -> Side {
+        match self.side {
+            Side::Send => Side::Recv,
+            Side::Recv => Side::Send,
+        }
     }
-    checked.set(Some(now));
-    !shared.peers_alive(side)
+
+    /// Certainly gone, from shared memory alone (no syscall); the message queue has
+    /// no mirror, so it always asks the kernel.
+    #[inline]
+    fn gone_fast(&self) -> bool {
+        match &*self.shared {
+            AnyChannel::Shm(s) => s.peers_gone_fast(self.side),
+            AnyChannel::Msgq(m) => !m.peers_alive(self.side),
+        }
+    }
+
+    /// Gone, asking the kernel at most every `PRESENCE_CHECK` (for failing
+    /// non-blocking calls).
+    fn gone(&self) -> bool {
+        if let AnyChannel::Shm(s) = &*self.shared {
+            if s.peers_gone_fast(self.side) {
+                return true;
+            }
+        }
+        let now = Instant::now();
+        if self
+            .checked
+            .get()
+            .is_some_and(|t| now.duration_since(t) < PRESENCE_CHECK)
+        {
+            return false;
+        }
+        self.checked.set(Some(now));
+        !self.shared.peers_alive(self.side)
+    }
+
+    /// Wakes the other side after progress (shared memory only; zero syscalls while
+    /// nobody sleeps).
+    #[inline]
+    fn progressed(&self) {
+        if let AnyChannel::Shm(s) = &*self.shared {
+            s.wake(self.other());
+        }
+    }
+
+    /// Blocks until `attempt` yields `Some`, the deadline passes or the other side is
+    /// gone. `attempt` returns `Err(())` when the channel is broken (removed).
+    #[inline]
+    fn wait<R>(
+        &self,
+        deadline: Option<Instant>,
+        mut attempt: impl FnMut() -> Result<Option<R>, ()>,
+    ) -> Result<R, WaitError> {
+        let r = match &*self.shared {
+            AnyChannel::Shm(s) => {
+                s.wait(self.side, deadline, self.spin, || attempt().unwrap_or(None))
+            }
+            AnyChannel::Msgq(m) => m.wait(self.side, deadline, self.spin, attempt),
+        };
+        if r.is_ok() {
+            self.progressed();
+        }
+        r
+    }
+
+    fn msgq(&self) -> &MsgqShared {
+        match &*self.shared {
+            AnyChannel::Msgq(m) => m,
+            AnyChannel::Shm(_) => unreachable!("message-queue flavor on a ring channel"),
+        }
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.disconnect(self.side, self.exclusive);
+    }
 }
 
 /// The sending side of a channel. `Send` but not `Sync`: one thread uses it at a
@@ -480,52 +615,51 @@ fn gone(shared: &ShmShared, side: Side, checked: &Cell<Option<Instant>>) -> bool
 /// receivers once they drained it.
 pub struct Sender<T: Pod> {
     ring: SendRing<T>,
-    shared: Arc<ShmShared>,
-    spin: Spin,
-    exclusive: bool,
-    checked: Cell<Option<Instant>>,
+    h: Handle,
 }
 
 impl<T: Pod> fmt::Debug for Sender<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sender")
-            .field("key", &self.shared.key)
-            .field("spin", &self.spin)
+            .field("key", &self.h.shared.key())
+            .field("transport", &self.h.shared.transport())
+            .field("spin", &self.h.spin)
             .finish()
     }
 }
 
 impl<T: Pod> Sender<T> {
+    /// One non-blocking attempt: `Ok(true)` sent, `Ok(false)` full, `Err` broken.
     #[inline]
-    fn push(&self, v: T) -> bool {
+    fn push(&self, v: T) -> Result<bool, ()> {
         match &self.ring {
-            SendRing::Spsc(p) => p.push(v).is_ok(),
-            SendRing::Mpmc(q) => q.push(v).is_ok(),
+            SendRing::Spsc(p) => Ok(p.push(v).is_ok()),
+            SendRing::Mpmc(q) => Ok(q.push(v).is_ok()),
+            SendRing::Msgq => self.h.msgq().try_send_bytes(bytemuck::bytes_of(&v)),
         }
     }
 
     /// Sends without blocking.
     ///
     /// # Errors
-    /// `Full` when the ring is full, `Disconnected` when every receiver is gone
+    /// `Full` when the channel is full, `Disconnected` when every receiver is gone
     /// (after one had connected). The message is handed back.
     #[inline]
     pub fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
-        if self.shared.peers_gone_fast(Side::Send) {
+        if self.h.gone_fast() {
             return Err(TrySendError::Disconnected(msg));
         }
-        if self.push(msg) {
-            self.shared.wake(Side::Recv);
-            return Ok(());
-        }
-        if gone(&self.shared, Side::Send, &self.checked) {
-            Err(TrySendError::Disconnected(msg))
-        } else {
-            Err(TrySendError::Full(msg))
+        match self.push(msg) {
+            Ok(true) => {
+                self.h.progressed();
+                Ok(())
+            }
+            Ok(false) if !self.h.gone() => Err(TrySendError::Full(msg)),
+            _ => Err(TrySendError::Disconnected(msg)),
         }
     }
 
-    /// Sends, blocking while the ring is full (spin, then sleep).
+    /// Sends, blocking while the channel is full (spin, then sleep).
     ///
     /// # Errors
     /// `SendError` when every receiver is gone; holds the message.
@@ -535,7 +669,7 @@ impl<T: Pod> Sender<T> {
             .map_err(|e| SendError(e.into_inner()))
     }
 
-    /// Sends, blocking for at most `timeout` while the ring is full.
+    /// Sends, blocking for at most `timeout` while the channel is full.
     ///
     /// # Errors
     /// `Timeout` or `Disconnected`, with the message.
@@ -543,7 +677,7 @@ impl<T: Pod> Sender<T> {
         self.send_deadline_opt(msg, Instant::now().checked_add(timeout))
     }
 
-    /// Sends, blocking until `deadline` at the latest while the ring is full.
+    /// Sends, blocking until `deadline` at the latest while the channel is full.
     ///
     /// # Errors
     /// `Timeout` or `Disconnected`, with the message.
@@ -557,16 +691,14 @@ impl<T: Pod> Sender<T> {
         msg: T,
         deadline: Option<Instant>,
     ) -> Result<(), SendTimeoutError<T>> {
-        if self.shared.peers_gone_fast(Side::Send) {
+        if self.h.gone_fast() {
             return Err(SendTimeoutError::Disconnected(msg));
         }
-        match self.shared.wait(Side::Send, deadline, self.spin, || {
-            self.push(msg).then_some(())
-        }) {
-            Ok(()) => {
-                self.shared.wake(Side::Recv);
-                Ok(())
-            }
+        match self
+            .h
+            .wait(deadline, || self.push(msg).map(|sent| sent.then_some(())))
+        {
+            Ok(()) => Ok(()),
             Err(WaitError::Timeout) => Err(SendTimeoutError::Timeout(msg)),
             Err(WaitError::Disconnected) => Err(SendTimeoutError::Disconnected(msg)),
         }
@@ -576,28 +708,29 @@ impl<T: Pod> Sender<T> {
     /// place in the ring, then publishes it. `f` is called exactly once on success
     /// and not at all on error. If `f` panics, nothing is published (SPSC) or the
     /// slot is published with what `f` wrote so far (MPMC, which must never wedge).
+    /// On the message-queue transport `f` fills a local message that is then sent.
     ///
     /// # Errors
     /// `SendError(())` when every receiver is gone.
     pub fn send_with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, SendError<()>> {
-        if self.shared.peers_gone_fast(Side::Send) {
+        if self.h.gone_fast() {
             return Err(SendError(()));
         }
+        if let SendRing::Msgq = self.ring {
+            let mut v = T::zeroed();
+            let r = f(&mut v);
+            return self.send(v).map(|()| r).map_err(|_| SendError(()));
+        }
         let mut f = Some(f);
-        let r = self.shared.wait(Side::Send, None, self.spin, || {
+        let r = self.h.wait(None, || {
             let attempt = |slot: &mut T| (f.take().expect("called once"))(slot);
-            match &self.ring {
+            Ok(match &self.ring {
                 SendRing::Spsc(p) => p.push_with(attempt),
                 SendRing::Mpmc(q) => q.push_with(attempt),
-            }
+                SendRing::Msgq => None,
+            })
         });
-        match r {
-            Ok(r) => {
-                self.shared.wake(Side::Recv);
-                Ok(r)
-            }
-            Err(_) => Err(SendError(())),
-        }
+        r.map_err(|_| SendError(()))
     }
 
     /// Sends as many of `msgs` as fit now, publishing the index once. Never blocks.
@@ -606,78 +739,91 @@ impl<T: Pod> Sender<T> {
     /// # Errors
     /// `SendError(())` when every receiver is gone.
     pub fn send_batch(&self, msgs: &[T]) -> Result<usize, SendError<()>> {
-        if self.shared.peers_gone_fast(Side::Send) {
+        if self.h.gone_fast() {
             return Err(SendError(()));
         }
         let n = match &self.ring {
             SendRing::Spsc(p) => p.push_slice(msgs),
             SendRing::Mpmc(q) => q.push_slice(msgs),
+            SendRing::Msgq => {
+                let mut n = 0;
+                for m in msgs {
+                    match self.push(*m) {
+                        Ok(true) => n += 1,
+                        Ok(false) => break,
+                        Err(()) => return Err(SendError(())),
+                    }
+                }
+                n
+            }
         };
         if n > 0 {
-            self.shared.wake(Side::Recv);
-        } else if !msgs.is_empty() && gone(&self.shared, Side::Send, &self.checked) {
+            self.h.progressed();
+        } else if !msgs.is_empty() && self.h.gone() {
             return Err(SendError(()));
         }
         Ok(n)
     }
 
-    /// Messages in the ring now.
+    /// Messages in the channel now.
     pub fn len(&self) -> usize {
-        (match &self.ring {
-            SendRing::Spsc(p) => p.len(),
-            SendRing::Mpmc(q) => q.len(),
-        }) as usize
+        match &self.ring {
+            SendRing::Spsc(p) => p.len() as usize,
+            SendRing::Mpmc(q) => q.len() as usize,
+            SendRing::Msgq => self.h.shared.len() as usize,
+        }
     }
 
-    /// Whether the ring is empty now.
+    /// Whether the channel is empty now.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Whether the ring is full now.
+    /// Whether the channel is full now.
     pub fn is_full(&self) -> bool {
         self.len() >= self.capacity()
     }
 
-    /// Slots in the ring.
+    /// Messages the channel holds at most.
     pub fn capacity(&self) -> usize {
-        self.shared.ring.geometry().capacity as usize
-    }
-}
-
-impl<T: Pod> Drop for Sender<T> {
-    fn drop(&mut self) {
-        self.shared.disconnect(Side::Send, self.exclusive);
+        self.h.shared.capacity() as usize
     }
 }
 
 /// The receiving side of a channel. `Send` but not `Sync`.
 ///
-/// Receives return `Disconnected` only once the ring is empty and every sender is
-/// gone (dropped or killed) after one had connected.
+/// Receives return `Disconnected` only once the channel is empty and every sender
+/// is gone (dropped or killed) after one had connected.
 pub struct Receiver<T: Pod> {
     ring: RecvRing<T>,
-    shared: Arc<ShmShared>,
-    spin: Spin,
-    exclusive: bool,
-    checked: Cell<Option<Instant>>,
+    h: Handle,
 }
 
 impl<T: Pod> fmt::Debug for Receiver<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Receiver")
-            .field("key", &self.shared.key)
-            .field("spin", &self.spin)
+            .field("key", &self.h.shared.key())
+            .field("transport", &self.h.shared.transport())
+            .field("spin", &self.h.spin)
             .finish()
     }
 }
 
 impl<T: Pod> Receiver<T> {
+    /// One non-blocking attempt: `Ok(Some)` received, `Ok(None)` empty, `Err` broken.
     #[inline]
-    fn pop(&self) -> Option<T> {
+    fn pop(&self) -> Result<Option<T>, ()> {
         match &self.ring {
-            RecvRing::Spsc(c) => c.pop(),
-            RecvRing::Mpmc(q) => q.pop(),
+            RecvRing::Spsc(c) => Ok(c.pop()),
+            RecvRing::Mpmc(q) => Ok(q.pop()),
+            RecvRing::Msgq => {
+                let mut v = T::zeroed();
+                let got = self
+                    .h
+                    .msgq()
+                    .try_recv_bytes(bytemuck::bytes_of_mut(&mut v))?;
+                Ok(got.then_some(v))
+            }
         }
     }
 
@@ -687,27 +833,28 @@ impl<T: Pod> Receiver<T> {
     /// `Empty`, or `Disconnected` when empty and every sender is gone.
     #[inline]
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        if let Some(v) = self.pop() {
-            self.shared.wake(Side::Send);
-            return Ok(v);
+        match self.pop() {
+            Ok(Some(v)) => {
+                self.h.progressed();
+                return Ok(v);
+            }
+            Ok(None) if !self.h.gone() => return Err(TryRecvError::Empty),
+            _ => {}
         }
-        if gone(&self.shared, Side::Recv, &self.checked) {
-            // A sender may have published and left between our pop and the check.
-            return match self.pop() {
-                Some(v) => {
-                    self.shared.wake(Side::Send);
-                    Ok(v)
-                }
-                None => Err(TryRecvError::Disconnected),
-            };
+        // A sender may have published and left between our pop and the check.
+        match self.pop() {
+            Ok(Some(v)) => {
+                self.h.progressed();
+                Ok(v)
+            }
+            _ => Err(TryRecvError::Disconnected),
         }
-        Err(TryRecvError::Empty)
     }
 
-    /// Receives, blocking while the ring is empty (spin, then sleep).
+    /// Receives, blocking while the channel is empty (spin, then sleep).
     ///
     /// # Errors
-    /// `RecvError` when the ring is empty and every sender is gone.
+    /// `RecvError` when the channel is empty and every sender is gone.
     #[inline]
     pub fn recv(&self) -> Result<T, RecvError> {
         self.recv_deadline_opt(None).map_err(|_| RecvError)
@@ -731,14 +878,8 @@ impl<T: Pod> Receiver<T> {
 
     #[inline]
     fn recv_deadline_opt(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        match self
-            .shared
-            .wait(Side::Recv, deadline, self.spin, || self.pop())
-        {
-            Ok(v) => {
-                self.shared.wake(Side::Send);
-                Ok(v)
-            }
+        match self.h.wait(deadline, || self.pop()) {
+            Ok(v) => Ok(v),
             Err(WaitError::Timeout) => Err(RecvTimeoutError::Timeout),
             Err(WaitError::Disconnected) => Err(RecvTimeoutError::Disconnected),
         }
@@ -746,49 +887,62 @@ impl<T: Pod> Receiver<T> {
 
     /// Zero-copy receive: blocks until a message is there, lets `f` read it in place
     /// in the ring, then frees the slot. If `f` panics the message stays in the ring
-    /// (SPSC) or is freed (MPMC, which must never wedge).
+    /// (SPSC) or is freed (MPMC, which must never wedge). On the message-queue
+    /// transport `f` reads a local copy.
     ///
     /// # Errors
-    /// `RecvError` when the ring is empty and every sender is gone.
+    /// `RecvError` when the channel is empty and every sender is gone.
     pub fn recv_with<R>(&self, f: impl FnOnce(&T) -> R) -> Result<R, RecvError> {
+        if let RecvRing::Msgq = self.ring {
+            return self.recv().map(|v| f(&v));
+        }
         let mut f = Some(f);
-        let r = self.shared.wait(Side::Recv, None, self.spin, || {
+        let r = self.h.wait(None, || {
             let attempt = |m: &T| (f.take().expect("called once"))(m);
-            match &self.ring {
+            Ok(match &self.ring {
                 RecvRing::Spsc(c) => c.pop_with(attempt),
                 RecvRing::Mpmc(q) => q.pop_with(attempt),
-            }
+                RecvRing::Msgq => None,
+            })
         });
-        match r {
-            Ok(r) => {
-                self.shared.wake(Side::Send);
-                Ok(r)
+        r.map_err(|_| RecvError)
+    }
+
+    fn pop_batch(&self, buf: &mut [T]) -> Result<usize, ()> {
+        Ok(match &self.ring {
+            RecvRing::Spsc(c) => c.pop_slice(buf),
+            RecvRing::Mpmc(q) => q.pop_slice(buf),
+            RecvRing::Msgq => {
+                let mut n = 0;
+                while n < buf.len() {
+                    match self.pop()? {
+                        Some(v) => buf[n] = v,
+                        None => break,
+                    }
+                    n += 1;
+                }
+                n
             }
-            Err(_) => Err(RecvError),
-        }
+        })
     }
 
     /// Receives up to `buf.len()` messages that are there now, publishing the index
     /// once. Never blocks. Returns how many (0 when empty).
     ///
     /// # Errors
-    /// `RecvError` when the ring is empty and every sender is gone.
+    /// `RecvError` when the channel is empty and every sender is gone.
     pub fn recv_batch(&self, buf: &mut [T]) -> Result<usize, RecvError> {
-        let pop = |buf: &mut [T]| match &self.ring {
-            RecvRing::Spsc(c) => c.pop_slice(buf),
-            RecvRing::Mpmc(q) => q.pop_slice(buf),
-        };
-        let n = pop(buf);
+        let n = self.pop_batch(buf).map_err(|()| RecvError)?;
         if n > 0 {
-            self.shared.wake(Side::Send);
+            self.h.progressed();
             return Ok(n);
         }
-        if !buf.is_empty() && gone(&self.shared, Side::Recv, &self.checked) {
-            let n = pop(buf);
+        if !buf.is_empty() && self.h.gone() {
+            let n = self.pop_batch(buf).map_err(|()| RecvError)?;
             if n == 0 {
                 return Err(RecvError);
             }
-            self.shared.wake(Side::Send);
+            self.h.progressed();
             return Ok(n);
         }
         Ok(0)
@@ -804,33 +958,28 @@ impl<T: Pod> Receiver<T> {
         TryIter { rx: self }
     }
 
-    /// Messages in the ring now.
+    /// Messages in the channel now.
     pub fn len(&self) -> usize {
-        (match &self.ring {
-            RecvRing::Spsc(c) => c.len(),
-            RecvRing::Mpmc(q) => q.len(),
-        }) as usize
+        match &self.ring {
+            RecvRing::Spsc(c) => c.len() as usize,
+            RecvRing::Mpmc(q) => q.len() as usize,
+            RecvRing::Msgq => self.h.shared.len() as usize,
+        }
     }
 
-    /// Whether the ring is empty now.
+    /// Whether the channel is empty now.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Whether the ring is full now.
+    /// Whether the channel is full now.
     pub fn is_full(&self) -> bool {
         self.len() >= self.capacity()
     }
 
-    /// Slots in the ring.
+    /// Messages the channel holds at most.
     pub fn capacity(&self) -> usize {
-        self.shared.ring.geometry().capacity as usize
-    }
-}
-
-impl<T: Pod> Drop for Receiver<T> {
-    fn drop(&mut self) {
-        self.shared.disconnect(Side::Recv, self.exclusive);
+        self.h.shared.capacity() as usize
     }
 }
 

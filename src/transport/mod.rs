@@ -1,13 +1,156 @@
 //! Transports: where a channel's messages live and how its sides sleep.
 //!
 //! - [`shm`]: a ring in a System V shared-memory segment; no syscall per message.
+//! - [`msgq`]: a System V message queue; one `msgsnd`/`msgrcv` per message.
+//!
+//! Both implement [`Channel`] (setup, presence, removal); the per-message paths are
+//! dispatched by `match` on [`AnyChannel`] and on the sender/receiver flavor enums,
+//! never through `dyn`, so the ring's hot path has no virtual call.
 //!
 //! Contract every transport meets (checked by the conformance tests in `tests/`):
-//! - FIFO per producer; every message is delivered once (see the crash notes of
-//!   each transport for the one documented exception);
-//! - `try_*` never block; blocking calls sleep without busy-spinning once their spin
-//!   budget is spent, and wake within one slice of a peer's death;
+//! - FIFO per producer; every message is delivered once (see each transport's crash
+//!   notes for the one documented exception);
+//! - `try_*` never block; blocking calls stop burning CPU once their spin budget is
+//!   spent, and notice a killed peer within one slice (100 ms);
 //! - `Disconnected` only after a peer of the other side has connected and every such
-//!   peer is gone (dropped or killed), and, for receivers, the channel is drained.
+//!   peer is gone (dropped or killed), and, for receivers, the channel is drained;
+//! - a wrong element type is refused at `open` (`TypeMismatch`/`LayoutMismatch`).
 
+pub mod msgq;
 pub mod shm;
+
+use std::time::Duration;
+
+use crate::channel::{Error, Transport};
+use crate::sys::Key;
+
+/// Which side of the channel a handle is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// A sender.
+    Send,
+    /// A receiver.
+    Recv,
+}
+
+/// What a blocking wait ended with, other than success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitError {
+    /// The deadline passed.
+    Timeout,
+    /// Every peer of the other side is gone (or the channel was removed).
+    Disconnected,
+}
+
+/// How long a blocked side spins before it sleeps in the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spin {
+    /// Never spin: register and sleep at once (least CPU, highest latency).
+    Never,
+    /// Spin (with backoff and yields) for up to this long, then sleep.
+    For(Duration),
+    /// Never sleep: spin (with backoff and yields) until done. Lowest latency, one
+    /// busy core per blocked side. Peer presence and deadlines are still checked.
+    Forever,
+}
+
+impl Default for Spin {
+    /// Spin for 50 µs: about twice a kernel wake-up on common hardware, so a busy
+    /// channel stays off the kernel while an idle one costs ~0 CPU.
+    fn default() -> Spin {
+        Spin::For(Duration::from_micros(50))
+    }
+}
+
+/// The longest single sleep: blocked waits re-check peer presence this often, so a
+/// killed peer is noticed within this time.
+pub(crate) const SLICE: Duration = Duration::from_millis(100);
+
+/// What every transport provides besides moving messages: presence, roles,
+/// capacity, removal.
+pub trait Channel: Send + Sync + std::fmt::Debug {
+    /// Which transport this is.
+    fn transport(&self) -> Transport;
+    /// The key the channel lives at.
+    fn key(&self) -> Key;
+    /// Registers a sender or receiver in this process (`SEM_UNDO`); `exclusive`
+    /// takes the SPSC role too.
+    ///
+    /// # Errors
+    /// `RoleTaken`, or `Os` when the channel was removed.
+    fn connect(&self, side: Side, exclusive: bool) -> Result<(), Error>;
+    /// Undoes `connect`.
+    fn disconnect(&self, side: Side, exclusive: bool);
+    /// Whether a peer of the other side than `side` may still act.
+    fn peers_alive(&self, side: Side) -> bool;
+    /// Messages the channel holds at most.
+    fn capacity(&self) -> u64;
+    /// Messages in the channel now.
+    fn len(&self) -> u64;
+    /// Whether this process removes the objects on drop.
+    fn is_owner(&self) -> bool;
+    /// Gives up ownership.
+    fn disown(&self);
+    /// Removes the kernel objects now.
+    ///
+    /// # Errors
+    /// `PermissionDenied` or `Os`.
+    fn remove(&self) -> Result<(), Error>;
+}
+
+/// One of the transports, dispatched by `match`.
+#[derive(Debug)]
+pub(crate) enum AnyChannel {
+    /// A ring in shared memory.
+    Shm(shm::ShmShared),
+    /// A message queue.
+    Msgq(msgq::MsgqShared),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $c:ident => $e:expr) => {
+        match $self {
+            AnyChannel::Shm($c) => $e,
+            AnyChannel::Msgq($c) => $e,
+        }
+    };
+}
+
+impl Channel for AnyChannel {
+    fn transport(&self) -> Transport {
+        match self {
+            AnyChannel::Shm(_) => Transport::ShmRing,
+            AnyChannel::Msgq(_) => Transport::MessageQueue,
+        }
+    }
+    fn key(&self) -> Key {
+        dispatch!(self, c => c.key)
+    }
+    fn connect(&self, side: Side, exclusive: bool) -> Result<(), Error> {
+        dispatch!(self, c => c.connect(side, exclusive))
+    }
+    fn disconnect(&self, side: Side, exclusive: bool) {
+        dispatch!(self, c => c.disconnect(side, exclusive))
+    }
+    fn peers_alive(&self, side: Side) -> bool {
+        dispatch!(self, c => c.peers_alive(side))
+    }
+    fn capacity(&self) -> u64 {
+        match self {
+            AnyChannel::Shm(c) => c.ring.geometry().capacity,
+            AnyChannel::Msgq(c) => c.capacity(),
+        }
+    }
+    fn len(&self) -> u64 {
+        dispatch!(self, c => c.len())
+    }
+    fn is_owner(&self) -> bool {
+        dispatch!(self, c => c.is_owner())
+    }
+    fn disown(&self) {
+        dispatch!(self, c => c.disown())
+    }
+    fn remove(&self) -> Result<(), Error> {
+        dispatch!(self, c => c.remove())
+    }
+}

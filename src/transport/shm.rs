@@ -23,6 +23,8 @@ use crate::ring::{mpmc::Mpmc, RawRing};
 use crate::sync::{fence, AtomicU32, Ordering};
 use crate::sys::{self, Attachment, Key, SemOp, SemSet, Shm};
 
+use super::{Side, Spin, WaitError, SLICE};
+
 pub(crate) const ITEMS: u16 = 0;
 pub(crate) const SPACE: u16 = 1;
 pub(crate) const SENDERS: u16 = 2;
@@ -31,46 +33,8 @@ pub(crate) const SENDER_ROLE: u16 = 4;
 pub(crate) const RECEIVER_ROLE: u16 = 5;
 pub(crate) const NSEMS: u16 = 6;
 
-/// The longest single sleep: blocked waits re-check peer presence this often, so a
-/// killed peer is noticed within this time.
-pub(crate) const SLICE: Duration = Duration::from_millis(100);
-
 /// Transport word in the header: the ring lives in this segment.
 pub(crate) const TRANSPORT_SHM: u32 = 1;
-
-/// Which side of the channel a handle is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Side {
-    Send,
-    Recv,
-}
-
-/// What a blocking wait ended with, other than success.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum WaitError {
-    Timeout,
-    Disconnected,
-}
-
-/// How long a blocked side spins before it sleeps in the kernel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Spin {
-    /// Never spin: register and sleep at once (least CPU, highest latency).
-    Never,
-    /// Spin (with backoff and yields) for up to this long, then sleep.
-    For(Duration),
-    /// Never sleep: spin (with backoff and yields) until done. Lowest latency, one
-    /// busy core per blocked side. Peer presence and deadlines are still checked.
-    Forever,
-}
-
-impl Default for Spin {
-    /// Spin for 50 µs: about twice a kernel wake-up on common hardware, so a busy
-    /// channel stays off the kernel while an idle one costs ~0 CPU.
-    fn default() -> Spin {
-        Spin::For(Duration::from_micros(50))
-    }
-}
 
 /// Process-local state of one shared-memory channel: the mapping, the semaphore set
 /// and a validated copy of the geometry.
@@ -226,6 +190,19 @@ impl ShmShared {
             key,
             owner: AtomicBool::new(false),
         })
+    }
+
+    /// Messages in the ring now (clamped: indices are untrusted).
+    pub(crate) fn len(&self) -> u64 {
+        let c = self.control();
+        let head = c.head.load(Ordering::Acquire);
+        let tail = c.tail.load(Ordering::Acquire);
+        let n = tail.wrapping_sub(head);
+        if n > self.ring.geometry().capacity {
+            0
+        } else {
+            n
+        }
     }
 
     pub(crate) fn control(&self) -> &Control {

@@ -1,0 +1,427 @@
+//! The message-queue transport: one `msgsnd` of the bytes of `T` per message, in a
+//! private System V queue; its companion semaphore set at the channel's key carries
+//! the header (magic, version, flavor, element size, fingerprint, queue id) and the
+//! crash-safe presence counts and roles (`SEM_UNDO`), exactly as the ring's set does.
+//!
+//! Used on request (`Transport::MessageQueue`) or when no segment can be made
+//! (`Transport::Auto`). Waiting: the queue itself blocks nothing here; a blocked side
+//! polls with `IPC_NOWAIT`, spinning for its spin budget and then sleeping with a
+//! backoff of 20 µs up to 2 ms between polls (about 0 CPU while idle) and re-reading
+//! peer presence every 100 ms, so a killed peer is noticed and no wake-up can be lost.
+//! Removing the channel destroys the messages still queued (unlike a segment, a queue
+//! is not kept alive by its users).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::channel::Error;
+use crate::ring::layout::{RingKind, VERSION};
+use crate::sys::{Key, Limits, MsgQueue, RecvSelect, SemOp, SemSet, Shm};
+
+use super::{Side, Spin, WaitError, SLICE};
+
+/// `mtype` of every data message.
+pub(crate) const DATA: i64 = 1;
+
+const MAGIC_A: u16 = 0x5359; // "SY"
+const MAGIC_B: u16 = 0x5652; // "VR"
+
+// Semaphore indices of the companion set.
+const S_MAGIC_A: usize = 0;
+const S_MAGIC_B: usize = 1;
+const S_VERSION: usize = 2;
+const S_KIND: usize = 3;
+const S_STATE: usize = 4;
+const S_FP: usize = 5; // 5 x 15 bits
+const S_SIZE: usize = 10; // 2 x 15 bits
+const S_QID: usize = 12; // 3 x 15 bits
+pub(crate) const S_SENDERS: u16 = 15;
+pub(crate) const S_RECEIVERS: u16 = 16;
+const S_SENDER_ROLE: u16 = 17;
+const S_RECEIVER_ROLE: u16 = 18;
+const S_EVER_SENDERS: u16 = 19;
+const S_EVER_RECEIVERS: u16 = 20;
+const S_CAP: usize = 21; // 2 x 15 bits
+const NSEMS: u16 = 23;
+
+const STATE_READY: u16 = 1;
+
+fn split(mut v: u64, out: &mut [u16]) {
+    for w in out {
+        *w = (v & 0x7fff) as u16;
+        v >>= 15;
+    }
+}
+
+fn join(ws: &[u16]) -> u64 {
+    ws.iter()
+        .rev()
+        .fold(0u64, |acc, &w| (acc << 15) | u64::from(w & 0x7fff))
+}
+
+/// Process-local state of one message-queue channel.
+#[derive(Debug)]
+pub(crate) struct MsgqShared {
+    pub(crate) sems: SemSet,
+    pub(crate) queue: MsgQueue,
+    pub(crate) key: Key,
+    pub(crate) kind: RingKind,
+    capacity: u64,
+    owner: AtomicBool,
+    dropped: AtomicU64,
+}
+
+/// What an opener expects (mirrors the ring's `Expect`).
+pub(crate) use super::shm::Expect;
+
+fn map(call: &'static str) -> impl Fn(crate::sys::SysError) -> Error {
+    move |e| match Error::from(e) {
+        Error::Os(_, io) => Error::Os(call, io),
+        other => other,
+    }
+}
+
+impl MsgqShared {
+    /// Checks that `T` of `elem_size` bytes fits one message on this host.
+    pub(crate) fn check_size(elem_size: usize) -> Result<(), Error> {
+        let max = Limits::read().map_err(|e| Error::Os("sysctl", e))?.msgmax as usize;
+        if elem_size > max {
+            return Err(Error::MessageTooLarge {
+                size: elem_size,
+                max,
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn create(
+        key: Key,
+        kind: RingKind,
+        capacity: u64,
+        elem_size: usize,
+        fingerprint: u64,
+        mode: u32,
+    ) -> Result<MsgqShared, Error> {
+        Self::check_size(elem_size)?;
+        // One key names one channel: refuse when a ring segment already lives there.
+        if !key.is_private() && Shm::open(key).is_ok() {
+            return Err(Error::AlreadyExists);
+        }
+        let sems = SemSet::create(key, NSEMS, mode).map_err(map("semget"))?;
+        let queue = match MsgQueue::create(Key::private(), mode) {
+            Ok(q) => q,
+            Err(e) => {
+                let _ = sems.remove();
+                return Err(map("msgget")(e));
+            }
+        };
+        let fail = |e: Error| {
+            let _ = queue.remove();
+            let _ = sems.remove();
+            e
+        };
+        // Byte budget: capacity messages. Raising it above msgmnb needs privilege;
+        // when refused the default stays and capacity() reports what fits.
+        let want = capacity.saturating_mul(elem_size.max(1) as u64);
+        let _ = queue.set_qbytes(want);
+        let qbytes = queue.stat().map_err(|e| fail(map("msgctl")(e)))?.qbytes;
+        let effective = (qbytes / elem_size.max(1) as u64).min(capacity).max(1);
+        let mut v = vec![0u16; usize::from(NSEMS)];
+        v[S_MAGIC_A] = MAGIC_A;
+        v[S_MAGIC_B] = MAGIC_B;
+        v[S_VERSION] = VERSION as u16;
+        v[S_KIND] = kind as u16;
+        split(fingerprint, &mut v[S_FP..S_FP + 5]);
+        split(elem_size as u64, &mut v[S_SIZE..S_SIZE + 2]);
+        split(queue.id() as u32 as u64, &mut v[S_QID..S_QID + 3]);
+        split(effective, &mut v[S_CAP..S_CAP + 2]);
+        v[usize::from(S_SENDER_ROLE)] = 1;
+        v[usize::from(S_RECEIVER_ROLE)] = 1;
+        sems.set_all(&v).map_err(|e| fail(map("semctl")(e)))?;
+        // Ready last: an opener validates nothing before it sees this.
+        sems.set_val(S_STATE as u16, i32::from(STATE_READY))
+            .map_err(|e| fail(map("semctl")(e)))?;
+        Ok(MsgqShared {
+            sems,
+            queue,
+            key,
+            kind,
+            capacity: effective,
+            owner: AtomicBool::new(true),
+            dropped: AtomicU64::new(0),
+        })
+    }
+
+    /// Opens the message-queue channel at `key`: waits (bounded) for Ready, then
+    /// validates magic, version, flavor, element size and fingerprint.
+    pub(crate) fn open(key: Key, expect: &Expect, timeout: Duration) -> Result<MsgqShared, Error> {
+        let sems = SemSet::open(key).map_err(map("semget"))?;
+        if sems.len() != NSEMS {
+            return Err(Error::NotSysvring);
+        }
+        let start = Instant::now();
+        let v = loop {
+            let v = sems.get_all().map_err(map("semctl"))?;
+            if v[S_MAGIC_A] != MAGIC_A || v[S_MAGIC_B] != MAGIC_B {
+                if v[S_MAGIC_A] != 0 || v[S_MAGIC_B] != 0 {
+                    return Err(Error::NotSysvring);
+                }
+            } else if v[S_STATE] == STATE_READY {
+                break v;
+            }
+            if start.elapsed() >= timeout {
+                return Err(Error::NotReady);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        if u32::from(v[S_VERSION]) != VERSION {
+            return Err(Error::VersionMismatch {
+                expected: VERSION,
+                found: u32::from(v[S_VERSION]),
+            });
+        }
+        let kind = RingKind::from_raw(u32::from(v[S_KIND])).ok_or(Error::NotSysvring)?;
+        if let Some(k) = expect.kind {
+            if k != kind {
+                return Err(Error::LayoutMismatch {
+                    field: "flavor",
+                    expected: k as u64,
+                    found: kind as u64,
+                });
+            }
+        }
+        let size = join(&v[S_SIZE..S_SIZE + 2]);
+        if size != expect.elem_size as u64 {
+            return Err(Error::LayoutMismatch {
+                field: "element size",
+                expected: expect.elem_size as u64,
+                found: size,
+            });
+        }
+        let fp = join(&v[S_FP..S_FP + 5]);
+        if fp != expect.fingerprint {
+            return Err(Error::TypeMismatch {
+                expected: expect.fingerprint,
+                found: fp,
+            });
+        }
+        let capacity = join(&v[S_CAP..S_CAP + 2]);
+        if let Some(c) = expect.capacity {
+            if c != capacity {
+                return Err(Error::LayoutMismatch {
+                    field: "capacity",
+                    expected: c,
+                    found: capacity,
+                });
+            }
+        }
+        Self::check_size(expect.elem_size)?;
+        let queue = MsgQueue::from_id(join(&v[S_QID..S_QID + 3]) as u32 as i32);
+        let qst = queue.stat().map_err(|e| {
+            if e.is_removed() {
+                Error::NotSysvring
+            } else {
+                map("msgctl")(e)
+            }
+        })?;
+        let sst = sems.stat().map_err(map("semctl"))?;
+        if qst.perm.cuid != sst.perm.cuid {
+            return Err(Error::PermissionDenied);
+        }
+        Ok(MsgqShared {
+            sems,
+            queue,
+            key,
+            kind,
+            capacity,
+            owner: AtomicBool::new(false),
+            dropped: AtomicU64::new(0),
+        })
+    }
+
+    pub(crate) fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    pub(crate) fn len(&self) -> u64 {
+        self.queue.stat().map(|s| s.qnum).unwrap_or(0)
+    }
+
+    /// Frames dropped because they had the wrong size (a foreign or hostile sender).
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn is_owner(&self) -> bool {
+        self.owner.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn disown(&self) {
+        self.owner.store(false, Ordering::Relaxed);
+    }
+
+    pub(crate) fn remove(&self) -> Result<(), Error> {
+        self.disown();
+        let a = self.queue.remove();
+        let b = self.sems.remove();
+        match (a, b) {
+            (Err(e), _) if !e.is_removed() => Err(map("msgctl")(e)),
+            (_, Err(e)) if !e.is_removed() => Err(map("semctl")(e)),
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) fn connect(&self, side: Side, exclusive: bool) -> Result<(), Error> {
+        let (count, role, ever) = match side {
+            Side::Send => (S_SENDERS, S_SENDER_ROLE, S_EVER_SENDERS),
+            Side::Recv => (S_RECEIVERS, S_RECEIVER_ROLE, S_EVER_RECEIVERS),
+        };
+        let add = SemOp::new(count, 1).undo();
+        let take = SemOp::new(role, -1).nowait().undo();
+        let r = if exclusive {
+            self.sems.op(&[take, add])
+        } else {
+            self.sems.op(&[add])
+        };
+        match r {
+            Ok(()) => {}
+            Err(e) if e.is_would_block() => return Err(Error::RoleTaken),
+            Err(e) => return Err(map("semop")(e)),
+        }
+        self.sems.set_val(ever, 1).map_err(map("semctl"))?;
+        Ok(())
+    }
+
+    pub(crate) fn disconnect(&self, side: Side, exclusive: bool) {
+        let (count, role) = match side {
+            Side::Send => (S_SENDERS, S_SENDER_ROLE),
+            Side::Recv => (S_RECEIVERS, S_RECEIVER_ROLE),
+        };
+        let sub = SemOp::new(count, -1).nowait().undo();
+        let give = SemOp::new(role, 1).undo();
+        let _ = if exclusive {
+            self.sems.op(&[sub, give])
+        } else {
+            self.sems.op(&[sub])
+        };
+    }
+
+    /// Whether a peer of the other side may still act (see the ring's `peers_alive`).
+    pub(crate) fn peers_alive(&self, side: Side) -> bool {
+        let (count, ever) = match side {
+            Side::Recv => (S_SENDERS, S_EVER_SENDERS),
+            Side::Send => (S_RECEIVERS, S_EVER_RECEIVERS),
+        };
+        match self.sems.get_val(ever) {
+            Ok(0) => true,
+            Ok(_) => self.sems.get_val(count).is_ok_and(|n| n > 0),
+            Err(_) => false,
+        }
+    }
+
+    /// Sends one frame without blocking: `Ok(true)` sent, `Ok(false)` full.
+    pub(crate) fn try_send_bytes(&self, bytes: &[u8]) -> Result<bool, ()> {
+        match self.queue.send(DATA, bytes, true) {
+            Ok(()) => Ok(true),
+            Err(e) if e.is_would_block() => Ok(false),
+            Err(_) => Err(()),
+        }
+    }
+
+    /// Receives one frame of exactly `buf.len()` bytes without blocking:
+    /// `Ok(true)` received, `Ok(false)` empty. A frame of another size is dropped and
+    /// counted (never handed out as a `T`).
+    pub(crate) fn try_recv_bytes(&self, buf: &mut [u8]) -> Result<bool, ()> {
+        loop {
+            match self.queue.recv(buf, RecvSelect::Type(DATA), true) {
+                Ok((_, n)) if n == buf.len() => return Ok(true),
+                Ok(_) => {
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) if e.is_would_block() => return Ok(false),
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    // Longer than T: take it out (truncating) and drop it.
+                    let mut big = vec![0u8; 1 << 16];
+                    let _ = self.queue.recv(&mut big, RecvSelect::Type(DATA), true);
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(_) => return Err(()),
+            }
+        }
+    }
+
+    /// Polls `attempt` until it succeeds, the deadline passes or the other side is
+    /// gone: spin per `spin`, then sleep between polls with a bounded backoff.
+    pub(crate) fn wait<R>(
+        &self,
+        side: Side,
+        deadline: Option<Instant>,
+        spin: Spin,
+        mut attempt: impl FnMut() -> Result<Option<R>, ()>,
+    ) -> Result<R, WaitError> {
+        let start = Instant::now();
+        let spin_for = match spin {
+            Spin::Never => Duration::ZERO,
+            Spin::For(d) => d,
+            Spin::Forever => Duration::MAX,
+        };
+        let backoff = crossbeam_utils::Backoff::new();
+        let mut nap = Duration::from_micros(20);
+        let mut next_check = start;
+        loop {
+            match attempt() {
+                Ok(Some(r)) => return Ok(r),
+                Ok(None) => {}
+                Err(()) => return Err(WaitError::Disconnected),
+            }
+            let now = Instant::now();
+            if now >= next_check {
+                next_check = now + SLICE;
+                if !self.peers_alive(side) {
+                    return match attempt() {
+                        Ok(Some(r)) => Ok(r),
+                        _ => Err(WaitError::Disconnected),
+                    };
+                }
+            }
+            if let Some(d) = deadline {
+                if now >= d {
+                    return Err(WaitError::Timeout);
+                }
+            }
+            if now.duration_since(start) < spin_for {
+                backoff.snooze();
+            } else {
+                let mut t = nap;
+                if let Some(d) = deadline {
+                    t = t.min(d.saturating_duration_since(now));
+                }
+                std::thread::sleep(t);
+                nap = (nap * 2).min(Duration::from_millis(2));
+            }
+        }
+    }
+}
+
+impl Drop for MsgqShared {
+    fn drop(&mut self) {
+        if self.is_owner() {
+            let _ = self.remove();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_join_roundtrip() {
+        let mut w = [0u16; 5];
+        for v in [0u64, 1, 0x7fff, u64::MAX, 0xdead_beef_cafe_f00d] {
+            split(v, &mut w);
+            assert!(w.iter().all(|&x| x <= 0x7fff));
+            assert_eq!(join(&w), v);
+        }
+    }
+}
