@@ -281,17 +281,6 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// Runs `f` on a thread and returns its result, panicking if it takes longer than
-/// [`WATCHDOG`] (the thread is left behind; the test's guards wake it up).
-pub fn with_watchdog<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(WATCHDOG)
-        .unwrap_or_else(|_| panic!("watchdog: {what}"))
-}
-
 /// One object listed in `/proc/sysvipc/{shm,sem,msg}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ProcIpc {
