@@ -373,9 +373,13 @@ impl<T: Pod> Channel<T> {
     }
 }
 
-/// What an MPMC handle records as the owner of the slots it claims: the pid.
-fn owner_id() -> u32 {
-    sys::current_pid() as u32
+/// What an MPMC handle records as the owner of the slots it claims.
+fn owner_id() -> crate::ring::mpmc::Owner {
+    let pid = sys::current_pid();
+    crate::ring::mpmc::Owner {
+        pid: pid as u32,
+        start: sys::process_start_time(pid).unwrap_or(0) as u32,
+    }
 }
 
 impl<T> Channel<T> {
@@ -514,6 +518,8 @@ struct Handle {
     spin: Spin,
     exclusive: bool,
     checked: Cell<Option<Instant>>,
+    /// The fork generation of the process that registered this handle.
+    fork_gen: u64,
 }
 
 impl Handle {
@@ -524,6 +530,7 @@ impl Handle {
             spin,
             exclusive,
             checked: Cell::new(None),
+            fork_gen: sys::fork_generation(),
         }
     }
 
@@ -535,10 +542,22 @@ impl Handle {
         }
     }
 
+    /// Whether this handle was inherited across `fork`: its registration (SEM_UNDO)
+    /// belongs to the parent, so every operation in the child reports
+    /// `Disconnected`; make a new handle in the child with `Channel::sender` or
+    /// `Channel::receiver`.
+    #[inline]
+    fn forked(&self) -> bool {
+        sys::fork_generation() != self.fork_gen
+    }
+
     /// Certainly gone, from shared memory alone (no syscall); the message queue has
     /// no mirror, so it always asks the kernel.
     #[inline]
     fn gone_fast(&self) -> bool {
+        if self.forked() {
+            return true;
+        }
         match &*self.shared {
             AnyChannel::Shm(s) => s.peers_gone_fast(self.side),
             AnyChannel::Msgq(m) => !m.peers_alive(self.side),
@@ -548,6 +567,9 @@ impl Handle {
     /// Gone, asking the kernel at most every `PRESENCE_CHECK` (for failing
     /// non-blocking calls).
     fn gone(&self) -> bool {
+        if self.forked() {
+            return true;
+        }
         if let AnyChannel::Shm(s) = &*self.shared {
             if s.peers_gone_fast(self.side) {
                 return true;
@@ -582,6 +604,9 @@ impl Handle {
         deadline: Option<Instant>,
         mut attempt: impl FnMut() -> Result<Option<R>, ()>,
     ) -> Result<R, WaitError> {
+        if self.forked() {
+            return Err(WaitError::Disconnected);
+        }
         let r = match &*self.shared {
             AnyChannel::Shm(s) => {
                 s.wait(self.side, deadline, self.spin, || attempt().unwrap_or(None))
@@ -604,7 +629,11 @@ impl Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        self.shared.disconnect(self.side, self.exclusive);
+        // An inherited handle never registered in this process: leave the parent's
+        // registration alone.
+        if !self.forked() {
+            self.shared.disconnect(self.side, self.exclusive);
+        }
     }
 }
 
@@ -833,6 +862,9 @@ impl<T: Pod> Receiver<T> {
     /// `Empty`, or `Disconnected` when empty and every sender is gone.
     #[inline]
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        if self.h.forked() {
+            return Err(TryRecvError::Disconnected);
+        }
         match self.pop() {
             Ok(Some(v)) => {
                 self.h.progressed();
@@ -932,6 +964,9 @@ impl<T: Pod> Receiver<T> {
     /// # Errors
     /// `RecvError` when the channel is empty and every sender is gone.
     pub fn recv_batch(&self, buf: &mut [T]) -> Result<usize, RecvError> {
+        if self.h.forked() {
+            return Err(RecvError);
+        }
         let n = self.pop_batch(buf).map_err(|()| RecvError)?;
         if n > 0 {
             self.h.progressed();

@@ -24,7 +24,7 @@ use crate::sync::{AtomicU32, AtomicU64, Ordering};
 #[derive(Debug)]
 pub struct Mpmc<T> {
     ring: RawRing,
-    owner: u32,
+    owner: Owner,
     _t: PhantomData<T>,
 }
 
@@ -44,7 +44,7 @@ impl<T: Pod> Mpmc<T> {
     /// # Safety
     /// The ring's element type is `T` (size and alignment checked) and it was
     /// initialised with [`Mpmc::init`].
-    pub unsafe fn new(ring: RawRing, owner: u32) -> Self {
+    pub unsafe fn new(ring: RawRing, owner: Owner) -> Self {
         Mpmc {
             ring,
             owner,
@@ -63,22 +63,22 @@ impl<T: Pod> Mpmc<T> {
         self.ring.geo.capacity
     }
 
-    /// Claims up to `n` consecutive positions that are free for this lap; returns the first and
-    /// how many (at least 1), or `None` when there is none.
+    /// Claims up to `n` consecutive positions of `index` (`tail` for producers,
+    /// `head` for consumers) whose stamps equal `position + lag` (0: free for this lap,
+    /// 1: published); records this handle as their owner; returns the first position
+    /// and how many (at least 1), or `None` when there is none.
     #[inline]
-    fn claim_send(&self, n: u64) -> Option<(u64, u64)> {
-        let c = self.ring.control();
-        let index = &c.tail;
+    fn claim(&self, index: &AtomicU64, lag: u64, n: u64) -> Option<(u64, u64)> {
         let mut pos = index.load(Ordering::Relaxed);
         for _ in 0..MAX_RETRIES {
             let mut count = 0;
             let mut ahead = false;
             while count < n {
                 let p = pos.wrapping_add(count);
-                // SYNC(stamp): Acquire; pairs with the consumer's Release in `release`,
-                // so its read of the old message happened before we overwrite it.
+                // SYNC(stamp): Acquire; pairs with the Release/AcqRel stamp updates in
+                // `publish` (payload written) and `release` (payload read).
                 let s = stamp(&self.ring, p).load(Ordering::Acquire);
-                let diff = s.wrapping_sub(p) as i64;
+                let diff = s.wrapping_sub(p.wrapping_add(lag)) as i64;
                 if diff != 0 {
                     ahead = diff > 0 && count == 0;
                     break;
@@ -94,8 +94,7 @@ impl<T: Pod> Mpmc<T> {
                 ) {
                     Ok(_) => {
                         for k in 0..count {
-                            owner(&self.ring, pos.wrapping_add(k))
-                                .store(self.owner, Ordering::Relaxed);
+                            set_owner(&self.ring, pos.wrapping_add(k), self.owner);
                         }
                         return Some((pos, count));
                     }
@@ -117,76 +116,59 @@ impl<T: Pod> Mpmc<T> {
     }
 
     #[inline]
-    fn publish(&self, pos: u64) {
-        // SYNC(stamp): Release; pairs with the consumer's Acquire in `claim_recv` and
-        // publishes the payload write.
-        stamp(&self.ring, pos).store(pos.wrapping_add(1), Ordering::Release);
+    fn claim_send(&self, n: u64) -> Option<(u64, u64)> {
+        self.claim(&self.ring.control().tail, 0, n)
     }
 
-    /// Claims up to `n` consecutive positions that are published; returns the first and
-    /// how many (at least 1), or `None` when there is none.
     #[inline]
     fn claim_recv(&self, n: u64) -> Option<(u64, u64)> {
-        let c = self.ring.control();
-        let index = &c.head;
-        let mut pos = index.load(Ordering::Relaxed);
-        for _ in 0..MAX_RETRIES {
-            let mut count = 0;
-            let mut ahead = false;
-            while count < n {
-                let p = pos.wrapping_add(count);
-                // SYNC(stamp): Acquire; pairs with the producer's Release in `publish`.
-                let s = stamp(&self.ring, p).load(Ordering::Acquire);
-                let diff = s.wrapping_sub(p.wrapping_add(1)) as i64;
-                if diff != 0 {
-                    ahead = diff > 0 && count == 0;
-                    break;
-                }
-                count += 1;
-            }
-            if count > 0 {
-                match index.compare_exchange_weak(
-                    pos,
-                    pos.wrapping_add(count),
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => return Some((pos, count)),
-                    Err(cur) => pos = cur,
-                }
-            } else if ahead {
-                // Another handle claimed `pos`; it advanced the index before stamping,
-                // so a fresh load makes progress unless the region is corrupt.
-                let cur = index.load(Ordering::Relaxed);
-                if cur == pos {
-                    return None;
-                }
-                pos = cur;
-            } else {
-                return None;
-            }
-        }
-        None
+        self.claim(&self.ring.control().head, 1, n)
     }
 
+    /// Publishes the message at `pos` with a CAS on its stamp. `false` when the slot
+    /// was skipped meanwhile (its owner was taken for dead): the message was not
+    /// delivered and must be sent again at a new position.
+    #[inline]
+    fn publish(&self, pos: u64) -> bool {
+        // SYNC(stamp): Release; pairs with the consumer's Acquire in `claim` and
+        // publishes the payload write.
+        stamp(&self.ring, pos)
+            .compare_exchange(
+                pos,
+                pos.wrapping_add(1),
+                Ordering::Release,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+    }
+
+    /// Frees the slot at `pos` for the next lap (a CAS: a no-op if a producer
+    /// already reclaimed it from us, taken for dead).
     #[inline]
     fn release(&self, pos: u64) {
-        // SYNC(stamp): Release; pairs with the producer's Acquire in `claim_send`.
-        stamp(&self.ring, pos).store(pos.wrapping_add(self.cap()), Ordering::Release);
+        // SYNC(stamp): Release; pairs with the producer's Acquire in `claim`: our read
+        // of the payload happens before it is overwritten.
+        let _ = stamp(&self.ring, pos).compare_exchange(
+            pos.wrapping_add(1),
+            pos.wrapping_add(self.cap()),
+            Ordering::Release,
+            Ordering::Relaxed,
+        );
     }
 
     /// Enqueues `v`; `Err(v)` when full.
     #[inline]
     pub fn push(&self, v: T) -> Result<(), T> {
-        match self.claim_send(1) {
-            Some((pos, _)) => {
-                // SAFETY: we own the claimed slot until we publish it; in bounds and
-                // aligned for T.
-                unsafe { self.ring.payload(pos).cast::<T>().write(v) };
-                self.publish(pos);
-                Ok(())
+        loop {
+            let Some((pos, _)) = self.claim_send(1) else {
+                return Err(v);
+            };
+            // SAFETY: we own the claimed slot until we publish it; in bounds and
+            // aligned for T.
+            unsafe { self.ring.payload(pos).cast::<T>().write(v) };
+            if self.publish(pos) {
+                return Ok(());
             }
-            None => Err(v),
         }
     }
 
@@ -216,10 +198,16 @@ impl<T: Pod> Mpmc<T> {
                     .write(*v)
             };
         }
+        let mut sent = n as usize;
         for i in 0..n {
-            self.publish(pos.wrapping_add(i));
+            if !self.publish(pos.wrapping_add(i)) {
+                // Skipped while we wrote (taken for dead): send it again.
+                if self.push(vs[i as usize]).is_err() {
+                    sent -= 1;
+                }
+            }
         }
-        n as usize
+        sent
     }
 
     /// Dequeues one message; `None` when empty.
@@ -291,7 +279,9 @@ struct PublishOnDrop<'a, T: Pod> {
 
 impl<T: Pod> Drop for PublishOnDrop<'_, T> {
     fn drop(&mut self) {
-        self.q.publish(self.pos);
+        // A failed publish means the slot was skipped as abandoned; the in-place
+        // message is then lost, which only happens if we were taken for dead.
+        let _ = self.q.publish(self.pos);
     }
 }
 
@@ -314,9 +304,115 @@ pub fn stamp(ring: &RawRing, pos: u64) -> &AtomicU64 {
     unsafe { &*ring.slot(pos).cast::<AtomicU64>() }
 }
 
-/// The owner word of the slot at `pos & mask` (who claimed it last).
+/// Who claimed a slot: a pid and the low 32 bits of the process start time (so a
+/// reused pid is not mistaken for the claimer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    /// Process id.
+    pub pid: u32,
+    /// Low 32 bits of the start time (clock ticks since boot), 0 if unknown.
+    pub start: u32,
+}
+
+/// The owner recorded in the slot at `pos & mask` (who claimed it last).
 #[inline]
-pub fn owner(ring: &RawRing, pos: u64) -> &AtomicU32 {
-    // SAFETY: bytes 8..12 of the 16-byte slot header; aligned to 4 and in bounds.
-    unsafe { &*ring.slot(pos).add(8).cast::<AtomicU32>() }
+pub fn owner(ring: &RawRing, pos: u64) -> Owner {
+    let (pid, start) = owner_words(ring, pos);
+    Owner {
+        pid: pid.load(Ordering::Relaxed),
+        start: start.load(Ordering::Relaxed),
+    }
+}
+
+#[inline]
+fn set_owner(ring: &RawRing, pos: u64, o: Owner) {
+    let (pid, start) = owner_words(ring, pos);
+    pid.store(o.pid, Ordering::Relaxed);
+    start.store(o.start, Ordering::Relaxed);
+}
+
+fn owner_words(ring: &RawRing, pos: u64) -> (&AtomicU32, &AtomicU32) {
+    // SAFETY: bytes 8..16 of the 16-byte slot header of an in-bounds slot, aligned to
+    // 4; AtomicU32 is valid for any bit pattern.
+    unsafe {
+        let p = ring.slot(pos).add(8).cast::<AtomicU32>();
+        (&*p, &*p.add(1))
+    }
+}
+
+/// A slot that blocks progress, as seen by [`stuck`]; pass the same value to
+/// [`skip`] after confirming (twice, a slice apart) that its owner is dead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stuck {
+    /// The blocking position.
+    pub pos: u64,
+    /// Its stamp when seen.
+    pub stamp: u64,
+    /// Who claimed it.
+    pub owner: Owner,
+    /// Whether a consumer is the claimer (else a producer).
+    pub consumer: bool,
+}
+
+/// Finds a slot that blocks the queue: at `head`, a position claimed by a producer
+/// but never published (tail is past it); or at `tail`, a slot of the previous lap
+/// claimed by a consumer (head is past it) but never released.
+pub fn stuck(ring: &RawRing) -> Option<Stuck> {
+    let c = ring.control();
+    let cap = ring.geo.capacity;
+    let head = c.head.load(Ordering::Acquire);
+    let tail = c.tail.load(Ordering::Acquire);
+    let ahead = tail.wrapping_sub(head);
+    let s = stamp(ring, head).load(Ordering::Acquire);
+    if ahead >= 1 && ahead <= cap && (s == head || s == head.wrapping_add(cap)) {
+        return Some(Stuck {
+            pos: head,
+            stamp: s,
+            owner: owner(ring, head),
+            consumer: false,
+        });
+    }
+    let prev = tail.wrapping_sub(cap);
+    let s = stamp(ring, tail).load(Ordering::Acquire);
+    let claimed = head.wrapping_sub(prev);
+    if s == prev.wrapping_add(1) && claimed >= 1 && claimed <= cap {
+        return Some(Stuck {
+            pos: prev,
+            stamp: s,
+            owner: owner(ring, prev),
+            consumer: true,
+        });
+    }
+    None
+}
+
+/// Skips a stuck slot whose owner is dead; returns whether this call did it.
+///
+/// - producer died before publishing: the stamp moves to the next lap (so a slow
+///   claimer's publishing CAS fails and it sends again), then `head` moves past it;
+/// - consumer died before releasing: the stamp moves to the next lap (the message it
+///   was reading is lost with it).
+pub fn skip(ring: &RawRing, st: &Stuck) -> bool {
+    let c = ring.control();
+    let cap = ring.geo.capacity;
+    let next = st.pos.wrapping_add(cap);
+    let stamp = stamp(ring, st.pos);
+    if st.consumer {
+        return stamp
+            .compare_exchange(st.stamp, next, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok();
+    }
+    let moved = st.stamp == next
+        || stamp
+            .compare_exchange(st.stamp, next, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok();
+    moved
+        && c.head
+            .compare_exchange(
+                st.pos,
+                st.pos.wrapping_add(1),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok()
 }

@@ -23,7 +23,7 @@ mod shm;
 pub use key::Key;
 pub use limits::Limits;
 pub use msg::{MsgQueue, MsgStat, RecvSelect};
-pub use proc::{current_pid, pid_alive, process_start_time};
+pub use proc::{current_pid, fork_generation, pid_alive, process_start_time};
 pub use sem::{SemOp, SemSet, SemStat};
 pub use shm::{Attachment, Shm, ShmStat};
 
@@ -46,6 +46,10 @@ impl SysError {
     /// The error of the last failed libc call (`errno`), attributed to `call`.
     pub fn last(call: &'static str) -> Self {
         SysError::new(call, io::Error::last_os_error())
+    }
+
+    fn from_errno(call: &'static str, errno: i32) -> Self {
+        SysError::new(call, io::Error::from_raw_os_error(errno))
     }
 
     fn invalid(call: &'static str, msg: &'static str) -> Self {
@@ -72,9 +76,10 @@ impl SysError {
         self.source.raw_os_error()
     }
 
-    /// `EIDRM` (or `EINVAL` on an id that no longer exists): the object was removed.
+    /// `EIDRM`: the object was removed (before or during the call). Calls on an id
+    /// report an id that no longer exists as `EIDRM` too, never as `EINVAL`.
     pub fn is_removed(&self) -> bool {
-        matches!(self.raw_os_error(), Some(libc::EIDRM) | Some(libc::EINVAL))
+        self.raw_os_error() == Some(libc::EIDRM)
     }
 
     /// `EAGAIN` from a non-blocking operation (`IPC_NOWAIT`) that would have blocked.
@@ -142,6 +147,32 @@ fn cvt(call: &'static str, ret: libc::c_int) -> Result<libc::c_int> {
     } else {
         Ok(ret)
     }
+}
+
+/// `EINVAL` from a call on an id is ambiguous: a bad argument, or an id that no
+/// longer exists. `exists` asks the kernel (`IPC_STAT`); when the id is gone the
+/// error becomes `EIDRM`, so [`SysError::is_removed`] is exact.
+fn removed_if_gone(e: SysError, exists: impl FnOnce() -> bool) -> SysError {
+    if e.raw_os_error() == Some(libc::EINVAL) && !exists() {
+        SysError::from_errno(e.call, libc::EIDRM)
+    } else {
+        e
+    }
+}
+
+/// `EINVAL` from `IPC_STAT`/`IPC_RMID`/`shmat` on an id always means the id is gone.
+fn removed_on_einval(e: SysError) -> SysError {
+    removed_if_gone(e, || false)
+}
+
+/// Whether an `IPC_STAT`-style probe says the id still exists (any error other than
+/// `EINVAL`/`EIDRM`, e.g. `EACCES`, means it exists).
+fn probe_exists(ret: libc::c_int) -> bool {
+    ret != -1
+        || !matches!(
+            io::Error::last_os_error().raw_os_error(),
+            Some(libc::EINVAL) | Some(libc::EIDRM)
+        )
 }
 
 /// Permission bits and ownership of an IPC object, as in `struct ipc_perm`.

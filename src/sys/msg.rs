@@ -4,7 +4,10 @@ use std::io;
 use std::time::SystemTime;
 
 use super::shm::time;
-use super::{check_mode, cvt, IpcPerm, Key, Result, SysError};
+use super::{
+    check_mode, cvt, probe_exists, removed_if_gone, removed_on_einval, IpcPerm, Key, Limits,
+    Result, SysError,
+};
 
 /// Which message `msgrcv` takes, exactly as msgrcv(2) defines `msgtyp`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,7 +152,7 @@ impl MsgQueue {
                 }
                 let e = SysError::last("msgsnd");
                 if e.raw_os_error() != Some(libc::EINTR) {
-                    return Err(e);
+                    return Err(self.explain_send(e, data.len()));
                 }
             }
         })
@@ -205,9 +208,35 @@ impl MsgQueue {
                         ),
                     ))
                 }
-                _ => return Err(SysError::new("msgrcv", e)),
+                _ => return Err(self.gone(SysError::new("msgrcv", e))),
             }
         })
+    }
+
+    /// Whether the queue still exists (for telling a removed id from a bad argument).
+    fn exists(&self) -> bool {
+        // SAFETY: msqid_ds is plain data; IPC_STAT writes one through the pointer.
+        let mut ds: libc::msqid_ds = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        probe_exists(unsafe { libc::msgctl(self.id, libc::IPC_STAT, &mut ds) })
+    }
+
+    fn gone(&self, e: SysError) -> SysError {
+        removed_if_gone(e, || self.exists())
+    }
+
+    /// `EINVAL` from msgsnd: the queue is gone, or the message is above `msgmax`.
+    fn explain_send(&self, e: SysError, len: usize) -> SysError {
+        let e = self.gone(e);
+        if e.raw_os_error() == Some(libc::EINVAL)
+            && Limits::read().is_ok_and(|l| len as u64 > l.msgmax)
+        {
+            return SysError::new(
+                "msgsnd",
+                io::Error::new(io::ErrorKind::InvalidInput, "message longer than msgmax"),
+            );
+        }
+        e
     }
 
     fn raw_stat(&self) -> Result<libc::msqid_ds> {
@@ -216,7 +245,8 @@ impl MsgQueue {
         // SAFETY: IPC_STAT fills the msqid_ds `ds` points to.
         cvt("msgctl", unsafe {
             libc::msgctl(self.id, libc::IPC_STAT, &mut ds)
-        })?;
+        })
+        .map_err(removed_on_einval)?;
         Ok(ds)
     }
 
@@ -250,7 +280,8 @@ impl MsgQueue {
         // SAFETY: `ds` is a fully initialised msqid_ds read back from the kernel.
         cvt("msgctl", unsafe {
             libc::msgctl(self.id, libc::IPC_SET, &mut ds)
-        })?;
+        })
+        .map_err(removed_on_einval)?;
         Ok(())
     }
 
@@ -267,7 +298,8 @@ impl MsgQueue {
         // SAFETY: `ds` is a fully initialised msqid_ds read back from the kernel.
         cvt("msgctl", unsafe {
             libc::msgctl(self.id, libc::IPC_SET, &mut ds)
-        })?;
+        })
+        .map_err(removed_on_einval)?;
         Ok(())
     }
 
@@ -280,7 +312,8 @@ impl MsgQueue {
         // SAFETY: IPC_RMID takes no buffer.
         cvt("msgctl", unsafe {
             libc::msgctl(self.id, libc::IPC_RMID, std::ptr::null_mut())
-        })?;
+        })
+        .map_err(removed_on_einval)?;
         Ok(())
     }
 }
@@ -329,7 +362,8 @@ mod tests {
         let q = MsgQueue::create(Key::private(), 0o600).unwrap();
         let max = crate::sys::Limits::read().unwrap().msgmax as usize;
         let e = q.send(1, &vec![0u8; max + 1], true).unwrap_err();
-        assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(!e.is_removed());
         assert!(q.send(0, b"x", true).is_err());
         let mut b = [0u8; 1];
         assert!(q.recv(&mut b, RecvSelect::Type(-1), true).is_err());

@@ -4,7 +4,10 @@ use std::io;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::shm::time;
-use super::{check_mode, cvt, IpcPerm, Key, Result, SysError};
+use super::{
+    check_mode, cvt, probe_exists, removed_if_gone, removed_on_einval, IpcPerm, Key, Result,
+    SysError,
+};
 
 /// One operation of an atomic `semop` call (`struct sembuf`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,7 +117,13 @@ impl SemSet {
     /// As [`SemSet::stat`].
     pub fn from_id(id: i32) -> Result<SemSet> {
         let mut s = SemSet { id, nsems: 1 };
-        s.nsems = u16::try_from(s.stat()?.nsems).unwrap_or(u16::MAX);
+        s.nsems = match s.stat() {
+            Ok(st) => u16::try_from(st.nsems).unwrap_or(u16::MAX),
+            // Alter-only permission (e.g. 0o220): the size is unknown; let the kernel
+            // check indices (EFBIG) instead.
+            Err(e) if e.is_permission_denied() => u16::MAX,
+            Err(e) => return Err(e),
+        };
         Ok(s)
     }
 
@@ -144,7 +153,21 @@ impl SemSet {
         let n = self.check("semctl", num)?;
         // SAFETY: these commands (GETVAL, GETNCNT, GETZCNT, GETPID) take no fourth
         // argument.
-        cvt("semctl", unsafe { libc::semctl(self.id, n, cmd) })
+        cvt("semctl", unsafe { libc::semctl(self.id, n, cmd) }).map_err(|e| self.gone(e))
+    }
+
+    /// Whether the set still exists (for telling a removed id from a bad argument).
+    fn exists(&self) -> bool {
+        // SAFETY: semid_ds is plain data; IPC_STAT writes one through the pointer.
+        let mut ds: libc::semid_ds = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        probe_exists(unsafe {
+            libc::semctl(self.id, 0, libc::IPC_STAT, &mut ds as *mut libc::semid_ds)
+        })
+    }
+
+    fn gone(&self, e: SysError) -> SysError {
+        removed_if_gone(e, || self.exists())
     }
 
     /// `SETVAL`: sets semaphore `num` to `val` (0..=32767). Clears every process's
@@ -158,7 +181,8 @@ impl SemSet {
         // is what we pass (the x86_64/aarch64 ABI passes it in the same register).
         cvt("semctl", unsafe {
             libc::semctl(self.id, n, libc::SETVAL, val as libc::c_int)
-        })?;
+        })
+        .map_err(|e| self.gone(e))?;
         Ok(())
     }
 
@@ -180,7 +204,8 @@ impl SemSet {
         // exactly that many.
         cvt("semctl", unsafe {
             libc::semctl(self.id, 0, libc::GETALL, v.as_mut_ptr())
-        })?;
+        })
+        .map_err(|e| self.gone(e))?;
         Ok(v)
     }
 
@@ -199,7 +224,8 @@ impl SemSet {
         // exactly that many and outlives the call.
         cvt("semctl", unsafe {
             libc::semctl(self.id, 0, libc::SETALL, vals.as_ptr())
-        })?;
+        })
+        .map_err(|e| self.gone(e))?;
         Ok(())
     }
 
@@ -237,7 +263,8 @@ impl SemSet {
         // SAFETY: IPC_STAT writes a semid_ds through the pointer; `ds` is one.
         cvt("semctl", unsafe {
             libc::semctl(self.id, 0, libc::IPC_STAT, &mut ds as *mut libc::semid_ds)
-        })?;
+        })
+        .map_err(removed_on_einval)?;
         Ok(SemStat {
             perm: IpcPerm::from_raw(&ds.sem_perm),
             nsems: ds.sem_nsems as u32,
@@ -254,7 +281,8 @@ impl SemSet {
         // SAFETY: IPC_RMID takes no fourth argument.
         cvt("semctl", unsafe {
             libc::semctl(self.id, 0, libc::IPC_RMID)
-        })?;
+        })
+        .map_err(removed_on_einval)?;
         Ok(())
     }
 
@@ -292,7 +320,7 @@ impl SemSet {
             }
             let e = SysError::last("semop");
             if e.raw_os_error() != Some(libc::EINTR) {
-                return Err(e);
+                return Err(self.gone(e));
             }
         }
     }
@@ -339,7 +367,7 @@ impl SemSet {
                         io::Error::new(io::ErrorKind::TimedOut, "semtimedop timed out"),
                     ));
                 }
-                _ => return Err(SysError::new("semtimedop", e)),
+                _ => return Err(self.gone(SysError::new("semtimedop", e))),
             }
         }
     }

@@ -3,7 +3,7 @@
 use std::ptr::NonNull;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::{check_mode, cvt, IpcPerm, Key, Result, SysError};
+use super::{check_mode, cvt, removed_on_einval, IpcPerm, Key, Result, SysError};
 
 /// A shared-memory segment, named by its id.
 ///
@@ -120,7 +120,7 @@ impl Shm {
         // mapping is owned by the Attachment and detached exactly once in its Drop.
         let p = unsafe { libc::shmat(self.id, std::ptr::null(), flags) };
         if p as isize == -1 {
-            return Err(SysError::last("shmat"));
+            return Err(removed_on_einval(SysError::last("shmat")));
         }
         let ptr = NonNull::new(p.cast::<u8>())
             .ok_or_else(|| SysError::invalid("shmat", "null mapping"))?;
@@ -156,7 +156,8 @@ impl Shm {
         // SAFETY: `ds` is a valid, writable shmid_ds for IPC_STAT to fill.
         cvt("shmctl", unsafe {
             libc::shmctl(self.id, libc::IPC_STAT, &mut ds)
-        })?;
+        })
+        .map_err(removed_on_einval)?;
         Ok(ds)
     }
 
@@ -173,7 +174,8 @@ impl Shm {
         // SAFETY: `ds` is a fully initialised shmid_ds read back from the kernel.
         cvt("shmctl", unsafe {
             libc::shmctl(self.id, libc::IPC_SET, &mut ds)
-        })?;
+        })
+        .map_err(removed_on_einval)?;
         Ok(())
     }
 
@@ -186,7 +188,8 @@ impl Shm {
         // SAFETY: IPC_RMID takes no buffer.
         cvt("shmctl", unsafe {
             libc::shmctl(self.id, libc::IPC_RMID, std::ptr::null_mut())
-        })?;
+        })
+        .map_err(removed_on_einval)?;
         Ok(())
     }
 }

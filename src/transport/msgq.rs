@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::channel::Error;
 use crate::ring::layout::{RingKind, VERSION};
-use crate::sys::{Key, Limits, MsgQueue, RecvSelect, SemOp, SemSet, Shm};
+use crate::sys::{self, Key, Limits, MsgQueue, RecvSelect, SemOp, SemSet, Shm};
 
 use super::{Side, Spin, WaitError, SLICE};
 
@@ -68,6 +68,7 @@ pub(crate) struct MsgqShared {
     pub(crate) kind: RingKind,
     capacity: u64,
     owner: AtomicBool,
+    fork_gen: u64,
     dropped: AtomicU64,
 }
 
@@ -148,6 +149,7 @@ impl MsgqShared {
             kind,
             capacity: effective,
             owner: AtomicBool::new(true),
+            fork_gen: sys::fork_generation(),
             dropped: AtomicU64::new(0),
         })
     }
@@ -235,6 +237,7 @@ impl MsgqShared {
             kind,
             capacity,
             owner: AtomicBool::new(false),
+            fork_gen: sys::fork_generation(),
             dropped: AtomicU64::new(0),
         })
     }
@@ -405,7 +408,8 @@ impl MsgqShared {
 
 impl Drop for MsgqShared {
     fn drop(&mut self) {
-        if self.is_owner() {
+        // A creator's handle inherited by a forked child is not the owner there.
+        if self.is_owner() && sys::fork_generation() == self.fork_gen {
             let _ = self.remove();
         }
     }

@@ -19,7 +19,8 @@ use crate::ring::layout::{
     Control, Geometry, Header, HeaderValues, RingKind, CONTROL_OFFSET, MAGIC, STATE_INIT,
     STATE_READY, VERSION,
 };
-use crate::ring::{mpmc::Mpmc, RawRing};
+use crate::ring::mpmc::{self, Mpmc};
+use crate::ring::RawRing;
 use crate::sync::{fence, AtomicU32, Ordering};
 use crate::sys::{self, Attachment, Key, SemOp, SemSet, Shm};
 
@@ -45,6 +46,7 @@ pub(crate) struct ShmShared {
     pub(crate) ring: RawRing,
     pub(crate) key: Key,
     owner: AtomicBool,
+    fork_gen: u64,
 }
 
 fn os(call: &'static str) -> impl Fn(sys::SysError) -> Error {
@@ -125,6 +127,7 @@ impl ShmShared {
             ring,
             key,
             owner: AtomicBool::new(true),
+            fork_gen: sys::fork_generation(),
         })
     }
 
@@ -189,6 +192,7 @@ impl ShmShared {
             ring,
             key,
             owner: AtomicBool::new(false),
+            fork_gen: sys::fork_generation(),
         })
     }
 
@@ -389,6 +393,27 @@ impl ShmShared {
         }
     }
 
+    /// MPMC crash recovery, called once per slice while a side is blocked: a slot
+    /// that blocks the queue and was seen stuck with the same stamp one slice ago,
+    /// whose claimer is dead, is skipped and counted in `stats().skipped`.
+    fn recover(&self, seen: &mut Option<mpmc::Stuck>) {
+        if self.ring.geometry().kind != RingKind::Mpmc {
+            return;
+        }
+        let now = mpmc::stuck(&self.ring);
+        if let (Some(a), Some(b)) = (seen.as_ref(), now.as_ref()) {
+            if a == b && owner_dead(b.owner) && mpmc::skip(&self.ring, b) {
+                self.control().skipped.fetch_add(1, Ordering::Relaxed);
+                // Both sides may be waiting on this slot.
+                self.wake_all(Side::Recv);
+                self.wake_all(Side::Send);
+                *seen = None;
+                return;
+            }
+        }
+        *seen = now;
+    }
+
     /// Blocks until `attempt` succeeds, the deadline passes, or (when `attempt` keeps
     /// failing) every peer of the other side is gone. Spins per `spin`, then sleeps
     /// in bounded slices on the side's semaphore after registering as a waiter.
@@ -410,6 +435,7 @@ impl ShmShared {
         };
         let mut spins = 0u32;
         let mut next_check = Instant::now() + SLICE;
+        let mut seen = None;
         if let Some(until) = spin_until {
             loop {
                 backoff.snooze();
@@ -430,6 +456,7 @@ impl ShmShared {
                     }
                     if now >= next_check {
                         next_check = now + SLICE;
+                        self.recover(&mut seen);
                         if !self.peers_alive(side) {
                             return attempt().ok_or(WaitError::Disconnected);
                         }
@@ -459,7 +486,10 @@ impl ShmShared {
             self.control().sleeps.fetch_add(1, Ordering::Relaxed);
             match self.sems.op_timeout(&[SemOp::new(sem, -1)], slice) {
                 Ok(()) => {}
-                Err(e) if e.is_timeout() => self.unregister(side),
+                Err(e) if e.is_timeout() => {
+                    self.unregister(side);
+                    self.recover(&mut seen);
+                }
                 Err(_) => {
                     // Removed (EIDRM/EINVAL) or unusable: the channel is gone.
                     self.control().closed.store(1, Ordering::SeqCst);
@@ -475,7 +505,8 @@ impl ShmShared {
 
 impl Drop for ShmShared {
     fn drop(&mut self) {
-        if self.is_owner() {
+        // A creator's handle inherited by a forked child is not the owner there.
+        if self.is_owner() && sys::fork_generation() == self.fork_gen {
             let _ = self.remove();
         }
     }
@@ -562,4 +593,21 @@ pub(crate) fn validate(v: &HeaderValues, e: &Expect, segsz: u64) -> Result<Geome
         return Err(mismatch("segment size", geo.total_size as u64, segsz));
     }
     Ok(geo)
+}
+
+/// Whether the process that claimed a slot is gone: no such pid, or the pid now
+/// belongs to a process started at another time (reused). Pid 0 (never recorded)
+/// counts as gone: the slot was stuck for two slices already.
+fn owner_dead(o: mpmc::Owner) -> bool {
+    if o.pid == 0 || o.pid > i32::MAX as u32 {
+        return true;
+    }
+    let pid = o.pid as i32;
+    if !sys::pid_alive(pid) {
+        return true;
+    }
+    match sys::process_start_time(pid) {
+        Some(t) => o.start != 0 && t as u32 != o.start,
+        None => false,
+    }
 }
