@@ -34,6 +34,7 @@
 #![deny(unsafe_op_in_unsafe_fn, missing_docs, missing_debug_implementations)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod admin;
 mod channel;
 #[doc(hidden)]
 pub mod ring;

@@ -42,7 +42,8 @@ const S_RECEIVER_ROLE: u16 = 18;
 const S_EVER_SENDERS: u16 = 19;
 const S_EVER_RECEIVERS: u16 = 20;
 const S_CAP: usize = 21; // 2 x 15 bits
-const NSEMS: u16 = 23;
+const S_PID: usize = 23; // 2 x 15 bits
+pub(crate) const NSEMS: u16 = 25;
 
 const STATE_READY: u16 = 1;
 
@@ -57,6 +58,47 @@ fn join(ws: &[u16]) -> u64 {
     ws.iter()
         .rev()
         .fold(0u64, |acc, &w| (acc << 15) | u64::from(w & 0x7fff))
+}
+
+/// The header of a message-queue channel, decoded from its semaphore values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MsgqHeader {
+    pub version: u32,
+    pub kind: u32,
+    pub elem_size: u64,
+    pub fingerprint: u64,
+    pub capacity: u64,
+    pub queue_id: i32,
+    pub creator_pid: i32,
+    pub senders: u32,
+    pub receivers: u32,
+    pub ready: bool,
+}
+
+/// Decodes the header of a companion set; `None` when the set is not ours (wrong
+/// size or magic) or unreadable. An all-zero magic reads as ours but not ready (the
+/// creator is still filling it).
+pub(crate) fn read_header(sems: &SemSet) -> Option<MsgqHeader> {
+    if sems.len() != NSEMS {
+        return None;
+    }
+    let v = sems.get_all().ok()?;
+    let zero = v[S_MAGIC_A] == 0 && v[S_MAGIC_B] == 0;
+    if !zero && (v[S_MAGIC_A] != MAGIC_A || v[S_MAGIC_B] != MAGIC_B) {
+        return None;
+    }
+    Some(MsgqHeader {
+        version: u32::from(v[S_VERSION]),
+        kind: u32::from(v[S_KIND]),
+        elem_size: join(&v[S_SIZE..S_SIZE + 2]),
+        fingerprint: join(&v[S_FP..S_FP + 5]),
+        capacity: join(&v[S_CAP..S_CAP + 2]),
+        queue_id: join(&v[S_QID..S_QID + 3]) as u32 as i32,
+        creator_pid: join(&v[S_PID..S_PID + 2]) as i32,
+        senders: u32::from(v[usize::from(S_SENDERS)]),
+        receivers: u32::from(v[usize::from(S_RECEIVERS)]),
+        ready: !zero && v[S_STATE] == STATE_READY,
+    })
 }
 
 /// Process-local state of one message-queue channel.
@@ -136,6 +178,7 @@ impl MsgqShared {
         split(elem_size as u64, &mut v[S_SIZE..S_SIZE + 2]);
         split(queue.id() as u32 as u64, &mut v[S_QID..S_QID + 3]);
         split(effective, &mut v[S_CAP..S_CAP + 2]);
+        split(sys::current_pid() as u64, &mut v[S_PID..S_PID + 2]);
         v[usize::from(S_SENDER_ROLE)] = 1;
         v[usize::from(S_RECEIVER_ROLE)] = 1;
         sems.set_all(&v).map_err(|e| fail(map("semctl")(e)))?;
@@ -162,27 +205,23 @@ impl MsgqShared {
             return Err(Error::NotSysvring);
         }
         let start = Instant::now();
-        let v = loop {
-            let v = sems.get_all().map_err(map("semctl"))?;
-            if v[S_MAGIC_A] != MAGIC_A || v[S_MAGIC_B] != MAGIC_B {
-                if v[S_MAGIC_A] != 0 || v[S_MAGIC_B] != 0 {
-                    return Err(Error::NotSysvring);
-                }
-            } else if v[S_STATE] == STATE_READY {
-                break v;
+        let h = loop {
+            let h = read_header(&sems).ok_or(Error::NotSysvring)?;
+            if h.ready {
+                break h;
             }
             if start.elapsed() >= timeout {
                 return Err(Error::NotReady);
             }
             std::thread::sleep(Duration::from_millis(1));
         };
-        if u32::from(v[S_VERSION]) != VERSION {
+        if h.version != VERSION {
             return Err(Error::VersionMismatch {
                 expected: VERSION,
-                found: u32::from(v[S_VERSION]),
+                found: h.version,
             });
         }
-        let kind = RingKind::from_raw(u32::from(v[S_KIND])).ok_or(Error::NotSysvring)?;
+        let kind = RingKind::from_raw(h.kind).ok_or(Error::NotSysvring)?;
         if let Some(k) = expect.kind {
             if k != kind {
                 return Err(Error::LayoutMismatch {
@@ -192,22 +231,20 @@ impl MsgqShared {
                 });
             }
         }
-        let size = join(&v[S_SIZE..S_SIZE + 2]);
-        if size != expect.elem_size as u64 {
+        if h.elem_size != expect.elem_size as u64 {
             return Err(Error::LayoutMismatch {
                 field: "element size",
                 expected: expect.elem_size as u64,
-                found: size,
+                found: h.elem_size,
             });
         }
-        let fp = join(&v[S_FP..S_FP + 5]);
-        if fp != expect.fingerprint {
+        if h.fingerprint != expect.fingerprint {
             return Err(Error::TypeMismatch {
                 expected: expect.fingerprint,
-                found: fp,
+                found: h.fingerprint,
             });
         }
-        let capacity = join(&v[S_CAP..S_CAP + 2]);
+        let capacity = h.capacity;
         if let Some(c) = expect.capacity {
             if c != capacity {
                 return Err(Error::LayoutMismatch {
@@ -218,7 +255,7 @@ impl MsgqShared {
             }
         }
         Self::check_size(expect.elem_size)?;
-        let queue = MsgQueue::from_id(join(&v[S_QID..S_QID + 3]) as u32 as i32);
+        let queue = MsgQueue::from_id(h.queue_id);
         let qst = queue.stat().map_err(|e| {
             if e.is_removed() {
                 Error::NotSysvring

@@ -76,6 +76,10 @@ impl ShmShared {
         mode: u32,
         fingerprint: u64,
     ) -> Result<ShmShared, Error> {
+        // One key names one channel: refuse when a message-queue channel's set is there.
+        if !key.is_private() && SemSet::open(key).is_ok() {
+            return Err(Error::AlreadyExists);
+        }
         let shm = Shm::create(key, geo.total_size, mode).map_err(os("shmget"))?;
         let cleanup = |e: Error| {
             let _ = shm.remove();
