@@ -123,8 +123,9 @@ impl<T: Pod> Builder<T> {
         }
     }
 
-    /// Slots in the ring, rounded up to a power of two. On `open`, when set, the
-    /// segment's capacity must match it (else `LayoutMismatch`).
+    /// Slots in the ring, rounded up to a power of two (at least 2 for MPMC). On
+    /// `open`, when set, the segment's capacity must match it (else
+    /// `LayoutMismatch`).
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = Some(capacity);
         self
@@ -196,6 +197,13 @@ impl<T: Pod> Builder<T> {
                 expected: 1,
                 found: want as u64,
             })?;
+        // A one-slot Vyukov ring cannot tell "published in lap n" (stamp pos + 1) from
+        // "free in lap n + 1" (pos + capacity): MPMC rings have at least two slots.
+        let cap = if kind == RingKind::Mpmc {
+            cap.max(2)
+        } else {
+            cap
+        };
         let geo = Geometry::for_type::<T>(kind, cap as u64).ok_or(Error::LayoutMismatch {
             field: "capacity",
             expected: crate::ring::layout::MAX_CAPACITY,

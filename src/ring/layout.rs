@@ -221,6 +221,10 @@ impl Geometry {
         if !capacity.is_power_of_two() || capacity > MAX_CAPACITY {
             return None;
         }
+        // MPMC stamps need two slots at least (see `mpmc`).
+        if kind == RingKind::Mpmc && capacity < 2 {
+            return None;
+        }
         if !elem_align.is_power_of_two() || elem_align > MAX_ALIGN || elem_size > (1 << 30) {
             return None;
         }

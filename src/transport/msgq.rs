@@ -245,7 +245,7 @@ impl MsgqShared {
             });
         }
         let capacity = h.capacity;
-        if let Some(c) = expect.capacity {
+        if let Some(c) = expect.capacity.map(|c| super::shm::min_capacity(kind, c)) {
             if c != capacity {
                 return Err(Error::LayoutMismatch {
                     field: "capacity",

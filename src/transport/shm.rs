@@ -570,7 +570,7 @@ pub(crate) fn validate(v: &HeaderValues, e: &Expect, segsz: u64) -> Result<Geome
             found: v.fingerprint,
         });
     }
-    if let Some(c) = e.capacity {
+    if let Some(c) = e.capacity.map(|c| min_capacity(kind, c)) {
         if c != v.capacity {
             return Err(mismatch("capacity", c, v.capacity));
         }
@@ -613,5 +613,15 @@ fn owner_dead(o: mpmc::Owner) -> bool {
     match sys::process_start_time(pid) {
         Some(t) => o.start != 0 && t as u32 != o.start,
         None => false,
+    }
+}
+
+/// The capacity a builder's request becomes for `kind` (MPMC rings have two slots at
+/// least).
+pub(crate) fn min_capacity(kind: RingKind, c: u64) -> u64 {
+    if kind == RingKind::Mpmc {
+        c.max(2)
+    } else {
+        c
     }
 }

@@ -1,0 +1,280 @@
+//! Spawning, starting, watching and reaping the child processes of one measurement,
+//! and guards that remove the kernel objects the parent created.
+//!
+//! Every child is this binary re-executed as `sysvring __bench-child ...`. Its stderr
+//! is the control channel (`READY`, `RESULT ...`, `ERROR ...`), read by one thread per
+//! child. A [`Group`] kills and reaps whatever is still running when it is dropped, so
+//! an error or a panic in the parent never leaves a child behind; it is declared after
+//! the guards of the objects the children use, so they are removed after the children
+//! are gone.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use sysvring::sys::{MsgQueue, SemOp, SemSet, Shm};
+
+use super::Result;
+
+/// How long children may take to start and connect.
+const READY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// What a child said on its stderr.
+enum Event {
+    Line(usize, String),
+    Eof(usize),
+}
+
+/// The `key=value` pairs of a child's `RESULT` line.
+pub type Report = HashMap<String, String>;
+
+/// Reads a number from a report.
+pub fn field<T: std::str::FromStr>(r: &Report, k: &str) -> Result<T> {
+    r.get(k)
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("child report without `{k}`").into())
+}
+
+/// The children of one measurement.
+pub struct Group {
+    children: Vec<(String, Option<Child>)>,
+    tx: mpsc::Sender<Event>,
+    rx: mpsc::Receiver<Event>,
+    go: SemGuard,
+    common: Vec<String>,
+}
+
+impl Group {
+    /// A group whose children get `common` arguments (after their own) and start
+    /// together on a fresh semaphore.
+    pub fn new(mut common: Vec<String>) -> Result<Group> {
+        let go = SemGuard(SemSet::create(sysvring::Key::private(), 1, 0o600)?);
+        common.push(format!("go={}", go.0.id()));
+        let (tx, rx) = mpsc::channel();
+        Ok(Group {
+            children: Vec::new(),
+            tx,
+            rx,
+            go,
+            common,
+        })
+    }
+
+    /// Spawns a child named `name` (for messages) with `args`, stdin and stdout.
+    pub fn spawn(
+        &mut self,
+        name: &str,
+        args: &[String],
+        stdin: Stdio,
+        stdout: Stdio,
+    ) -> Result<&mut Child> {
+        let exe = std::env::current_exe()?;
+        let mut child = Command::new(exe)
+            .arg(super::CHILD_COMMAND)
+            .args(args)
+            .args(&self.common)
+            .stdin(stdin)
+            .stdout(stdout)
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("spawning {name}: {e}"))?;
+        // The Command (and with it the parent's copies of the data descriptors) is
+        // gone here: only the children hold the pipe and socket ends.
+        let idx = self.children.len();
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let tx = self.tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                match line {
+                    Ok(l) => {
+                        if tx.send(Event::Line(idx, l)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+            let _ = tx.send(Event::Eof(idx));
+        });
+        self.children.push((name.to_string(), Some(child)));
+        Ok(self.children[idx].1.as_mut().expect("just spawned"))
+    }
+
+    /// Waits until every child is ready, starts them all at once, and collects their
+    /// reports, within `timeout` after the start. Fails at the first child error.
+    pub fn run(&mut self, timeout: Duration) -> Result<Vec<Report>> {
+        let n = self.children.len();
+        let mut reports: Vec<Option<Report>> = vec![None; n];
+        let mut notes: Vec<String> = Vec::new();
+        let mut ready = 0;
+        let mut done = 0;
+        let mut deadline = Instant::now() + READY_TIMEOUT;
+        while done < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let ev = match self.rx.recv_timeout(left) {
+                Ok(ev) => ev,
+                Err(_) => {
+                    let what = if ready < n { "to get ready" } else { "to finish" };
+                    return Err(self.failure(format!("children took too long {what}"), &notes));
+                }
+            };
+            match ev {
+                Event::Line(i, l) => {
+                    let name = &self.children[i].0;
+                    if l == "READY" {
+                        ready += 1;
+                        if ready == n {
+                            let k = i16::try_from(n).map_err(|_| "too many children")?;
+                            self.go.0.op(&[SemOp::new(0, k)])?;
+                            deadline = Instant::now() + timeout;
+                        }
+                    } else if let Some(r) = l.strip_prefix("RESULT ") {
+                        let map = r
+                            .split_whitespace()
+                            .filter_map(|kv| kv.split_once('='))
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .collect();
+                        reports[i] = Some(map);
+                    } else if let Some(e) = l.strip_prefix("ERROR ") {
+                        return Err(self.failure(format!("{name}: {e}"), &notes));
+                    } else {
+                        notes.push(format!("{name}: {l}"));
+                    }
+                }
+                Event::Eof(i) => {
+                    done += 1;
+                    let status = self.reap(i)?;
+                    let name = &self.children[i].0;
+                    if !status.success() {
+                        return Err(self.failure(format!("{name} exited with {status}"), &notes));
+                    }
+                    if ready < n {
+                        return Err(self.failure(format!("{name} exited before start"), &notes));
+                    }
+                }
+            }
+        }
+        reports
+            .into_iter()
+            .zip(&self.children)
+            .map(|(r, (name, _))| r.ok_or_else(|| format!("{name} reported nothing").into()))
+            .collect()
+    }
+
+    /// Waits (bounded) for child `i`, whose stderr just closed.
+    fn reap(&mut self, i: usize) -> Result<std::process::ExitStatus> {
+        let (name, slot) = &mut self.children[i];
+        let child = slot.as_mut().ok_or("child reaped twice")?;
+        let until = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(status) = child.try_wait()? {
+                *slot = None;
+                return Ok(status);
+            }
+            if Instant::now() >= until {
+                return Err(format!("{name} closed stderr but did not exit").into());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn failure(&mut self, what: String, notes: &[String]) -> super::Error {
+        self.kill_all();
+        // Collect what the children said while dying.
+        let mut notes = notes.to_vec();
+        while let Ok(ev) = self.rx.recv_timeout(Duration::from_millis(50)) {
+            if let Event::Line(i, l) = ev {
+                notes.push(format!("{}: {l}", self.children[i].0));
+            }
+        }
+        let mut msg = what;
+        for n in notes.iter().take(8) {
+            msg.push_str("\n    ");
+            msg.push_str(n);
+        }
+        msg.into()
+    }
+
+    /// Kills and reaps every child still running.
+    fn kill_all(&mut self) {
+        for (_, slot) in &mut self.children {
+            if let Some(mut c) = slot.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.kill_all();
+    }
+}
+
+/// Removes a semaphore set on drop.
+pub struct SemGuard(pub SemSet);
+
+impl Drop for SemGuard {
+    fn drop(&mut self) {
+        let _ = self.0.remove();
+    }
+}
+
+/// Removes a segment on drop.
+pub struct ShmGuard(pub Shm);
+
+impl Drop for ShmGuard {
+    fn drop(&mut self) {
+        let _ = self.0.remove();
+    }
+}
+
+/// Removes a message queue on drop.
+pub struct MsgqGuard(pub MsgQueue);
+
+impl Drop for MsgqGuard {
+    fn drop(&mut self) {
+        let _ = self.0.remove();
+    }
+}
+
+/// A kernel object the parent created, remembered so that the end of the run can
+/// check that it is gone.
+#[derive(Debug, Clone, Copy)]
+pub enum Created {
+    Shm(i32),
+    Sem(i32),
+    Msgq(i32),
+}
+
+static CREATED: std::sync::Mutex<Vec<Created>> = std::sync::Mutex::new(Vec::new());
+
+/// Remembers an object the parent created.
+pub fn created(o: Created) {
+    CREATED.lock().unwrap_or_else(|e| e.into_inner()).push(o);
+}
+
+/// The objects created during the run that still exist (should be none).
+pub fn leaked() -> Vec<Created> {
+    let list = CREATED.lock().unwrap_or_else(|e| e.into_inner());
+    list.iter()
+        .copied()
+        .filter(|o| {
+            let gone = |e: &sysvring::sys::SysError| e.is_removed() || e.is_not_found();
+            match *o {
+                Created::Shm(id) => Shm::from_id(id).stat().err().map_or(true, |e| !gone(&e)),
+                Created::Sem(id) => SemSet::from_id(id)
+                    .and_then(|s| s.stat())
+                    .err()
+                    .map_or(true, |e| !gone(&e)),
+                Created::Msgq(id) => MsgQueue::from_id(id)
+                    .stat()
+                    .err()
+                    .map_or(true, |e| !gone(&e)),
+            }
+        })
+        .collect()
+}
