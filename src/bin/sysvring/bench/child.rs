@@ -120,6 +120,9 @@ fn typed<M: BenchMsg>(a: &Args) -> Result<()> {
 }
 
 fn role<M: BenchMsg, E: Endpoints<M>>(a: &Args) -> Result<()> {
+    if let Some(cpu) = a.opt("cpu")? {
+        super::procs::pin(cpu)?;
+    }
     let go = SemSet::from_id(a.num("go")?);
     let p = Params {
         secs: Duration::from_secs_f64(a.num("secs")?),
@@ -231,7 +234,12 @@ fn consume<M: BenchMsg>(mut rx: impl Rx<M>, p: &Params, go: &SemSet) -> Result<(
     Ok(())
 }
 
-fn ping<M: BenchMsg>(mut tx: impl Tx<M>, mut rx: impl Rx<M>, p: &Params, go: &SemSet) -> Result<()> {
+fn ping<M: BenchMsg>(
+    mut tx: impl Tx<M>,
+    mut rx: impl Rx<M>,
+    p: &Params,
+    go: &SemSet,
+) -> Result<()> {
     let mut m = M::zeroed();
     let mut rtts: Vec<u32> = Vec::with_capacity(1 << 16);
     ready(go)?;

@@ -21,7 +21,7 @@ mod raw;
 mod report;
 
 use msg::{with_msg, BenchMsg, SIZES};
-use procs::{field, Group, MsgqGuard, Report, ShmGuard};
+use procs::{created, field, Created, Group, MsgqGuard, Report, ShmGuard};
 
 /// The hidden subcommand that runs a child role.
 pub const CHILD_COMMAND: &str = "__bench-child";
@@ -59,6 +59,9 @@ Options:
                        run, N round trips per latency run
   --time SECONDS       Time box of each run (default 0.3)
   --capacity N         Ring slots of the ring transports (default 1024)
+  --pin                Pin the processes of each run on distinct CPUs (round
+                       robin over the allowed CPUs); steadier figures on a
+                       machine where other work runs
   --json               Print the results as JSON on stdout instead of the table
   --plot FILE.svg      Also write throughput and latency against size as SVG
   -h, --help           Print this help
@@ -143,6 +146,7 @@ pub struct Opts {
     pub capacity: usize,
     pub json: bool,
     pub plot: Option<std::path::PathBuf>,
+    pub pin: bool,
 }
 
 fn parse(args: &[String]) -> Result<Option<Opts>> {
@@ -154,6 +158,7 @@ fn parse(args: &[String]) -> Result<Option<Opts>> {
         capacity: 1024,
         json: false,
         plot: None,
+        pin: false,
     };
     let mut quick = false;
     let (mut sizes, mut secs) = (None, None);
@@ -173,6 +178,7 @@ fn parse(args: &[String]) -> Result<Option<Opts>> {
             "-h" | "--help" => return Ok(None),
             "--quick" => quick = true,
             "--json" => o.json = true,
+            "--pin" => o.pin = true,
             "--sizes" => {
                 let v = value()?;
                 let mut s = Vec::new();
@@ -299,6 +305,10 @@ pub fn main(args: &[String]) -> ExitCode {
     let started = Instant::now();
     let rows = run_all(&opts);
     let elapsed = started.elapsed();
+    let leaked = procs::leaked();
+    if !leaked.is_empty() {
+        eprintln!("sysvring bench: BUG: System V objects left behind: {leaked:?}");
+    }
     let mut out = std::io::stdout().lock();
     let printed = if opts.json {
         report::json(&mut out, &opts, &rows, elapsed)
@@ -318,7 +328,7 @@ pub fn main(args: &[String]) -> ExitCode {
             }
         }
     }
-    if rows.iter().any(|r| !r.errors.is_empty()) {
+    if !leaked.is_empty() || rows.iter().any(|r| !r.errors.is_empty()) {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
@@ -353,7 +363,10 @@ fn run_all(o: &Opts) -> Vec<Row> {
             Kind::Throughput => "throughput",
             Kind::Latency => "latency",
         };
-        p.start(n, &format!("{:>6}  {:<20} {what}", fmt_size(size), tr.label()));
+        p.start(
+            n,
+            &format!("{:>6}  {:<20} {what}", fmt_size(size), tr.label()),
+        );
         let r = match kind {
             Kind::Throughput => throughput(tr, size, o).map(|t| {
                 let s = format!(
@@ -448,6 +461,11 @@ fn args(list: &[&dyn std::fmt::Display]) -> Vec<String> {
     list.iter().map(|a| a.to_string()).collect()
 }
 
+/// The CPUs to pin children on, with `--pin`.
+fn cpus(o: &Opts) -> Option<Vec<usize>> {
+    o.pin.then(procs::allowed_cpus).flatten()
+}
+
 /// How long a measurement may take after its start before it is killed.
 fn run_timeout(o: &Opts) -> Duration {
     match o.messages {
@@ -478,7 +496,16 @@ fn channel(size: usize, flavor: Flavor, capacity: usize) -> Result<(i32, Box<dyn
                 .transport(Transport::ShmRing)
                 .create();
             match r {
-                Ok(ch) => return Ok((ch.key().raw(), Box::new(ch))),
+                Ok(ch) => {
+                    ch.shm_id()
+                        .into_iter()
+                        .for_each(|id| created(Created::Shm(id)));
+                    ch.msg_id()
+                        .into_iter()
+                        .for_each(|id| created(Created::Msgq(id)));
+                    created(Created::Sem(ch.sem_id()));
+                    return Ok((ch.key().raw(), Box::new(ch)));
+                }
                 Err(sysvring::Error::AlreadyExists) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -499,7 +526,7 @@ fn sysv_flavor(tr: Tr) -> (Flavor, &'static str, &'static str) {
 fn throughput(tr: Tr, size: usize, o: &Opts) -> Result<Thr> {
     // Declared before the group: dropped (removed) after the children are reaped.
     let mut keep: Vec<Box<dyn Any>> = Vec::new();
-    let mut g = Group::new(common(size, o))?;
+    let mut g = Group::new(common(size, o), cpus(o))?;
     let count = |share: u64| o.messages.map(|_| format!("count={share}"));
     let (producers, consumers) = if tr == Tr::Mpmc2x2 { (2, 2) } else { (1, 1) };
     let shares: Vec<u64> = (0..producers)
@@ -516,15 +543,29 @@ fn throughput(tr: Tr, size: usize, o: &Opts) -> Result<Thr> {
     match tr {
         Tr::Floor => return Err("the floor measures latency only".into()),
         Tr::Ceiling => {
-            let shm = Shm::create(
-                Key::private(),
-                raw::ring_bytes(size, o.capacity),
-                0o600,
-            )?;
+            let shm = Shm::create(Key::private(), raw::ring_bytes(size, o.capacity), 0o600)?;
+            created(Created::Shm(shm.id()));
             keep.push(Box::new(ShmGuard(shm)));
-            let a = args(&[&"tr=hand", &format!("shm={}", shm.id()), &format!("cap={}", o.capacity)]);
-            g.spawn("producer", &with(with(a.clone(), Some("role=produce".into())), count(shares[0])), null(), null())?;
-            g.spawn("consumer", &with(a, Some("role=consume".into())), null(), null())?;
+            let a = args(&[
+                &"tr=hand",
+                &format!("shm={}", shm.id()),
+                &format!("cap={}", o.capacity),
+            ]);
+            g.spawn(
+                "producer",
+                &with(
+                    with(a.clone(), Some("role=produce".into())),
+                    count(shares[0]),
+                ),
+                null(),
+                null(),
+            )?;
+            g.spawn(
+                "consumer",
+                &with(a, Some("role=consume".into())),
+                null(),
+                null(),
+            )?;
         }
         Tr::Spsc | Tr::Mpmc | Tr::Mpmc2x2 | Tr::Blocking => {
             let (flavor, fname, spin) = sysv_flavor(tr);
@@ -539,33 +580,83 @@ fn throughput(tr: Tr, size: usize, o: &Opts) -> Result<Thr> {
                 &format!("exact={}", u8::from(tr != Tr::Mpmc2x2)),
             ]);
             for c in 0..consumers {
-                g.spawn(&format!("consumer {c}"), &with(a.clone(), Some("role=consume".into())), null(), null())?;
+                g.spawn(
+                    &format!("consumer {c}"),
+                    &with(a.clone(), Some("role=consume".into())),
+                    null(),
+                    null(),
+                )?;
             }
             for (p, &share) in shares.iter().enumerate() {
                 let mut v = with(a.clone(), Some("role=produce".into()));
                 v.push(format!("producer={p}"));
-                g.spawn(&format!("producer {p}"), &with(v, count(share)), null(), null())?;
+                g.spawn(
+                    &format!("producer {p}"),
+                    &with(v, count(share)),
+                    null(),
+                    null(),
+                )?;
             }
         }
         Tr::Pipe => {
             let a = vec!["tr=stream".to_string()];
-            let prod = g.spawn("producer", &with(with(a.clone(), Some("role=produce".into())), count(shares[0])), null(), Stdio::piped())?;
+            let prod = g.spawn(
+                "producer",
+                &with(
+                    with(a.clone(), Some("role=produce".into())),
+                    count(shares[0]),
+                ),
+                null(),
+                Stdio::piped(),
+            )?;
             let out = prod.stdout.take().ok_or("producer stdout")?;
-            g.spawn("consumer", &with(a, Some("role=consume".into())), Stdio::from(out), null())?;
+            g.spawn(
+                "consumer",
+                &with(a, Some("role=consume".into())),
+                Stdio::from(out),
+                null(),
+            )?;
         }
         Tr::Unix => {
             let (sa, sb) = std::os::unix::net::UnixStream::pair()?;
             let a = vec!["tr=stream".to_string()];
             let (sa2, sb2) = (sa.try_clone()?, sb.try_clone()?);
-            g.spawn("producer", &with(with(a.clone(), Some("role=produce".into())), count(shares[0])), Stdio::from(std::os::fd::OwnedFd::from(sa)), Stdio::from(std::os::fd::OwnedFd::from(sa2)))?;
-            g.spawn("consumer", &with(a, Some("role=consume".into())), Stdio::from(std::os::fd::OwnedFd::from(sb)), Stdio::from(std::os::fd::OwnedFd::from(sb2)))?;
+            g.spawn(
+                "producer",
+                &with(
+                    with(a.clone(), Some("role=produce".into())),
+                    count(shares[0]),
+                ),
+                Stdio::from(std::os::fd::OwnedFd::from(sa)),
+                Stdio::from(std::os::fd::OwnedFd::from(sa2)),
+            )?;
+            g.spawn(
+                "consumer",
+                &with(a, Some("role=consume".into())),
+                Stdio::from(std::os::fd::OwnedFd::from(sb)),
+                Stdio::from(std::os::fd::OwnedFd::from(sb2)),
+            )?;
         }
         Tr::Msgq => {
             let q = MsgQueue::create(Key::private(), 0o600)?;
+            created(Created::Msgq(q.id()));
             keep.push(Box::new(MsgqGuard(q)));
             let a = vec!["tr=msgq".to_string(), format!("msgq={}", q.id())];
-            g.spawn("producer", &with(with(a.clone(), Some("role=produce".into())), count(shares[0])), null(), null())?;
-            g.spawn("consumer", &with(a, Some("role=consume".into())), null(), null())?;
+            g.spawn(
+                "producer",
+                &with(
+                    with(a.clone(), Some("role=produce".into())),
+                    count(shares[0]),
+                ),
+                null(),
+                null(),
+            )?;
+            g.spawn(
+                "consumer",
+                &with(a, Some("role=consume".into())),
+                null(),
+                null(),
+            )?;
         }
     }
     let reports = g.run(run_timeout(o))?;
@@ -610,7 +701,7 @@ fn throughput_of(reports: &[Report]) -> Result<Thr> {
 
 fn latency(tr: Tr, size: usize, o: &Opts) -> Result<Lat> {
     let mut keep: Vec<Box<dyn Any>> = Vec::new();
-    let mut g = Group::new(common(size, o))?;
+    let mut g = Group::new(common(size, o), cpus(o))?;
     let ping = |mut v: Vec<String>| {
         v.push("role=ping".into());
         v.extend(o.messages.map(|n| format!("count={n}")));
@@ -625,6 +716,7 @@ fn latency(tr: Tr, size: usize, o: &Opts) -> Result<Lat> {
         Tr::Ceiling | Tr::Mpmc2x2 => return Err("measures throughput only".into()),
         Tr::Floor => {
             let shm = Shm::create(Key::private(), raw::mailbox_bytes(size), 0o600)?;
+            created(Created::Shm(shm.id()));
             keep.push(Box::new(ShmGuard(shm)));
             let a = vec!["tr=mailbox".to_string(), format!("shm={}", shm.id())];
             g.spawn("ponger", &pong(a.clone()), null(), null())?;
@@ -651,17 +743,33 @@ fn latency(tr: Tr, size: usize, o: &Opts) -> Result<Lat> {
             let pinger = g.spawn("pinger", &ping(a.clone()), Stdio::piped(), Stdio::piped())?;
             let to_pinger = pinger.stdin.take().ok_or("pinger stdin")?;
             let from_pinger = pinger.stdout.take().ok_or("pinger stdout")?;
-            g.spawn("ponger", &pong(a), Stdio::from(from_pinger), Stdio::from(to_pinger))?;
+            g.spawn(
+                "ponger",
+                &pong(a),
+                Stdio::from(from_pinger),
+                Stdio::from(to_pinger),
+            )?;
         }
         Tr::Unix => {
             let (sa, sb) = std::os::unix::net::UnixStream::pair()?;
             let (sa2, sb2) = (sa.try_clone()?, sb.try_clone()?);
             let a = vec!["tr=stream".to_string()];
-            g.spawn("ponger", &pong(a.clone()), Stdio::from(std::os::fd::OwnedFd::from(sb)), Stdio::from(std::os::fd::OwnedFd::from(sb2)))?;
-            g.spawn("pinger", &ping(a), Stdio::from(std::os::fd::OwnedFd::from(sa)), Stdio::from(std::os::fd::OwnedFd::from(sa2)))?;
+            g.spawn(
+                "ponger",
+                &pong(a.clone()),
+                Stdio::from(std::os::fd::OwnedFd::from(sb)),
+                Stdio::from(std::os::fd::OwnedFd::from(sb2)),
+            )?;
+            g.spawn(
+                "pinger",
+                &ping(a),
+                Stdio::from(std::os::fd::OwnedFd::from(sa)),
+                Stdio::from(std::os::fd::OwnedFd::from(sa2)),
+            )?;
         }
         Tr::Msgq => {
             let q = MsgQueue::create(Key::private(), 0o600)?;
+            created(Created::Msgq(q.id()));
             keep.push(Box::new(MsgqGuard(q)));
             let a = vec!["tr=msgq".to_string(), format!("msgq={}", q.id())];
             g.spawn("ponger", &pong(a.clone()), null(), null())?;

@@ -44,13 +44,17 @@ pub struct Group {
     rx: mpsc::Receiver<Event>,
     go: SemGuard,
     common: Vec<String>,
+    cpus: Option<Vec<usize>>,
 }
 
 impl Group {
     /// A group whose children get `common` arguments (after their own) and start
     /// together on a fresh semaphore.
-    pub fn new(mut common: Vec<String>) -> Result<Group> {
+    /// With `cpus`, the children are pinned round-robin on those CPUs, in the order
+    /// they are spawned.
+    pub fn new(mut common: Vec<String>, cpus: Option<Vec<usize>>) -> Result<Group> {
         let go = SemGuard(SemSet::create(sysvring::Key::private(), 1, 0o600)?);
+        created(Created::Sem(go.0.id()));
         common.push(format!("go={}", go.0.id()));
         let (tx, rx) = mpsc::channel();
         Ok(Group {
@@ -59,6 +63,7 @@ impl Group {
             rx,
             go,
             common,
+            cpus,
         })
     }
 
@@ -71,10 +76,17 @@ impl Group {
         stdout: Stdio,
     ) -> Result<&mut Child> {
         let exe = std::env::current_exe()?;
+        let idx = self.children.len();
+        let cpu = self
+            .cpus
+            .as_ref()
+            .filter(|c| !c.is_empty())
+            .map(|c| format!("cpu={}", c[idx % c.len()]));
         let mut child = Command::new(exe)
             .arg(super::CHILD_COMMAND)
             .args(args)
             .args(&self.common)
+            .args(cpu)
             .stdin(stdin)
             .stdout(stdout)
             .stderr(Stdio::piped())
@@ -82,7 +94,6 @@ impl Group {
             .map_err(|e| format!("spawning {name}: {e}"))?;
         // The Command (and with it the parent's copies of the data descriptors) is
         // gone here: only the children hold the pipe and socket ends.
-        let idx = self.children.len();
         let stderr = child.stderr.take().expect("stderr is piped");
         let tx = self.tx.clone();
         std::thread::spawn(move || {
@@ -116,7 +127,11 @@ impl Group {
             let ev = match self.rx.recv_timeout(left) {
                 Ok(ev) => ev,
                 Err(_) => {
-                    let what = if ready < n { "to get ready" } else { "to finish" };
+                    let what = if ready < n {
+                        "to get ready"
+                    } else {
+                        "to finish"
+                    };
                     return Err(self.failure(format!("children took too long {what}"), &notes));
                 }
             };
@@ -277,4 +292,45 @@ pub fn leaked() -> Vec<Created> {
             }
         })
         .collect()
+}
+
+/// The CPUs this process may run on (`Cpus_allowed_list` of `/proc/self/status`).
+pub fn allowed_cpus() -> Option<Vec<usize>> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?
+        .trim();
+    let mut cpus = Vec::new();
+    for part in list.split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => cpus.extend(a.parse::<usize>().ok()?..=b.parse::<usize>().ok()?),
+            None => cpus.push(part.parse().ok()?),
+        }
+    }
+    (!cpus.is_empty()).then_some(cpus)
+}
+
+/// Pins the calling process on `cpu`.
+pub fn pin(cpu: usize) -> Result<()> {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(format!("cpu {cpu} out of range").into());
+    }
+    // SAFETY: cpu_set_t is a plain bit array: all-zero is the valid empty set;
+    // CPU_SET writes inside it (cpu < CPU_SETSIZE, checked above); sched_setaffinity
+    // reads `size_of::<cpu_set_t>()` bytes from a valid reference. The std-only
+    // alternative does not exist, and the `sys` layer is about IPC, not scheduling.
+    let r = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if r != 0 {
+        return Err(format!(
+            "sched_setaffinity({cpu}): {}",
+            std::io::Error::last_os_error()
+        )
+        .into());
+    }
+    Ok(())
 }

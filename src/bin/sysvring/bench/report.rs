@@ -67,7 +67,17 @@ pub fn table(out: &mut impl Write, o: &Opts, rows: &[Row], elapsed: Duration) ->
     writeln!(
         out,
         "{:<7} {:<20} │{:>10} {:>9} {:>6} {:>6} │{:>9} {:>9} {:>9} {:>7} {:>6}",
-        "size", "transport", "msg/s", "MB/s", "×ceil", "×pipe", "p50", "p99", "p99.9", "×floor", "×pipe"
+        "size",
+        "transport",
+        "msg/s",
+        "MB/s",
+        "×ceil",
+        "×pipe",
+        "p50",
+        "p99",
+        "p99.9",
+        "×floor",
+        "×pipe"
     )?;
     let mut last = None;
     for r in rows {
@@ -92,7 +102,11 @@ pub fn table(out: &mut impl Write, o: &Opts, rows: &[Row], elapsed: Duration) ->
         };
         let (p50, p99, p999) = match r.lat {
             Some(l) => (fmt_ns(l.p50), fmt_ns(l.p99), fmt_ns(l.p999)),
-            None => (dash(!r.tr.latency()), dash(!r.tr.latency()), dash(!r.tr.latency())),
+            None => (
+                dash(!r.tr.latency()),
+                dash(!r.tr.latency()),
+                dash(!r.tr.latency()),
+            ),
         };
         writeln!(
             out,
@@ -187,7 +201,11 @@ pub fn json(out: &mut impl Write, o: &Opts, rows: &[Row], elapsed: Duration) -> 
         o.messages.map_or("null".into(), |n| n.to_string())
     );
     let _ = writeln!(s, "  \"capacity\": {},", o.capacity);
-    let _ = writeln!(s, "  \"elapsed_s\": {},", json_num(Some(elapsed.as_secs_f64())));
+    let _ = writeln!(
+        s,
+        "  \"elapsed_s\": {},",
+        json_num(Some(elapsed.as_secs_f64()))
+    );
     s.push_str("  \"results\": [");
     for (i, r) in rows.iter().enumerate() {
         let [rc, rp, lf, lp] = ratios(rows, r);
@@ -291,12 +309,7 @@ fn fmt_tick(exp: f64) -> String {
     }
 }
 
-fn panel(
-    s: &mut String,
-    p: &Panel<'_>,
-    sizes: &[usize],
-    series: &[(Tr, Vec<(usize, f64)>)],
-) {
+fn panel(s: &mut String, p: &Panel<'_>, sizes: &[usize], series: &[(Tr, Vec<(usize, f64)>)]) {
     let _ = writeln!(
         s,
         r#"<text x="{:.1}" y="{:.1}" font-size="15" font-weight="bold" text-anchor="middle">{}</text>"#,
