@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use sysvring::sys::{SemSet, Shm};
+use sysvring::sys::{MsgQueue, SemSet, Shm};
 use sysvring::{Builder, Channel, Error, Key};
 
 /// How long any child or wait may take before the test is failed (and its children
@@ -206,22 +206,24 @@ impl Drop for TempDir {
     }
 }
 
-/// Removes, on drop, a channel's segment and semaphore set that a child process
-/// created (a child killed by the watchdog never runs its destructors). Only objects
-/// still at the recorded key are removed, so a recycled id is never touched.
+/// Removes, on drop, the kernel objects of a channel that a child process created
+/// (a child killed by the watchdog never runs its destructors). Only objects still
+/// at the recorded key are removed, so a recycled id is never touched.
 #[derive(Debug)]
 pub struct ObjectsAt {
     key: Key,
-    shm: i32,
+    shm: Option<i32>,
+    msg: Option<i32>,
     sem: i32,
 }
 
 impl ObjectsAt {
-    /// Records the objects of `ch` (opened at `key`).
+    /// Records the objects of `ch` (opened at its key).
     pub fn of<T>(ch: &Channel<T>) -> ObjectsAt {
         ObjectsAt {
             key: ch.key(),
             shm: ch.shm_id(),
+            msg: ch.msg_id(),
             sem: ch.sem_id(),
         }
     }
@@ -229,14 +231,28 @@ impl ObjectsAt {
 
 impl Drop for ObjectsAt {
     fn drop(&mut self) {
-        // The semaphore set (IPC_PRIVATE) belongs to the segment: remove it only while
-        // the segment is still at the key, i.e. nobody removed the channel properly.
-        let shm = Shm::from_id(self.shm);
-        if shm.stat().is_ok_and(|st| st.perm.key == self.key.raw()) {
-            if let Ok(set) = SemSet::from_id(self.sem) {
-                let _ = set.remove();
-            }
-            let _ = shm.remove();
+        // The object at the key (the segment, or for the message queue transport the
+        // semaphore set) tells whether the channel is still there, i.e. nobody removed
+        // it properly. Its companions (IPC_PRIVATE) go with it.
+        let still_there = match self.shm {
+            Some(id) => Shm::from_id(id)
+                .stat()
+                .is_ok_and(|st| st.perm.key == self.key.raw()),
+            None => SemSet::from_id(self.sem)
+                .and_then(|s| s.stat())
+                .is_ok_and(|st| st.perm.key == self.key.raw()),
+        };
+        if !still_there {
+            return;
+        }
+        if let Some(id) = self.msg {
+            let _ = MsgQueue::from_id(id).remove();
+        }
+        if let Ok(set) = SemSet::from_id(self.sem) {
+            let _ = set.remove();
+        }
+        if let Some(id) = self.shm {
+            let _ = Shm::from_id(id).remove();
         }
     }
 }

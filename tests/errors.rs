@@ -1,0 +1,628 @@
+//! Every `sysvring::Error` variant, each from a real situation (a real channel opened
+//! with the wrong expectations, foreign or crafted objects at the key), and what
+//! peers see when the creator removes a channel under them.
+//!
+//! Hygiene: channels are removed by their creator handle (also when a test panics);
+//! raw objects made here are registered with an [`Raw`] guard that removes them on
+//! drop. Keys carry this file's tag ([`TAG`]) in their top byte.
+
+mod support;
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use support::{create_unique, key, role, wait_until, Kid, TempDir, WATCHDOG};
+use sysvring::sys::{MsgQueue, SemSet, Shm};
+use sysvring::{
+    Builder, Channel, Error, Flavor, Key, RecvTimeoutError, SendTimeoutError, Transport,
+    TryRecvError, TrySendError,
+};
+
+/// Top byte of every key this file makes.
+const TAG: u8 = 0x2c;
+
+/// Both transports, for the checks that apply to each.
+const TRANSPORTS: [Transport; 2] = [Transport::ShmRing, Transport::MessageQueue];
+
+/// Raw kernel objects made by a test; removed on drop (also on panic).
+#[derive(Default)]
+struct Raw {
+    shm: Vec<Shm>,
+    sem: Vec<SemSet>,
+    msg: Vec<MsgQueue>,
+}
+
+impl Raw {
+    /// A raw segment of `size` bytes at a fresh key of this file.
+    fn shm(&mut self, size: usize) -> (Key, Shm) {
+        loop {
+            let k = key(TAG);
+            if Builder::<u8>::new(k).open().is_ok() {
+                continue;
+            }
+            match Shm::create(k, size, 0o600) {
+                Ok(s) => {
+                    self.shm.push(s);
+                    return (k, s);
+                }
+                Err(e) if e.is_already_exists() => continue,
+                Err(e) => panic!("shmget: {e}"),
+            }
+        }
+    }
+}
+
+impl Drop for Raw {
+    fn drop(&mut self) {
+        for s in &self.shm {
+            let _ = s.remove();
+        }
+        for s in &self.sem {
+            let _ = s.remove();
+        }
+        for q in &self.msg {
+            let _ = q.remove();
+        }
+    }
+}
+
+/// A channel of `T` at a fresh key of this file, on transport `t`.
+fn make<T: bytemuck::Pod>(t: Transport, flavor: Flavor, cap: usize) -> Channel<T> {
+    create_unique::<T>(TAG, |b| b.transport(t).flavor(flavor).capacity(cap))
+}
+
+fn open<T: bytemuck::Pod>(key: Key) -> Result<Channel<T>, Error> {
+    Builder::<T>::new(key)
+        .open_timeout(Duration::from_millis(200))
+        .open()
+}
+
+/// Panics unless `r` is `LayoutMismatch` on `field`; returns (expected, found).
+#[track_caller]
+fn layout_mismatch<T>(r: Result<T, Error>, field: &str) -> (u64, u64) {
+    match r {
+        Err(Error::LayoutMismatch {
+            field: f,
+            expected,
+            found,
+        }) if f == field => (expected, found),
+        Err(e) => panic!("expected LayoutMismatch in {field}, got {e:?}"),
+        Ok(_) => panic!("expected LayoutMismatch in {field}, got Ok"),
+    }
+}
+
+#[test]
+fn type_mismatch_for_another_type_of_the_same_size() {
+    for t in TRANSPORTS {
+        let ch = make::<u64>(t, Flavor::Spsc, 16);
+        match open::<i64>(ch.key()) {
+            Err(Error::TypeMismatch { expected, found }) => assert_ne!(expected, found),
+            r => panic!("{t:?}: expected TypeMismatch, got {r:?}"),
+        }
+        // The same type opens.
+        let opened = open::<u64>(ch.key()).unwrap();
+        assert_eq!(opened.transport(), t);
+        assert!(!opened.is_owner());
+    }
+}
+
+#[test]
+fn a_pinned_fingerprint_makes_types_compatible() {
+    for t in TRANSPORTS {
+        let ch = create_unique::<u64>(TAG, |b| b.transport(t).fingerprint(0xfeed));
+        let tx = ch.sender().unwrap();
+        let other = Builder::<i64>::new(ch.key())
+            .fingerprint(0xfeed)
+            .open()
+            .unwrap();
+        let rx = other.receiver().unwrap();
+        tx.send(u64::MAX).unwrap();
+        assert_eq!(rx.recv(), Ok(-1i64));
+        // Without the pin the default fingerprint of i64 differs.
+        assert!(matches!(
+            open::<i64>(ch.key()),
+            Err(Error::TypeMismatch { found: 0xfeed, .. })
+        ));
+    }
+}
+
+#[test]
+fn layout_mismatch_for_a_type_of_another_size() {
+    for t in TRANSPORTS {
+        let ch = make::<u64>(t, Flavor::Spsc, 16);
+        assert_eq!(
+            layout_mismatch(open::<u32>(ch.key()), "element size"),
+            (4, 8),
+            "{t:?}"
+        );
+        layout_mismatch(open::<[u64; 2]>(ch.key()), "element size");
+    }
+    // Same size, other alignment (the ring lays slots out by alignment).
+    let ch = make::<u64>(Transport::ShmRing, Flavor::Spsc, 16);
+    assert_eq!(
+        layout_mismatch(open::<[u8; 8]>(ch.key()), "element alignment"),
+        (1, 8)
+    );
+}
+
+#[test]
+fn layout_mismatch_for_the_other_flavour_when_asked_for() {
+    for t in TRANSPORTS {
+        for (made, asked) in [(Flavor::Spsc, Flavor::Mpmc), (Flavor::Mpmc, Flavor::Spsc)] {
+            let ch = make::<u64>(t, made, 16);
+            let r = Builder::<u64>::new(ch.key()).flavor(asked).open();
+            layout_mismatch(r, "flavor");
+            // Without asking, the creator's flavour is used; asking for it works.
+            assert_eq!(open::<u64>(ch.key()).unwrap().flavor(), made);
+            let same = Builder::<u64>::new(ch.key()).flavor(made).open().unwrap();
+            assert_eq!(same.flavor(), made, "{t:?}");
+        }
+    }
+}
+
+#[test]
+fn layout_mismatch_for_another_capacity_when_asked_for() {
+    for t in TRANSPORTS {
+        let ch = make::<u64>(t, Flavor::Spsc, 64);
+        let cap = ch.capacity();
+        let r = Builder::<u64>::new(ch.key()).capacity(cap * 2).open();
+        assert_eq!(
+            layout_mismatch(r, "capacity"),
+            (2 * cap as u64, cap as u64),
+            "{t:?}"
+        );
+        // A request that rounds up to the same power of two matches.
+        if cap > 2 {
+            let ok = Builder::<u64>::new(ch.key()).capacity(cap - 1).open();
+            assert_eq!(ok.unwrap().capacity(), cap, "{t:?}");
+        }
+    }
+}
+
+#[test]
+fn capacity_zero_or_too_large_is_a_layout_mismatch() {
+    for t in TRANSPORTS {
+        let b = Builder::<u64>::new(key(TAG)).transport(t).capacity(0);
+        layout_mismatch(b.create(), "capacity");
+        let b = Builder::<u64>::new(key(TAG)).transport(t).capacity(0);
+        layout_mismatch(b.open(), "capacity");
+    }
+    let b = Builder::<u64>::new(key(TAG))
+        .transport(Transport::ShmRing)
+        .capacity(1 << 40);
+    layout_mismatch(b.create(), "capacity");
+}
+
+#[test]
+fn not_sysvring_for_a_foreign_segment_of_random_bytes() {
+    let mut raw = Raw::default();
+    let (k, shm) = raw.shm(4096);
+    let att = shm.attach(false).unwrap();
+    let mut rng = support::Rng::new(0x5eed);
+    let bytes: Vec<u8> = (0..4096).map(|_| rng.next_u64() as u8 | 1).collect();
+    att.write(0, &bytes);
+    assert!(matches!(open::<u64>(k), Err(Error::NotSysvring)));
+    // Random bytes never become a channel, whatever the wait.
+    assert!(matches!(
+        Builder::<u64>::new(k).open_timeout(WATCHDOG).open(),
+        Err(Error::NotSysvring)
+    ));
+    // Create does not take over the key either.
+    assert!(matches!(
+        Builder::<u64>::new(k).create(),
+        Err(Error::AlreadyExists)
+    ));
+}
+
+#[test]
+fn not_sysvring_for_a_segment_too_small_for_a_header() {
+    let mut raw = Raw::default();
+    let (k, _) = raw.shm(64);
+    assert!(matches!(open::<u64>(k), Err(Error::NotSysvring)));
+}
+
+#[test]
+fn not_sysvring_for_a_foreign_semaphore_set_or_queue_at_the_key() {
+    let mut raw = Raw::default();
+    // A set of another size.
+    let k = key(TAG);
+    raw.sem.push(SemSet::create(k, 3, 0o600).unwrap());
+    assert!(matches!(open::<u64>(k), Err(Error::NotSysvring)), "sem set");
+}
+
+#[test]
+fn already_exists_when_the_key_is_taken() {
+    for t in TRANSPORTS {
+        let ch = make::<u64>(t, Flavor::Spsc, 16);
+        for t2 in TRANSPORTS {
+            if (t, t2) == (Transport::MessageQueue, Transport::ShmRing) {
+                // See ring_create_over_a_message_queue_channel_is_already_exists.
+                continue;
+            }
+            let r = Builder::<u64>::new(ch.key()).transport(t2).create();
+            assert!(
+                matches!(r, Err(Error::AlreadyExists)),
+                "{t:?} then {t2:?}: {r:?}"
+            );
+        }
+        // The failed creates did not disturb the channel.
+        let tx = ch.sender().unwrap();
+        let rx = open::<u64>(ch.key()).unwrap().receiver().unwrap();
+        tx.send(5).unwrap();
+        assert_eq!(rx.recv(), Ok(5));
+    }
+}
+
+/// One key names one channel, whichever transport: creating a ring (explicitly or by
+/// `Auto`) where a message-queue channel lives must fail with `AlreadyExists`, as the
+/// reverse does. (The ring's objects are a segment at the key and a semaphore set
+/// at `IPC_PRIVATE`, so `IPC_EXCL` never sees the queue channel's set at the key.)
+#[test]
+fn ring_create_over_a_message_queue_channel_is_already_exists() {
+    let ch = make::<u64>(Transport::MessageQueue, Flavor::Spsc, 16);
+    for t in [Transport::ShmRing, Transport::Auto] {
+        let r = Builder::<u64>::new(ch.key()).transport(t).create();
+        assert!(
+            matches!(r, Err(Error::AlreadyExists)),
+            "a {t:?} channel was created over a message-queue channel: {r:?}"
+        );
+    }
+}
+
+#[test]
+fn not_found_for_an_unused_key() {
+    let k = loop {
+        let k = key(TAG);
+        if Shm::open(k).is_err() && SemSet::open(k).is_err() && MsgQueue::open(k).is_err() {
+            break k;
+        }
+    };
+    assert!(matches!(open::<u64>(k), Err(Error::NotFound)));
+    // A removed channel's key is free again.
+    for t in TRANSPORTS {
+        let ch = make::<u64>(t, Flavor::Spsc, 16);
+        let k = ch.key();
+        drop(ch);
+        assert!(matches!(open::<u64>(k), Err(Error::NotFound)), "{t:?}");
+    }
+}
+
+#[test]
+fn role_taken_for_a_second_spsc_sender_or_receiver() {
+    for t in TRANSPORTS {
+        let ch = make::<u64>(t, Flavor::Spsc, 16);
+        let other = open::<u64>(ch.key()).unwrap();
+        let tx = ch.sender().unwrap();
+        let rx = other.receiver().unwrap();
+        for c in [&ch, &other] {
+            assert!(matches!(c.sender(), Err(Error::RoleTaken)), "{t:?}");
+            assert!(matches!(c.receiver(), Err(Error::RoleTaken)), "{t:?}");
+        }
+        let st = ch.stats();
+        assert_eq!((st.senders, st.receivers), (1, 1));
+        // Dropping a role hands it back.
+        drop(tx);
+        drop(rx);
+        let tx = other.sender().unwrap();
+        let rx = ch.receiver().unwrap();
+        tx.send(1).unwrap();
+        assert_eq!(rx.recv(), Ok(1));
+    }
+}
+
+#[test]
+fn mpmc_allows_many_senders_and_receivers() {
+    for t in TRANSPORTS {
+        let ch = make::<u64>(t, Flavor::Mpmc, 16);
+        let other = open::<u64>(ch.key()).unwrap();
+        let txs: Vec<_> = (0..4)
+            .map(|i| if i % 2 == 0 { &ch } else { &other }.sender().unwrap())
+            .collect();
+        let rxs: Vec<_> = (0..4)
+            .map(|i| if i % 2 == 0 { &ch } else { &other }.receiver().unwrap())
+            .collect();
+        let st = ch.stats();
+        assert_eq!((st.senders, st.receivers), (4, 4), "{t:?}");
+        for (i, tx) in txs.iter().enumerate() {
+            tx.send(i as u64).unwrap();
+        }
+        let mut got: Vec<u64> = rxs.iter().map(|rx| rx.recv().unwrap()).collect();
+        got.sort_unstable();
+        assert_eq!(got, [0, 1, 2, 3]);
+    }
+}
+
+#[test]
+fn not_ready_for_a_segment_whose_creator_never_finished() {
+    let mut raw = Raw::default();
+    // All zero, large enough for any header: looks like a creator still at work.
+    let (k, _) = raw.shm(1 << 20);
+    let start = Instant::now();
+    let r = Builder::<u64>::new(k)
+        .open_timeout(Duration::from_millis(200))
+        .open();
+    assert!(matches!(r, Err(Error::NotReady)), "{r:?}");
+    assert!(start.elapsed() >= Duration::from_millis(200));
+}
+
+/// Byte offsets of header fields (layout version 1), checked against a real header
+/// by [`real_header`].
+const OFF_VERSION: usize = 8;
+const OFF_CAPACITY: usize = 16;
+
+/// A real channel's first 1024 bytes (header and control lines).
+fn real_header(ch: &Channel<u64>) -> Vec<u8> {
+    let att = Shm::from_id(ch.shm_id().expect("a ring channel"))
+        .attach(true)
+        .unwrap();
+    let mut h = vec![0u8; 1024];
+    att.read(0, &mut h);
+    assert_eq!(&h[..8], b"SYSVRING", "magic at offset 0");
+    assert_eq!(
+        u32::from_ne_bytes(h[OFF_VERSION..OFF_VERSION + 4].try_into().unwrap()),
+        1,
+        "layout version at offset 8"
+    );
+    assert_eq!(
+        u64::from_ne_bytes(h[OFF_CAPACITY..OFF_CAPACITY + 8].try_into().unwrap()),
+        ch.capacity() as u64,
+        "capacity at offset 16"
+    );
+    h
+}
+
+#[test]
+fn layout_mismatch_for_a_valid_header_on_a_short_segment() {
+    let ch = make::<u64>(Transport::ShmRing, Flavor::Spsc, 1024);
+    let header = real_header(&ch);
+    let mut raw = Raw::default();
+    let (k, shm) = raw.shm(4096);
+    shm.attach(false).unwrap().write(0, &header);
+    let (needed, size) = layout_mismatch(open::<u64>(k), "segment size");
+    assert_eq!(size, 4096);
+    assert!(needed > 4096);
+}
+
+#[test]
+fn layout_mismatch_for_a_header_whose_capacity_disagrees_with_its_sizes() {
+    let ch = make::<u64>(Transport::ShmRing, Flavor::Spsc, 1024);
+    let mut header = real_header(&ch);
+    header[OFF_CAPACITY..OFF_CAPACITY + 8].copy_from_slice(&2048u64.to_ne_bytes());
+    let mut raw = Raw::default();
+    let (k, shm) = raw.shm(1 << 20);
+    shm.attach(false).unwrap().write(0, &header);
+    let r = open::<u64>(k);
+    assert!(
+        matches!(r, Err(Error::LayoutMismatch { .. })),
+        "expected LayoutMismatch, got {r:?}"
+    );
+}
+
+#[test]
+fn version_mismatch_for_a_header_of_another_layout_version() {
+    let ch = make::<u64>(Transport::ShmRing, Flavor::Spsc, 16);
+    let mut header = real_header(&ch);
+    header[OFF_VERSION..OFF_VERSION + 4].copy_from_slice(&99u32.to_ne_bytes());
+    let mut raw = Raw::default();
+    let (k, shm) = raw.shm(1 << 16);
+    shm.attach(false).unwrap().write(0, &header);
+    assert!(matches!(
+        open::<u64>(k),
+        Err(Error::VersionMismatch {
+            expected: 1,
+            found: 99
+        })
+    ));
+}
+
+/// A `T` larger than the host's `msgmax` (8192 by default) on the message queue.
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+struct Big {
+    a: [u8; 4096],
+    b: [u8; 4096],
+    c: [u8; 4096],
+    d: [u8; 4096],
+}
+
+#[test]
+fn message_too_large_for_the_message_queue() {
+    let msgmax: usize = std::fs::read_to_string("/proc/sys/kernel/msgmax")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(8192);
+    if msgmax >= std::mem::size_of::<Big>() {
+        eprintln!(
+            "skipped: msgmax {msgmax} admits a {}-byte T",
+            std::mem::size_of::<Big>()
+        );
+        return;
+    }
+    let r = Builder::<Big>::new(key(TAG))
+        .transport(Transport::MessageQueue)
+        .create();
+    match r {
+        Err(Error::MessageTooLarge { size, max }) => {
+            assert_eq!(size, std::mem::size_of::<Big>());
+            assert!(max < size);
+        }
+        r => panic!("expected MessageTooLarge, got {r:?}"),
+    }
+    // The ring carries it.
+    let ch = make::<Big>(Transport::ShmRing, Flavor::Spsc, 2);
+    assert_eq!(ch.transport(), Transport::ShmRing);
+}
+
+#[test]
+fn os_error_for_a_mode_with_more_than_permission_bits() {
+    for t in TRANSPORTS {
+        let r = Builder::<u64>::new(key(TAG))
+            .transport(t)
+            .mode(0o4600)
+            .create();
+        assert!(matches!(r, Err(Error::Os(..))), "{t:?}: {r:?}");
+    }
+}
+
+/// Child: drops privileges and opens the channel at `KEY` (mode 0o600, owned by root).
+#[test]
+fn child_unprivileged_open() {
+    if role().as_deref() != Some("unprivileged_open") {
+        return;
+    }
+    // SAFETY: plain syscalls; glibc applies them to every thread of the process.
+    unsafe {
+        assert_eq!(libc::setgid(65534), 0);
+        assert_eq!(libc::setuid(65534), 0);
+    }
+    let key = Key::from_raw(support::env("KEY"));
+    let r = Builder::<u64>::new(key).open();
+    assert!(matches!(r, Err(Error::PermissionDenied)), "{r:?}");
+}
+
+#[test]
+fn permission_denied_for_another_users_channel() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        // Root bypasses IPC permissions: open as nobody in a child process.
+        for t in TRANSPORTS {
+            let dir = TempDir::new("err-perm");
+            let ch = make::<u64>(t, Flavor::Spsc, 16);
+            let mut kid = Kid::spawn(
+                &dir,
+                "child_unprivileged_open",
+                "unprivileged_open",
+                &[("KEY", ch.key().raw().to_string())],
+            );
+            kid.wait_ok();
+        }
+    } else {
+        // A segment we may not read, even as its owner.
+        let mut raw = Raw::default();
+        let k = key(TAG);
+        raw.shm.push(Shm::create(k, 4096, 0).unwrap());
+        let r = open::<u64>(k);
+        assert!(matches!(r, Err(Error::PermissionDenied)), "{r:?}");
+    }
+}
+
+// -------------------------------------------------------------------------------------
+// Removal while peers use the channel
+// -------------------------------------------------------------------------------------
+
+/// Child: opens the channel at `KEY`, connects a receiver, waits until the channel
+/// was removed (the key is free), then drains exactly `COUNT` messages and sees
+/// `Disconnected`.
+#[test]
+fn child_drain_after_removal() {
+    if role().as_deref() != Some("drain_after_removal") {
+        return;
+    }
+    let key = Key::from_raw(support::env("KEY"));
+    let count: u64 = support::env("COUNT");
+    let ch = Builder::<u64>::new(key).open().expect("open");
+    let rx = ch.receiver().expect("receiver");
+    wait_until("the creator removes the channel", || {
+        matches!(Builder::<u64>::new(key).open(), Err(Error::NotFound))
+    });
+    for i in 0..count {
+        assert_eq!(rx.recv_timeout(WATCHDOG), Ok(i));
+    }
+    assert_eq!(
+        rx.recv_timeout(WATCHDOG),
+        Err(RecvTimeoutError::Disconnected)
+    );
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+}
+
+#[test]
+fn removal_while_a_receiver_process_holds_messages() {
+    const COUNT: u64 = 100;
+    let dir = TempDir::new("err-rm");
+    let ch = make::<u64>(Transport::ShmRing, Flavor::Spsc, 128);
+    let tx = ch.sender().unwrap();
+    for i in 0..COUNT {
+        tx.send(i).unwrap();
+    }
+    let mut kid = Kid::spawn(
+        &dir,
+        "child_drain_after_removal",
+        "drain_after_removal",
+        &[
+            ("KEY", ch.key().raw().to_string()),
+            ("COUNT", COUNT.to_string()),
+        ],
+    );
+    wait_until("the receiver connects", || ch.stats().receivers == 1);
+    ch.remove().unwrap();
+    assert!(!ch.is_owner());
+    // The sender sees the removal at once.
+    assert!(matches!(
+        tx.try_send(COUNT),
+        Err(TrySendError::Disconnected(_))
+    ));
+    assert!(tx.send(COUNT).is_err());
+    kid.wait_ok();
+}
+
+#[test]
+fn removal_while_a_receiver_thread_holds_messages() {
+    for flavor in [Flavor::Spsc, Flavor::Mpmc] {
+        let ch = make::<u64>(Transport::ShmRing, flavor, 64);
+        let tx = ch.sender().unwrap();
+        let rx = open::<u64>(ch.key()).unwrap().receiver().unwrap();
+        for i in 0..10 {
+            tx.send(i).unwrap();
+        }
+        ch.remove().unwrap();
+        // The mapping outlives the removal: everything still arrives, then the end.
+        let got: Vec<u64> = (0..10).map(|_| rx.recv().unwrap()).collect();
+        assert_eq!(got, (0..10).collect::<Vec<_>>(), "{flavor:?}");
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+        assert_eq!(
+            rx.recv_timeout(WATCHDOG),
+            Err(RecvTimeoutError::Disconnected)
+        );
+        assert!(ch.sender().is_err(), "connecting to a removed channel");
+    }
+}
+
+#[test]
+fn removal_wakes_blocked_peers_with_disconnected() {
+    for flavor in [Flavor::Spsc, Flavor::Mpmc] {
+        // A receiver blocked on an empty channel.
+        let ch = make::<u64>(Transport::ShmRing, flavor, 4);
+        let _tx = ch.sender().unwrap();
+        let opened = open::<u64>(ch.key()).unwrap();
+        let blocked = thread::spawn(move || {
+            let rx = opened.receiver().unwrap();
+            rx.recv_timeout(WATCHDOG)
+        });
+        wait_until("the receiver sleeps", || ch.stats().sleeps >= 1);
+        ch.remove().unwrap();
+        assert_eq!(
+            blocked.join().unwrap(),
+            Err(RecvTimeoutError::Disconnected),
+            "{flavor:?}"
+        );
+
+        // A sender blocked on a full channel.
+        let ch = make::<u64>(Transport::ShmRing, flavor, 4);
+        let _rx = ch.receiver().unwrap();
+        let opened = open::<u64>(ch.key()).unwrap();
+        let blocked = thread::spawn(move || {
+            let tx = opened.sender().unwrap();
+            while tx.try_send(0).is_ok() {}
+            tx.send_timeout(1, WATCHDOG)
+        });
+        wait_until("the sender sleeps", || ch.stats().sleeps >= 1);
+        ch.remove().unwrap();
+        assert!(
+            matches!(
+                blocked.join().unwrap(),
+                Err(SendTimeoutError::Disconnected(1))
+            ),
+            "{flavor:?}"
+        );
+    }
+}

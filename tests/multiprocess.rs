@@ -1,0 +1,478 @@
+//! Channels between real processes: this test binary re-executes itself in a role
+//! (`child_*` tests, which return at once in a normal run) and the parent checks
+//! what arrived.
+//!
+//! Hygiene: the parent creates every channel (its handle removes the objects, also
+//! while unwinding from a failed assertion) except in the creator-exits case, where
+//! an [`ObjectsAt`] guard removes what a killed child could leave. Children are
+//! [`Kid`]s: killed and reaped on drop. Every wait has a watchdog ([`WATCHDOG`]); no
+//! assertion is made on how fast anything is.
+
+mod support;
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use support::{create_unique, env, role, wait_until, Kid, ObjectsAt, TempDir, WATCHDOG};
+use sysvring::{Builder, Channel, Error, Flavor, Key, Receiver, RecvTimeoutError};
+
+/// Top byte of every key this file makes.
+const TAG: u8 = 0x2b;
+
+/// A message with a payload derived from its producer and sequence number, so a torn,
+/// stale or misplaced slot is detected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+struct Msg {
+    seq: u64,
+    producer: u64,
+    a: u64,
+    b: u64,
+}
+
+impl Msg {
+    fn new(producer: u64, seq: u64) -> Msg {
+        let a = (seq ^ producer.rotate_left(40)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        Msg {
+            seq,
+            producer,
+            a,
+            b: !a.rotate_left(17) ^ seq,
+        }
+    }
+
+    fn assert_intact(&self) {
+        assert_eq!(
+            *self,
+            Msg::new(self.producer, self.seq),
+            "corrupt message {self:?}"
+        );
+    }
+}
+
+fn key_env(ch: &Channel<Msg>) -> (&'static str, String) {
+    ("KEY", ch.key().raw().to_string())
+}
+
+fn env_key() -> Key {
+    Key::from_raw(env("KEY"))
+}
+
+/// Receives one message, failing the test when [`WATCHDOG`] passes; `None` once
+/// the channel is disconnected.
+fn recv_watched(rx: &Receiver<Msg>, deadline: Instant) -> Option<Msg> {
+    loop {
+        match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(m) => return Some(m),
+            Err(RecvTimeoutError::Disconnected) => return None,
+            Err(RecvTimeoutError::Timeout) => {
+                assert!(Instant::now() < deadline, "watchdog: receive");
+            }
+        }
+    }
+}
+
+// -------------------------------------------------------------------------------------
+// Child roles (no-ops in a normal run)
+// -------------------------------------------------------------------------------------
+
+/// Opens the channel at `KEY` and sends `COUNT` messages of producer `ID`: the first
+/// half one by one with `send`, the rest with (partial, non-blocking) `send_batch`.
+#[test]
+fn child_producer() {
+    if role().as_deref() != Some("producer") {
+        return;
+    }
+    let id: u64 = env("ID");
+    let count: u64 = env("COUNT");
+    let ch = Builder::<Msg>::new(env_key()).open().expect("open");
+    let tx = ch.sender().expect("sender");
+    let half = count / 2;
+    for seq in 0..half {
+        tx.send(Msg::new(id, seq)).expect("send");
+    }
+    let rest: Vec<Msg> = (half..count).map(|s| Msg::new(id, s)).collect();
+    let mut done = 0;
+    let deadline = Instant::now() + WATCHDOG;
+    while done < rest.len() {
+        let end = (done + 37).min(rest.len());
+        let n = tx.send_batch(&rest[done..end]).expect("send_batch");
+        if n == 0 {
+            // Full: block for one slot with the ordinary send.
+            tx.send(rest[done]).expect("send");
+            done += 1;
+            assert!(Instant::now() < deadline, "watchdog: producer");
+        }
+        done += n;
+    }
+}
+
+/// Opens the channel at `KEY`, receives until disconnected, checks every payload and
+/// writes `(producer, seq)` pairs to the file `OUT`.
+#[test]
+fn child_consumer() {
+    if role().as_deref() != Some("consumer") {
+        return;
+    }
+    let out: String = env("OUT");
+    let ch = Builder::<Msg>::new(env_key()).open().expect("open");
+    let rx = ch.receiver().expect("receiver");
+    let mut w = BufWriter::new(fs::File::create(out).expect("create OUT"));
+    let deadline = Instant::now() + WATCHDOG;
+    let mut buf = [Msg::new(0, 0); 16];
+    let mut n = 0u64;
+    // Alternate a blocking receive with a batch of what is there.
+    while let Some(m) = recv_watched(&rx, deadline) {
+        let k = rx.recv_batch(&mut buf).unwrap_or(0);
+        for m in std::iter::once(&m).chain(&buf[..k]) {
+            m.assert_intact();
+            w.write_all(&m.producer.to_le_bytes()).unwrap();
+            w.write_all(&m.seq.to_le_bytes()).unwrap();
+            n += 1;
+        }
+    }
+    w.flush().unwrap();
+    println!("consumer {} received {n}", std::process::id());
+}
+
+/// Creates the channel at `KEY` itself, waits for a receiver, sends `COUNT` messages
+/// and exits: its handle removes the channel while the receiver still drains it.
+#[test]
+fn child_creator_producer() {
+    if role().as_deref() != Some("creator_producer") {
+        return;
+    }
+    let count: u64 = env("COUNT");
+    let ch = Builder::<Msg>::new(env_key())
+        .capacity(1024)
+        .create()
+        .expect("create");
+    let tx = ch.sender().expect("sender");
+    wait_until("a receiver connects", || ch.stats().receivers >= 1);
+    for seq in 0..count {
+        tx.send(Msg::new(0, seq)).expect("send");
+    }
+}
+
+/// Sends `COUNT` messages, then sleeps until it is killed.
+#[test]
+fn child_hanging_producer() {
+    if role().as_deref() != Some("hanging_producer") {
+        return;
+    }
+    let count: u64 = env("COUNT");
+    let ch = Builder::<Msg>::new(env_key()).open().expect("open");
+    let tx = ch.sender().expect("sender");
+    for seq in 0..count {
+        tx.send(Msg::new(0, seq)).expect("send");
+    }
+    thread::sleep(WATCHDOG * 2);
+}
+
+// -------------------------------------------------------------------------------------
+// Parent tests
+// -------------------------------------------------------------------------------------
+
+fn spawn_producer(dir: &TempDir, ch: &Channel<Msg>, id: u64, count: u64) -> Kid {
+    Kid::spawn(
+        dir,
+        "child_producer",
+        "producer",
+        &[
+            key_env(ch),
+            ("ID", id.to_string()),
+            ("COUNT", count.to_string()),
+        ],
+    )
+}
+
+fn spawn_consumer(dir: &TempDir, ch: &Channel<Msg>, out: &str) -> Kid {
+    let path = dir.path().join(out);
+    Kid::spawn(
+        dir,
+        "child_consumer",
+        "consumer",
+        &[key_env(ch), ("OUT", path.display().to_string())],
+    )
+}
+
+/// Reads a consumer's `(producer, seq)` pairs.
+fn read_pairs(dir: &TempDir, out: &str) -> Vec<(u64, u64)> {
+    let bytes = fs::read(dir.path().join(out)).expect("read consumer output");
+    assert_eq!(bytes.len() % 16, 0);
+    bytes
+        .chunks_exact(16)
+        .map(|c| {
+            (
+                u64::from_le_bytes(c[..8].try_into().unwrap()),
+                u64::from_le_bytes(c[8..].try_into().unwrap()),
+            )
+        })
+        .collect()
+}
+
+/// Checks consumer outputs: every `(producer, seq)` for `seq < count` exactly once in
+/// total, and each producer's messages in increasing order within each consumer.
+fn check_exactly_once(outputs: &[Vec<(u64, u64)>], producers: u64, count: u64) {
+    let mut seen = HashSet::new();
+    for (c, pairs) in outputs.iter().enumerate() {
+        let mut last = vec![None::<u64>; producers as usize];
+        for &(p, s) in pairs {
+            assert!(p < producers && s < count, "consumer {c}: bogus ({p}, {s})");
+            if let Some(prev) = last[p as usize] {
+                assert!(
+                    s > prev,
+                    "consumer {c}: producer {p} out of order: {s} after {prev}"
+                );
+            }
+            last[p as usize] = Some(s);
+            assert!(seen.insert((p, s)), "({p}, {s}) delivered twice");
+        }
+    }
+    assert_eq!(
+        seen.len() as u64,
+        producers * count,
+        "messages lost: {} of {}",
+        producers * count - seen.len() as u64,
+        producers * count
+    );
+}
+
+/// One million 32-byte messages from a producer process arrive in order and intact;
+/// the receiver then sees `Disconnected`.
+#[test]
+fn spsc_million_messages_from_another_process() {
+    const COUNT: u64 = 1_000_000;
+    let dir = TempDir::new("mp-spsc");
+    let ch = create_unique::<Msg>(TAG, |b| b.capacity(4096).flavor(Flavor::Spsc));
+    let rx = ch.receiver().unwrap();
+    let mut producer = spawn_producer(&dir, &ch, 7, COUNT);
+
+    let deadline = Instant::now() + WATCHDOG;
+    let mut buf = vec![Msg::new(0, 0); 64];
+    let mut next = 0u64;
+    while next < COUNT {
+        // First half one by one, the second half in batches.
+        let k = if next < COUNT / 2 {
+            0
+        } else {
+            rx.recv_batch(&mut buf).unwrap()
+        };
+        let got: &[Msg] = if k > 0 {
+            &buf[..k]
+        } else {
+            match recv_watched(&rx, deadline) {
+                Some(m) => {
+                    buf[0] = m;
+                    &buf[..1]
+                }
+                None => panic!(
+                    "disconnected after {next} of {COUNT}\n{}",
+                    producer.output()
+                ),
+            }
+        };
+        for m in got {
+            m.assert_intact();
+            assert_eq!((m.producer, m.seq), (7, next), "out of order");
+            next += 1;
+        }
+    }
+    producer.wait_ok();
+    assert_eq!(recv_watched(&rx, deadline), None, "expected Disconnected");
+    let st = ch.stats();
+    assert_eq!((st.sent, st.received), (COUNT, COUNT));
+    assert_eq!((st.senders, st.receivers), (0, 1));
+}
+
+/// Two producer processes and two consumer processes on an MPMC channel: every
+/// message is delivered exactly once and each producer's order is kept. The
+/// consumers start (and block) before any sender has connected.
+#[test]
+fn mpmc_two_producers_two_consumers_exactly_once() {
+    const COUNT: u64 = 200_000;
+    let dir = TempDir::new("mp-mpmc");
+    let ch = create_unique::<Msg>(TAG, |b| b.capacity(256).flavor(Flavor::Mpmc));
+    let mut consumers = vec![
+        spawn_consumer(&dir, &ch, "c0"),
+        spawn_consumer(&dir, &ch, "c1"),
+    ];
+    wait_until("both consumers connect", || ch.stats().receivers == 2);
+    wait_until("both consumers sleep", || ch.stats().sleeps >= 2);
+    // Longer than a sleep slice: the blocked consumers re-check presence and must keep
+    // waiting, since no sender has ever connected.
+    thread::sleep(Duration::from_millis(300));
+    for c in &mut consumers {
+        assert!(
+            c.exited().is_none(),
+            "consumer exited early:\n{}",
+            c.output()
+        );
+    }
+
+    // The parent holds a sender until both producers are done, so a producer that
+    // finishes first does not disconnect the channel for the consumers.
+    let hold = ch.sender().unwrap();
+    let mut producers = vec![
+        spawn_producer(&dir, &ch, 0, COUNT),
+        spawn_producer(&dir, &ch, 1, COUNT),
+    ];
+    support::wait_all(&mut producers);
+    drop(hold);
+    support::wait_all(&mut consumers);
+
+    let outputs = [read_pairs(&dir, "c0"), read_pairs(&dir, "c1")];
+    check_exactly_once(&outputs, 2, COUNT);
+    let st = ch.stats();
+    assert_eq!((st.sent, st.received), (2 * COUNT, 2 * COUNT));
+    assert_eq!((st.senders, st.receivers, st.skipped), (0, 0, 0));
+}
+
+/// An SPSC consumer process started before its producer waits (no sender has ever
+/// connected), then gets everything and `Disconnected` once the producer exits.
+#[test]
+fn spsc_consumer_started_before_producer() {
+    const COUNT: u64 = 20_000;
+    let dir = TempDir::new("mp-early");
+    let ch = create_unique::<Msg>(TAG, |b| b.capacity(64).flavor(Flavor::Spsc));
+    let mut consumer = spawn_consumer(&dir, &ch, "c");
+    wait_until("the consumer connects", || ch.stats().receivers == 1);
+    wait_until("the consumer sleeps", || ch.stats().sleeps >= 1);
+    thread::sleep(Duration::from_millis(300));
+    assert!(
+        consumer.exited().is_none(),
+        "consumer gave up before any sender connected:\n{}",
+        consumer.output()
+    );
+    let mut producer = spawn_producer(&dir, &ch, 3, COUNT);
+    producer.wait_ok();
+    consumer.wait_ok();
+    check_exactly_once(
+        &[read_pairs(&dir, "c")
+            .into_iter()
+            .map(|(p, s)| {
+                assert_eq!(p, 3);
+                (0, s)
+            })
+            .collect()],
+        1,
+        COUNT,
+    );
+}
+
+/// A receiver that connects after the sender process has exited still gets every
+/// message, then `Disconnected` (both flavours).
+#[test]
+fn receiver_connecting_after_the_sender_exited_gets_everything() {
+    const COUNT: u64 = 1000;
+    for flavor in [Flavor::Spsc, Flavor::Mpmc] {
+        let dir = TempDir::new("mp-late");
+        let ch = create_unique::<Msg>(TAG, |b| b.capacity(1024).flavor(flavor));
+        let mut producer = spawn_producer(&dir, &ch, 0, COUNT);
+        producer.wait_ok();
+        let st = ch.stats();
+        assert_eq!((st.senders, st.receivers), (0, 0), "{flavor:?}");
+        assert_eq!(ch.len(), COUNT as usize, "{flavor:?}");
+
+        let mut consumer = spawn_consumer(&dir, &ch, "c");
+        consumer.wait_ok();
+        check_exactly_once(&[read_pairs(&dir, "c")], 1, COUNT);
+        assert!(ch.is_empty());
+    }
+}
+
+/// The creator is the producer: it sends and exits, which removes the channel. A
+/// receiver that was connected drains everything from the still-mapped segment, then
+/// sees `Disconnected`; the key is free again.
+#[test]
+fn creator_that_sends_and_exits_loses_nothing() {
+    const COUNT: u64 = 500;
+    let dir = TempDir::new("mp-creator");
+    let key = loop {
+        let k = support::key(TAG);
+        if sysvring::sys::Shm::open(k).is_err() {
+            break k;
+        }
+    };
+    let mut producer = Kid::spawn(
+        &dir,
+        "child_creator_producer",
+        "creator_producer",
+        &[("KEY", key.raw().to_string()), ("COUNT", COUNT.to_string())],
+    );
+    let deadline = Instant::now() + WATCHDOG;
+    let ch = loop {
+        match Builder::<Msg>::new(key).open() {
+            Ok(ch) => break ch,
+            Err(Error::NotFound) => {
+                assert!(
+                    producer.exited().is_none(),
+                    "producer exited:\n{}",
+                    producer.output()
+                );
+                assert!(Instant::now() < deadline, "watchdog: open");
+                thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => panic!("open: {e}"),
+        }
+    };
+    let _cleanup = ObjectsAt::of(&ch);
+    assert!(!ch.is_owner());
+    let rx = ch.receiver().unwrap();
+    producer.wait_ok();
+
+    // The creator is gone and removed the channel: nothing is at the key any more.
+    assert!(matches!(
+        Builder::<Msg>::new(key).open(),
+        Err(Error::NotFound)
+    ));
+    for seq in 0..COUNT {
+        let m = recv_watched(&rx, deadline).unwrap_or_else(|| panic!("lost {seq}.."));
+        m.assert_intact();
+        assert_eq!(m.seq, seq);
+    }
+    assert_eq!(recv_watched(&rx, deadline), None);
+    assert_eq!(rx.try_recv(), Err(sysvring::TryRecvError::Disconnected));
+    let shm = ch.shm_id().expect("a ring channel");
+    drop(rx);
+    drop(ch);
+    // Our detach was the last: the segment is gone.
+    assert!(sysvring::sys::Shm::from_id(shm).stat().is_err());
+}
+
+/// A producer killed with SIGKILL disconnects the channel (the kernel undoes its
+/// `SEM_UNDO` presence) and gives the SPSC sender role back.
+#[test]
+fn killed_producer_disconnects_and_frees_the_role() {
+    const COUNT: u64 = 10;
+    let dir = TempDir::new("mp-kill");
+    let ch = create_unique::<Msg>(TAG, |b| b.capacity(64).flavor(Flavor::Spsc));
+    let rx = ch.receiver().unwrap();
+    let mut producer = Kid::spawn(
+        &dir,
+        "child_hanging_producer",
+        "hanging_producer",
+        &[key_env(&ch), ("COUNT", COUNT.to_string())],
+    );
+    let deadline = Instant::now() + WATCHDOG;
+    for seq in 0..COUNT {
+        let m = recv_watched(&rx, deadline).expect("message");
+        assert_eq!(m.seq, seq);
+    }
+    assert_eq!(ch.stats().senders, 1);
+    assert!(matches!(ch.sender(), Err(Error::RoleTaken)));
+    producer.kill();
+
+    // Within the presence-check slice, not the watchdog.
+    assert_eq!(
+        rx.recv_timeout(WATCHDOG),
+        Err(RecvTimeoutError::Disconnected)
+    );
+    assert_eq!(ch.stats().senders, 0);
+    let tx = ch.sender().expect("the killed producer's role came back");
+    tx.send(Msg::new(1, 0)).unwrap();
+    assert_eq!(rx.recv().unwrap(), Msg::new(1, 0));
+}
