@@ -476,34 +476,53 @@ fn child_unprivileged_open() {
         assert_eq!(libc::setuid(65534), 0);
     }
     let key = Key::from_raw(support::env("KEY"));
+    let what: String = support::env("WHAT");
     let r = Builder::<u64>::new(key).open();
-    assert!(matches!(r, Err(Error::PermissionDenied)), "{r:?}");
+    assert!(matches!(r, Err(Error::PermissionDenied)), "{what}: {r:?}");
 }
 
-#[test]
-fn permission_denied_for_another_users_channel() {
+/// `PermissionDenied` for a channel (on transport `t`) that this user may not use.
+fn permission_denied_case(t: Transport) {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         // Root bypasses IPC permissions: open as nobody in a child process.
-        for t in TRANSPORTS {
-            let dir = TempDir::new("err-perm");
-            let ch = make::<u64>(t, Flavor::Spsc, 16);
-            let mut kid = Kid::spawn(
-                &dir,
-                "child_unprivileged_open",
-                "unprivileged_open",
-                &[("KEY", ch.key().raw().to_string())],
-            );
-            kid.wait_ok();
-        }
+        let dir = TempDir::new("err-perm");
+        let ch = make::<u64>(t, Flavor::Spsc, 16);
+        let mut kid = Kid::spawn(
+            &dir,
+            "child_unprivileged_open",
+            "unprivileged_open",
+            &[
+                ("KEY", ch.key().raw().to_string()),
+                ("WHAT", format!("{t:?}")),
+            ],
+        );
+        kid.wait_ok();
     } else {
-        // A segment we may not read, even as its owner.
+        // An object at the key that we may not read, even as its owner: a segment
+        // (ring) or a semaphore set (the message queue's header).
         let mut raw = Raw::default();
         let k = key(TAG);
-        raw.shm.push(Shm::create(k, 4096, 0).unwrap());
+        match t {
+            Transport::ShmRing => raw.shm.push(Shm::create(k, 4096, 0).unwrap()),
+            _ => raw.sem.push(SemSet::create(k, 23, 0).unwrap()),
+        }
         let r = open::<u64>(k);
-        assert!(matches!(r, Err(Error::PermissionDenied)), "{r:?}");
+        assert!(matches!(r, Err(Error::PermissionDenied)), "{t:?}: {r:?}");
     }
+}
+
+#[test]
+fn permission_denied_for_another_users_ring_channel() {
+    permission_denied_case(Transport::ShmRing);
+}
+
+/// (The message-queue open reads the set's size with `IPC_STAT`; without read
+/// permission `SemSet::from_id` reports an unknown size, which the size check turns
+/// into `NotSysvring`.)
+#[test]
+fn permission_denied_for_another_users_queue_channel() {
+    permission_denied_case(Transport::MessageQueue);
 }
 
 // -------------------------------------------------------------------------------------
