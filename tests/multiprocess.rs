@@ -13,11 +13,12 @@ mod support;
 use std::collections::HashSet;
 use std::fs;
 use std::io::{BufWriter, Write};
+use std::path::PathBuf;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use support::{create_unique, env, role, wait_until, Kid, ObjectsAt, TempDir, WATCHDOG};
-use sysvring::{Builder, Channel, Error, Flavor, Key, Receiver, RecvTimeoutError};
+use sysvring::{Builder, Channel, Error, Flavor, Key, Receiver, RecvTimeoutError, Transport};
 
 /// Top byte of every key this file makes.
 const TAG: u8 = 0x2b;
@@ -288,27 +289,27 @@ fn spsc_million_messages_from_another_process() {
     assert_eq!((st.senders, st.receivers), (0, 1));
 }
 
-/// Two producer processes and two consumer processes on an MPMC channel: every
-/// message is delivered exactly once and each producer's order is kept. The
-/// consumers start (and block) before any sender has connected.
-#[test]
-fn mpmc_two_producers_two_consumers_exactly_once() {
-    const COUNT: u64 = 200_000;
+/// Two producer processes and two consumer processes on an MPMC channel over
+/// transport `t`: every message is delivered exactly once and each producer's order
+/// is kept. The consumers start (and block) before any sender has connected.
+fn mpmc_exactly_once(t: Transport, count: u64) {
     let dir = TempDir::new("mp-mpmc");
-    let ch = create_unique::<Msg>(TAG, |b| b.capacity(256).flavor(Flavor::Mpmc));
+    let ch = create_unique::<Msg>(TAG, |b| b.capacity(256).flavor(Flavor::Mpmc).transport(t));
     let mut consumers = vec![
         spawn_consumer(&dir, &ch, "c0"),
         spawn_consumer(&dir, &ch, "c1"),
     ];
     wait_until("both consumers connect", || ch.stats().receivers == 2);
-    wait_until("both consumers sleep", || ch.stats().sleeps >= 2);
+    if t == Transport::ShmRing {
+        wait_until("both consumers sleep", || ch.stats().sleeps >= 2);
+    }
     // Longer than a sleep slice: the blocked consumers re-check presence and must keep
     // waiting, since no sender has ever connected.
     thread::sleep(Duration::from_millis(300));
     for c in &mut consumers {
         assert!(
             c.exited().is_none(),
-            "consumer exited early:\n{}",
+            "consumer exited before any sender connected:\n{}",
             c.output()
         );
     }
@@ -317,18 +318,30 @@ fn mpmc_two_producers_two_consumers_exactly_once() {
     // finishes first does not disconnect the channel for the consumers.
     let hold = ch.sender().unwrap();
     let mut producers = vec![
-        spawn_producer(&dir, &ch, 0, COUNT),
-        spawn_producer(&dir, &ch, 1, COUNT),
+        spawn_producer(&dir, &ch, 0, count),
+        spawn_producer(&dir, &ch, 1, count),
     ];
     support::wait_all(&mut producers);
     drop(hold);
     support::wait_all(&mut consumers);
 
     let outputs = [read_pairs(&dir, "c0"), read_pairs(&dir, "c1")];
-    check_exactly_once(&outputs, 2, COUNT);
+    check_exactly_once(&outputs, 2, count);
     let st = ch.stats();
-    assert_eq!((st.sent, st.received), (2 * COUNT, 2 * COUNT));
+    if t == Transport::ShmRing {
+        assert_eq!((st.sent, st.received), (2 * count, 2 * count));
+    }
     assert_eq!((st.senders, st.receivers, st.skipped), (0, 0, 0));
+}
+
+#[test]
+fn mpmc_ring_two_producers_two_consumers_exactly_once() {
+    mpmc_exactly_once(Transport::ShmRing, 200_000);
+}
+
+#[test]
+fn mpmc_msgq_two_producers_two_consumers_exactly_once() {
+    mpmc_exactly_once(Transport::MessageQueue, 50_000);
 }
 
 /// An SPSC consumer process started before its producer waits (no sender has ever
@@ -367,19 +380,25 @@ fn spsc_consumer_started_before_producer() {
 /// message, then `Disconnected` (both flavours).
 #[test]
 fn receiver_connecting_after_the_sender_exited_gets_everything() {
-    const COUNT: u64 = 1000;
-    for flavor in [Flavor::Spsc, Flavor::Mpmc] {
+    let cases = [Transport::ShmRing, Transport::MessageQueue]
+        .into_iter()
+        .flat_map(|t| [(t, Flavor::Spsc), (t, Flavor::Mpmc)]);
+    for (t, flavor) in cases {
         let dir = TempDir::new("mp-late");
-        let ch = create_unique::<Msg>(TAG, |b| b.capacity(1024).flavor(flavor));
-        let mut producer = spawn_producer(&dir, &ch, 0, COUNT);
+        let ch = create_unique::<Msg>(TAG, |b| b.capacity(1024).flavor(flavor).transport(t));
+        // All of it must fit: with no receiver ever connected a sender waits when full.
+        const COUNT: u64 = 1000;
+        let count = COUNT.min(ch.capacity() as u64);
+        println!("{t:?} {flavor:?}: capacity {}", ch.capacity());
+        let mut producer = spawn_producer(&dir, &ch, 0, count);
         producer.wait_ok();
         let st = ch.stats();
-        assert_eq!((st.senders, st.receivers), (0, 0), "{flavor:?}");
-        assert_eq!(ch.len(), COUNT as usize, "{flavor:?}");
+        assert_eq!((st.senders, st.receivers), (0, 0), "{t:?} {flavor:?}");
+        assert_eq!(ch.len(), count as usize, "{t:?} {flavor:?}");
 
         let mut consumer = spawn_consumer(&dir, &ch, "c");
         consumer.wait_ok();
-        check_exactly_once(&[read_pairs(&dir, "c")], 1, COUNT);
+        check_exactly_once(&[read_pairs(&dir, "c")], 1, count);
         assert!(ch.is_empty());
     }
 }
@@ -443,36 +462,228 @@ fn creator_that_sends_and_exits_loses_nothing() {
     assert!(sysvring::sys::Shm::from_id(shm).stat().is_err());
 }
 
+// -------------------------------------------------------------------------------------
+// Crashes (SIGKILL)
+// -------------------------------------------------------------------------------------
+
 /// A producer killed with SIGKILL disconnects the channel (the kernel undoes its
-/// `SEM_UNDO` presence) and gives the SPSC sender role back.
+/// `SEM_UNDO` presence) and gives the SPSC sender role back, on both transports.
 #[test]
 fn killed_producer_disconnects_and_frees_the_role() {
     const COUNT: u64 = 10;
-    let dir = TempDir::new("mp-kill");
-    let ch = create_unique::<Msg>(TAG, |b| b.capacity(64).flavor(Flavor::Spsc));
-    let rx = ch.receiver().unwrap();
-    let mut producer = Kid::spawn(
-        &dir,
-        "child_hanging_producer",
-        "hanging_producer",
-        &[key_env(&ch), ("COUNT", COUNT.to_string())],
+    for t in [Transport::ShmRing, Transport::MessageQueue] {
+        let dir = TempDir::new("mp-kill");
+        let ch = create_unique::<Msg>(TAG, |b| b.capacity(64).flavor(Flavor::Spsc).transport(t));
+        let rx = ch.receiver().unwrap();
+        let mut producer = Kid::spawn(
+            &dir,
+            "child_hanging_producer",
+            "hanging_producer",
+            &[key_env(&ch), ("COUNT", COUNT.to_string())],
+        );
+        let deadline = Instant::now() + WATCHDOG;
+        for seq in 0..COUNT {
+            let m = recv_watched(&rx, deadline).expect("message");
+            assert_eq!(m.seq, seq, "{t:?}");
+        }
+        assert_eq!(ch.stats().senders, 1, "{t:?}");
+        assert!(matches!(ch.sender(), Err(Error::RoleTaken)), "{t:?}");
+        producer.kill();
+
+        // Within the presence-check slice, not the watchdog.
+        assert_eq!(
+            rx.recv_timeout(WATCHDOG),
+            Err(RecvTimeoutError::Disconnected),
+            "{t:?}"
+        );
+        assert_eq!(ch.stats().senders, 0, "{t:?}");
+        let tx = ch.sender().expect("the killed producer's role came back");
+        tx.send(Msg::new(1, 0)).unwrap();
+        assert_eq!(rx.recv().unwrap(), Msg::new(1, 0), "{t:?}");
+    }
+}
+
+/// Child: sends `COUNT` messages of producer 0, then starts a zero-copy send whose
+/// closure half-writes the slot, creates the file `READY` and sleeps until killed.
+#[test]
+fn child_stuck_sender() {
+    if role().as_deref() != Some("stuck_sender") {
+        return;
+    }
+    let count: u64 = env("COUNT");
+    let ready: String = env("READY");
+    let ch = Builder::<Msg>::new(env_key()).open().expect("open");
+    let tx = ch.sender().expect("sender");
+    for seq in 0..count {
+        tx.send(Msg::new(0, seq)).expect("send");
+    }
+    let _ = tx.send_with(|slot| {
+        slot.seq = 0xdead;
+        slot.producer = 0;
+        fs::write(&ready, b"").unwrap();
+        thread::sleep(WATCHDOG * 2);
+    });
+}
+
+/// Child: receives `COUNT` messages (checking they are `0..COUNT`), then starts a
+/// zero-copy receive whose closure writes the message's seq to the file `READY` and
+/// sleeps until killed.
+#[test]
+fn child_stuck_receiver() {
+    if role().as_deref() != Some("stuck_receiver") {
+        return;
+    }
+    let count: u64 = env("COUNT");
+    let ready: String = env("READY");
+    let ch = Builder::<Msg>::new(env_key()).open().expect("open");
+    let rx = ch.receiver().expect("receiver");
+    for seq in 0..count {
+        assert_eq!(rx.recv().expect("recv").seq, seq);
+    }
+    let _ = rx.recv_with(|m| {
+        fs::write(&ready, m.seq.to_string()).unwrap();
+        thread::sleep(WATCHDOG * 2);
+    });
+}
+
+fn spawn_stuck(dir: &TempDir, ch: &Channel<Msg>, role: &str, count: u64) -> (Kid, PathBuf) {
+    let ready = dir.path().join(format!("{role}.ready"));
+    let kid = Kid::spawn(
+        dir,
+        &format!("child_{role}"),
+        role,
+        &[
+            key_env(ch),
+            ("COUNT", count.to_string()),
+            ("READY", ready.display().to_string()),
+        ],
     );
+    (kid, ready)
+}
+
+fn wait_ready(kid: &mut Kid, ready: &PathBuf) {
+    wait_until("the child reaches its closure", || {
+        assert!(kid.exited().is_none(), "child exited:\n{}", kid.output());
+        ready.exists()
+    });
+}
+
+/// SPSC: a producer killed in the middle of writing a slot in place never makes the
+/// half-written message visible; the next producer's messages arrive intact.
+#[test]
+fn spsc_producer_killed_while_writing_leaves_nothing_visible() {
+    let dir = TempDir::new("mp-stuck-tx");
+    let ch = create_unique::<Msg>(TAG, |b| b.capacity(8).flavor(Flavor::Spsc));
+    let rx = ch.receiver().unwrap();
+    let (mut kid, ready) = spawn_stuck(&dir, &ch, "stuck_sender", 3);
+    wait_ready(&mut kid, &ready);
+    kid.kill();
     let deadline = Instant::now() + WATCHDOG;
-    for seq in 0..COUNT {
+    for seq in 0..3 {
         let m = recv_watched(&rx, deadline).expect("message");
+        m.assert_intact();
         assert_eq!(m.seq, seq);
     }
-    assert_eq!(ch.stats().senders, 1);
-    assert!(matches!(ch.sender(), Err(Error::RoleTaken)));
-    producer.kill();
-
-    // Within the presence-check slice, not the watchdog.
     assert_eq!(
         rx.recv_timeout(WATCHDOG),
-        Err(RecvTimeoutError::Disconnected)
+        Err(RecvTimeoutError::Disconnected),
+        "the half-written message became visible"
     );
-    assert_eq!(ch.stats().senders, 0);
-    let tx = ch.sender().expect("the killed producer's role came back");
-    tx.send(Msg::new(1, 0)).unwrap();
-    assert_eq!(rx.recv().unwrap(), Msg::new(1, 0));
+    let tx = ch.sender().expect("the role came back");
+    for seq in 3..20 {
+        tx.send(Msg::new(0, seq)).unwrap();
+        let m = rx.recv().unwrap();
+        m.assert_intact();
+        assert_eq!(m.seq, seq);
+    }
+}
+
+/// SPSC: a consumer killed while reading a slot in place loses nothing: the next
+/// receiver gets that message first.
+#[test]
+fn spsc_consumer_killed_while_reading_loses_nothing() {
+    let dir = TempDir::new("mp-stuck-rx");
+    let ch = create_unique::<Msg>(TAG, |b| b.capacity(16).flavor(Flavor::Spsc));
+    let tx = ch.sender().unwrap();
+    for seq in 0..10 {
+        tx.send(Msg::new(0, seq)).unwrap();
+    }
+    let (mut kid, ready) = spawn_stuck(&dir, &ch, "stuck_receiver", 3);
+    wait_ready(&mut kid, &ready);
+    assert_eq!(fs::read_to_string(&ready).unwrap(), "3");
+    kid.kill();
+    let rx = ch.receiver().expect("the role came back");
+    let got: Vec<u64> = rx.try_iter().map(|m| m.seq).collect();
+    assert_eq!(got, (3..10).collect::<Vec<_>>());
+}
+
+/// MPMC: a producer killed between claiming and publishing a slot does not wedge the
+/// queue: the slot is skipped (and counted) once its owner is seen dead, and every
+/// other message arrives, in order.
+#[test]
+fn mpmc_producer_killed_while_writing_is_skipped() {
+    const MORE: u64 = 40;
+    let dir = TempDir::new("mp-mpmc-stuck-tx");
+    let ch = create_unique::<Msg>(TAG, |b| b.capacity(8).flavor(Flavor::Mpmc));
+    let rx = ch.receiver().unwrap();
+    let (mut kid, ready) = spawn_stuck(&dir, &ch, "stuck_sender", 3);
+    wait_ready(&mut kid, &ready);
+    // Another producer queues behind the stuck slot (more than a lap: it blocks).
+    let opened = Builder::<Msg>::new(ch.key()).open().unwrap();
+    let other = thread::spawn(move || {
+        let tx = opened.sender().unwrap();
+        for seq in 0..MORE {
+            tx.send_timeout(Msg::new(1, seq), WATCHDOG).expect("send");
+        }
+    });
+    let deadline = Instant::now() + WATCHDOG;
+    for seq in 0..3 {
+        let m = recv_watched(&rx, deadline).expect("message");
+        assert_eq!((m.producer, m.seq), (0, seq));
+    }
+    kid.kill();
+    for seq in 0..MORE {
+        let m = recv_watched(&rx, deadline).expect("message");
+        m.assert_intact();
+        assert_eq!((m.producer, m.seq), (1, seq), "after the skipped slot");
+    }
+    other.join().unwrap();
+    assert_eq!(ch.stats().skipped, 1);
+    assert!(rx.try_recv().is_err());
+}
+
+/// MPMC: a consumer killed while reading a slot in place does not wedge the queue
+/// for the producers of the next laps (the message it held is lost with it).
+#[test]
+fn mpmc_consumer_killed_while_reading_does_not_wedge() {
+    const MORE: u64 = 40;
+    let dir = TempDir::new("mp-mpmc-stuck-rx");
+    let ch = create_unique::<Msg>(TAG, |b| b.capacity(4).flavor(Flavor::Mpmc));
+    let tx = ch.sender().unwrap();
+    for seq in 0..3 {
+        tx.send(Msg::new(0, seq)).unwrap();
+    }
+    let (mut kid, ready) = spawn_stuck(&dir, &ch, "stuck_receiver", 1);
+    wait_ready(&mut kid, &ready);
+    assert_eq!(fs::read_to_string(&ready).unwrap(), "1");
+    kid.kill();
+    let rx = ch.receiver().unwrap();
+    let opened = Builder::<Msg>::new(ch.key()).open().unwrap();
+    let more = thread::spawn(move || {
+        let tx = opened.sender().unwrap();
+        for seq in 0..MORE {
+            tx.send_timeout(Msg::new(1, seq), WATCHDOG)
+                .expect("send (wedged behind the dead consumer's slot?)");
+        }
+    });
+    let deadline = Instant::now() + WATCHDOG;
+    let m = recv_watched(&rx, deadline).expect("message");
+    assert_eq!((m.producer, m.seq), (0, 2));
+    for seq in 0..MORE {
+        let m = recv_watched(&rx, deadline).expect("message");
+        m.assert_intact();
+        assert_eq!((m.producer, m.seq), (1, seq));
+    }
+    more.join().unwrap();
+    drop(tx);
 }
