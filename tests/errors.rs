@@ -645,3 +645,146 @@ fn removal_wakes_blocked_peers_with_disconnected() {
         );
     }
 }
+
+// -------------------------------------------------------------------------------------
+// Disconnection: a state, seen only after a peer had connected
+// -------------------------------------------------------------------------------------
+
+/// Every transport and flavour.
+fn all_kinds() -> impl Iterator<Item = (Transport, Flavor)> {
+    TRANSPORTS
+        .into_iter()
+        .flat_map(|t| [(t, Flavor::Spsc), (t, Flavor::Mpmc)])
+}
+
+#[test]
+fn before_any_peer_connected_operations_wait_instead_of_disconnecting() {
+    for (t, flavor) in all_kinds() {
+        let what = format!("{t:?} {flavor:?}");
+        // No sender ever: a receiver waits (Timeout, Empty), never Disconnected.
+        let ch = make::<u64>(t, flavor, 2);
+        let rx = ch.receiver().unwrap();
+        let timeout = Duration::from_millis(250);
+        assert_eq!(
+            rx.recv_timeout(timeout),
+            Err(RecvTimeoutError::Timeout),
+            "{what}"
+        );
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "{what}");
+        assert_eq!(rx.recv_batch(&mut [0; 4]), Ok(0), "{what}");
+        drop(rx);
+
+        // No receiver ever: a sender fills the ring, then waits (Timeout, Full).
+        let ch = make::<u64>(t, flavor, 2);
+        let tx = ch.sender().unwrap();
+        while tx.try_send(1).is_ok() {}
+        assert!(
+            matches!(
+                tx.send_timeout(2, timeout),
+                Err(SendTimeoutError::Timeout(2))
+            ),
+            "{what}"
+        );
+        assert!(
+            matches!(tx.try_send(3), Err(TrySendError::Full(3))),
+            "{what}"
+        );
+        assert_eq!(tx.send_batch(&[4]), Ok(0), "{what}");
+    }
+}
+
+#[test]
+fn disconnected_is_a_state_that_a_new_peer_ends() {
+    for (t, flavor) in all_kinds() {
+        let what = format!("{t:?} {flavor:?}");
+        let ch = make::<u64>(t, flavor, 4);
+        let rx = ch.receiver().unwrap();
+        let tx = ch.sender().unwrap();
+        tx.send(1).unwrap();
+        drop(tx);
+        // Drained first, then disconnected, by every receiving call.
+        assert_eq!(rx.recv(), Ok(1), "{what}");
+        assert_eq!(rx.recv(), Err(sysvring::RecvError), "{what}");
+        assert_eq!(
+            rx.recv_timeout(WATCHDOG),
+            Err(RecvTimeoutError::Disconnected),
+            "{what}"
+        );
+        assert_eq!(
+            rx.recv_batch(&mut [0; 4]),
+            Err(sysvring::RecvError),
+            "{what}"
+        );
+        assert_eq!(rx.iter().count(), 0, "{what}");
+        // A restarted producer makes it live again.
+        let tx = ch.sender().unwrap();
+        tx.send(2).unwrap();
+        assert_eq!(rx.recv(), Ok(2), "{what}");
+
+        // The same for senders once every receiver is gone; the message comes back.
+        drop(rx);
+        assert_eq!(tx.send(3).map_err(|e| e.into_inner()), Err(3), "{what}");
+        assert!(
+            matches!(tx.try_send(4), Err(TrySendError::Disconnected(4))),
+            "{what}"
+        );
+        assert!(
+            matches!(
+                tx.send_timeout(5, WATCHDOG),
+                Err(SendTimeoutError::Disconnected(5))
+            ),
+            "{what}"
+        );
+        assert!(tx.send_batch(&[6]).is_err(), "{what}");
+        assert!(tx.send_with(|m| *m = 7).is_err(), "{what}");
+        let rx = ch.receiver().unwrap();
+        tx.send(8).unwrap();
+        assert_eq!(rx.recv(), Ok(8), "{what}");
+    }
+}
+
+#[test]
+fn dropping_the_last_peer_wakes_a_blocked_side() {
+    for (t, flavor) in all_kinds() {
+        let what = format!("{t:?} {flavor:?}");
+        let ch = make::<u64>(t, flavor, 2);
+        let (tx, rx) = (ch.sender().unwrap(), ch.receiver().unwrap());
+        // A receiver blocked on an empty channel; the only sender leaves.
+        let blocked = thread::spawn(move || (rx.recv_timeout(WATCHDOG), rx));
+        thread::sleep(Duration::from_millis(50));
+        drop(tx);
+        let (r, rx) = blocked.join().unwrap();
+        assert_eq!(r, Err(RecvTimeoutError::Disconnected), "{what}");
+
+        // A sender blocked on a full channel; the only receiver leaves.
+        let tx = ch.sender().unwrap();
+        while tx.try_send(1).is_ok() {}
+        let blocked = thread::spawn(move || tx.send_timeout(9, WATCHDOG));
+        thread::sleep(Duration::from_millis(50));
+        drop(rx);
+        assert!(
+            matches!(
+                blocked.join().unwrap(),
+                Err(SendTimeoutError::Disconnected(9))
+            ),
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn removal_of_a_message_queue_channel_disconnects_its_peers() {
+    for flavor in [Flavor::Spsc, Flavor::Mpmc] {
+        let ch = make::<u64>(Transport::MessageQueue, flavor, 4);
+        let tx = ch.sender().unwrap();
+        let rx = open::<u64>(ch.key()).unwrap().receiver().unwrap();
+        let blocked = thread::spawn(move || (rx.recv_timeout(WATCHDOG), rx));
+        thread::sleep(Duration::from_millis(50));
+        ch.remove().unwrap();
+        let (r, rx) = blocked.join().unwrap();
+        assert_eq!(r, Err(RecvTimeoutError::Disconnected), "{flavor:?}");
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected), "{flavor:?}");
+        assert!(tx.try_send(1).unwrap_err().is_disconnected(), "{flavor:?}");
+        assert!(matches!(open::<u64>(ch.key()), Err(Error::NotFound)));
+    }
+}

@@ -412,3 +412,49 @@ fn a_dropped_peer_is_seen_at_once_by_non_blocking_calls() {
         }
     }
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C, align(256))]
+struct Aligned256([u8; 256]);
+
+#[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+struct Odd3([u8; 3]);
+
+/// Fills and drains a channel of `T` twice (a wrap) and checks every value.
+fn fill_and_drain<T: bytemuck::Pod + PartialEq + std::fmt::Debug>(make: impl Fn(u8) -> T) {
+    for transport in [Transport::ShmRing, Transport::MessageQueue] {
+        for flavor in [Flavor::Spsc, Flavor::Mpmc] {
+            let what = format!("{} {transport:?} {flavor:?}", std::any::type_name::<T>());
+            let ch = Builder::<T>::new(Key::private())
+                .capacity(4)
+                .flavor(flavor)
+                .transport(transport)
+                .create()
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            let (tx, rx) = (ch.sender().unwrap(), ch.receiver().unwrap());
+            let cap = ch.capacity();
+            for lap in 0..3u8 {
+                for i in 0..cap as u8 {
+                    tx.try_send(make(lap * 16 + i))
+                        .unwrap_or_else(|e| panic!("{what}: send {i}: {e:?}"));
+                }
+                assert!(tx.try_send(make(0)).unwrap_err().is_full(), "{what}");
+                for i in 0..cap as u8 {
+                    assert_eq!(rx.try_recv(), Ok(make(lap * 16 + i)), "{what}");
+                }
+                assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "{what}");
+            }
+        }
+    }
+}
+
+/// Zero-sized, one-byte, odd-sized and over-aligned elements.
+#[test]
+fn odd_element_types_round_trip() {
+    fill_and_drain(|_| ());
+    fill_and_drain(|i| i);
+    fill_and_drain(|i| Odd3([i, !i, i ^ 0x55]));
+    fill_and_drain(|i| Aligned256([i; 256]));
+    fill_and_drain(|i| [u64::from(i); 512]);
+}

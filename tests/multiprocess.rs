@@ -13,7 +13,7 @@ mod support;
 use std::collections::HashSet;
 use std::fs;
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -561,7 +561,7 @@ fn spawn_stuck(dir: &TempDir, ch: &Channel<Msg>, role: &str, count: u64) -> (Kid
     (kid, ready)
 }
 
-fn wait_ready(kid: &mut Kid, ready: &PathBuf) {
+fn wait_ready(kid: &mut Kid, ready: &Path) {
     wait_until("the child reaches its closure", || {
         assert!(kid.exited().is_none(), "child exited:\n{}", kid.output());
         ready.exists()
