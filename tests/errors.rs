@@ -788,3 +788,25 @@ fn removal_of_a_message_queue_channel_disconnects_its_peers() {
         assert!(matches!(open::<u64>(ch.key()), Err(Error::NotFound)));
     }
 }
+
+/// Connecting and disconnecting are balanced `SEM_UNDO` operations: churning far past
+/// the kernel's per-process adjustment limit (±32767) keeps working.
+#[test]
+fn connect_disconnect_churn_stays_within_sem_undo_limits() {
+    for (t, flavor) in all_kinds() {
+        let ch = make::<u64>(t, flavor, 2);
+        for i in 0..33_000u32 {
+            let r = if i % 2 == 0 {
+                ch.sender().map(drop)
+            } else {
+                ch.receiver().map(drop)
+            };
+            r.unwrap_or_else(|e| panic!("{t:?} {flavor:?}: connect #{i}: {e}"));
+        }
+        let st = ch.stats();
+        assert_eq!((st.senders, st.receivers), (0, 0), "{t:?} {flavor:?}");
+        let (tx, rx) = (ch.sender().unwrap(), ch.receiver().unwrap());
+        tx.send(1).unwrap();
+        assert_eq!(rx.recv(), Ok(1));
+    }
+}

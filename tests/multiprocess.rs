@@ -58,6 +58,11 @@ fn key_env(ch: &Channel<Msg>) -> (&'static str, String) {
     ("KEY", ch.key().raw().to_string())
 }
 
+/// The ring transport, explicitly (these cases check ring-only counters and ids).
+fn ring(b: Builder<Msg>) -> Builder<Msg> {
+    b.transport(Transport::ShmRing)
+}
+
 fn env_key() -> Key {
     Key::from_raw(env("KEY"))
 }
@@ -149,6 +154,7 @@ fn child_creator_producer() {
     let count: u64 = env("COUNT");
     let ch = Builder::<Msg>::new(env_key())
         .capacity(1024)
+        .transport(Transport::ShmRing)
         .create()
         .expect("create");
     let tx = ch.sender().expect("sender");
@@ -248,7 +254,7 @@ fn check_exactly_once(outputs: &[Vec<(u64, u64)>], producers: u64, count: u64) {
 fn spsc_million_messages_from_another_process() {
     const COUNT: u64 = 1_000_000;
     let dir = TempDir::new("mp-spsc");
-    let ch = create_unique::<Msg>(TAG, |b| b.capacity(4096).flavor(Flavor::Spsc));
+    let ch = create_unique::<Msg>(TAG, |b| ring(b.capacity(4096).flavor(Flavor::Spsc)));
     let rx = ch.receiver().unwrap();
     let mut producer = spawn_producer(&dir, &ch, 7, COUNT);
 
@@ -350,7 +356,7 @@ fn mpmc_msgq_two_producers_two_consumers_exactly_once() {
 fn spsc_consumer_started_before_producer() {
     const COUNT: u64 = 20_000;
     let dir = TempDir::new("mp-early");
-    let ch = create_unique::<Msg>(TAG, |b| b.capacity(64).flavor(Flavor::Spsc));
+    let ch = create_unique::<Msg>(TAG, |b| ring(b.capacity(64).flavor(Flavor::Spsc)));
     let mut consumer = spawn_consumer(&dir, &ch, "c");
     wait_until("the consumer connects", || ch.stats().receivers == 1);
     wait_until("the consumer sleeps", || ch.stats().sleeps >= 1);
@@ -573,7 +579,7 @@ fn wait_ready(kid: &mut Kid, ready: &Path) {
 #[test]
 fn spsc_producer_killed_while_writing_leaves_nothing_visible() {
     let dir = TempDir::new("mp-stuck-tx");
-    let ch = create_unique::<Msg>(TAG, |b| b.capacity(8).flavor(Flavor::Spsc));
+    let ch = create_unique::<Msg>(TAG, |b| ring(b.capacity(8).flavor(Flavor::Spsc)));
     let rx = ch.receiver().unwrap();
     let (mut kid, ready) = spawn_stuck(&dir, &ch, "stuck_sender", 3);
     wait_ready(&mut kid, &ready);
@@ -603,7 +609,7 @@ fn spsc_producer_killed_while_writing_leaves_nothing_visible() {
 #[test]
 fn spsc_consumer_killed_while_reading_loses_nothing() {
     let dir = TempDir::new("mp-stuck-rx");
-    let ch = create_unique::<Msg>(TAG, |b| b.capacity(16).flavor(Flavor::Spsc));
+    let ch = create_unique::<Msg>(TAG, |b| ring(b.capacity(16).flavor(Flavor::Spsc)));
     let tx = ch.sender().unwrap();
     for seq in 0..10 {
         tx.send(Msg::new(0, seq)).unwrap();
@@ -624,7 +630,7 @@ fn spsc_consumer_killed_while_reading_loses_nothing() {
 fn mpmc_producer_killed_while_writing_is_skipped() {
     const MORE: u64 = 40;
     let dir = TempDir::new("mp-mpmc-stuck-tx");
-    let ch = create_unique::<Msg>(TAG, |b| b.capacity(8).flavor(Flavor::Mpmc));
+    let ch = create_unique::<Msg>(TAG, |b| ring(b.capacity(8).flavor(Flavor::Mpmc)));
     let rx = ch.receiver().unwrap();
     let (mut kid, ready) = spawn_stuck(&dir, &ch, "stuck_sender", 3);
     wait_ready(&mut kid, &ready);
@@ -658,7 +664,7 @@ fn mpmc_producer_killed_while_writing_is_skipped() {
 fn mpmc_consumer_killed_while_reading_does_not_wedge() {
     const MORE: u64 = 40;
     let dir = TempDir::new("mp-mpmc-stuck-rx");
-    let ch = create_unique::<Msg>(TAG, |b| b.capacity(4).flavor(Flavor::Mpmc));
+    let ch = create_unique::<Msg>(TAG, |b| ring(b.capacity(4).flavor(Flavor::Mpmc)));
     let tx = ch.sender().unwrap();
     for seq in 0..3 {
         tx.send(Msg::new(0, seq)).unwrap();
