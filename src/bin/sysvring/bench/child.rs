@@ -130,6 +130,7 @@ fn role<M: BenchMsg, E: Endpoints<M>>(a: &Args) -> Result<()> {
         producer: a.opt("producer")?.unwrap_or(0),
         producers: a.opt("producers")?.unwrap_or(1),
         exact: a.opt::<u8>("exact")?.unwrap_or(1) != 0,
+        warm: Duration::from_secs_f64(a.opt("warm")?.unwrap_or(0.0)),
     };
     match a.str("role")? {
         "produce" => produce(E::tx(a, Dir::Fwd)?, &p, &go?),
@@ -154,6 +155,8 @@ struct Params {
     producer: u64,
     producers: usize,
     exact: bool,
+    /// How long after the first message a consumer starts its measurement window.
+    warm: Duration,
 }
 
 /// Everything is connected: say so, and wait for the parent's go.
@@ -199,12 +202,14 @@ fn consume<M: BenchMsg>(mut rx: impl Rx<M>, p: &Params, go: &SemSet) -> Result<(
     let mut next = vec![0u64; p.producers];
     let mask = (1u64 << SEQ_BITS) - 1;
     ready(go)?;
-    // The window is measured from the first message to the last multiple of 64
-    // received (a clock read per message would slow the fastest transports down, and
-    // the end of the stream is seen only after the producer left).
+    // The rate is measured over a window that starts `warm` after the first message
+    // (a ring settles into its steady state only after a while) and ends at the last
+    // multiple of 64 received: a clock read per message would slow the fastest
+    // transports down, and the end of the stream is seen only after the producer left.
     let mut n = 0u64;
     let mut first: Option<Instant> = None;
-    let mut stamp = (0u64, Duration::ZERO);
+    let mut base: Option<(u64, Duration)> = None;
+    let mut last = (0u64, Duration::ZERO);
     while let Some(m) = rx.recv()? {
         let s = m.seq();
         let (id, q) = ((s >> SEQ_BITS) as usize, s & mask);
@@ -222,14 +227,21 @@ fn consume<M: BenchMsg>(mut rx: impl Rx<M>, p: &Params, go: &SemSet) -> Result<(
         n += 1;
         match first {
             None => first = Some(Instant::now()),
-            Some(t) if n % 64 == 1 => stamp = (n - 1, t.elapsed()),
+            Some(t) if n % 64 == 1 => {
+                let e = t.elapsed();
+                last = (n - 1, e);
+                if base.is_none() && e >= p.warm {
+                    base = Some(last);
+                }
+            }
             Some(_) => {}
         }
     }
+    let (n0, t0) = base.unwrap_or_default();
     eprintln!(
         "RESULT recv={n} wn={} ws={}",
-        stamp.0,
-        stamp.1.as_secs_f64()
+        last.0.saturating_sub(n0),
+        last.1.saturating_sub(t0).as_secs_f64()
     );
     Ok(())
 }
@@ -315,7 +327,8 @@ impl<M: BenchMsg> Tx<M> for Sender<M> {
 impl<M: BenchMsg> Rx<M> for Receiver<M> {
     #[inline]
     fn recv(&mut self) -> Result<Option<M>> {
-        // The fast path without a clock read; the timed wait when there is nothing.
+        // The fast path without a clock read (recv_timeout reads the clock on every
+        // call to compute its deadline); the timed wait only when there is nothing.
         match self.try_recv() {
             Ok(m) => return Ok(Some(m)),
             Err(TryRecvError::Disconnected) => return Ok(None),

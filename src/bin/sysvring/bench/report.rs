@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::{fmt_count, fmt_ns, fmt_size, Opts, Row, Tr};
 
 /// The reference rows for the ratios of `row`: (ceiling, pipe, floor) at its size.
-fn refs<'a>(rows: &'a [Row], size: usize) -> (Option<&'a Row>, Option<&'a Row>, Option<&'a Row>) {
+fn refs(rows: &[Row], size: usize) -> (Option<&Row>, Option<&Row>, Option<&Row>) {
     let find = |tr| rows.iter().find(|r| r.size == size && r.tr == tr);
     (find(Tr::Ceiling), find(Tr::Pipe), find(Tr::Floor))
 }
@@ -95,7 +95,7 @@ pub fn table(out: &mut impl Write, o: &Opts, rows: &[Row], elapsed: Duration) ->
         let [rc, rp, lf, lp] = ratios(rows, r);
         let (msgs, mbs) = match r.thr {
             Some(t) => (
-                format!("{}", fmt_count(t.rate)),
+                fmt_count(t.rate),
                 format!("{:.1}", t.rate * r.size as f64 / 1e6),
             ),
             None => (dash(!r.tr.throughput()), dash(!r.tr.throughput())),
