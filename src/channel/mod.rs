@@ -343,13 +343,13 @@ impl<T: Pod> Channel<T> {
         self.shared.connect(Side::Send, exclusive)?;
         let h = Handle::new(&self.shared, Side::Send, self.spin, exclusive);
         let ring = match (&*self.shared, self.flavor) {
-            // SAFETY: we hold the sender role (exclusive) and the geometry was computed
-            // (create) or validated (open) for T.
             (AnyChannel::Shm(s), Flavor::Spsc) => {
+                // SAFETY: we hold the sender role (exclusive) and the geometry was computed
+                // (create) or validated (open) for T.
                 SendRing::Spsc(unsafe { spsc::Producer::new(s.ring) })
             }
-            // SAFETY: the geometry matches T; the creator initialised the stamps.
             (AnyChannel::Shm(s), Flavor::Mpmc) => {
+                // SAFETY: the geometry matches T; the creator initialised the stamps.
                 SendRing::Mpmc(unsafe { Mpmc::new(s.ring, owner_id()) })
             }
             (AnyChannel::Msgq(_), _) => SendRing::Msgq,
@@ -367,12 +367,12 @@ impl<T: Pod> Channel<T> {
         self.shared.connect(Side::Recv, exclusive)?;
         let h = Handle::new(&self.shared, Side::Recv, self.spin, exclusive);
         let ring = match (&*self.shared, self.flavor) {
-            // SAFETY: we hold the receiver role and the geometry matches T.
             (AnyChannel::Shm(s), Flavor::Spsc) => {
+                // SAFETY: we hold the receiver role and the geometry matches T.
                 RecvRing::Spsc(unsafe { spsc::Consumer::new(s.ring) })
             }
-            // SAFETY: the geometry matches T; the creator initialised the stamps.
             (AnyChannel::Shm(s), Flavor::Mpmc) => {
+                // SAFETY: the geometry matches T; the creator initialised the stamps.
                 RecvRing::Mpmc(unsafe { Mpmc::new(s.ring, owner_id()) })
             }
             (AnyChannel::Msgq(_), _) => RecvRing::Msgq,
@@ -578,10 +578,12 @@ impl Handle {
         if self.forked() {
             return true;
         }
-        if let AnyChannel::Shm(s) = &*self.shared {
-            if s.peers_gone_fast(self.side) {
-                return true;
-            }
+        match &*self.shared {
+            AnyChannel::Shm(s) if s.peers_gone_fast(self.side) => return true,
+            AnyChannel::Shm(_) => {}
+            // No shared mirror of the counts: a failing try already made a syscall,
+            // one more keeps a clean disconnect visible at once.
+            AnyChannel::Msgq(m) => return !m.peers_alive(self.side),
         }
         let now = Instant::now();
         if self

@@ -185,7 +185,7 @@ impl Header {
 pub const MPMC_SLOT_HEADER: usize = 16;
 
 const fn round_up(x: usize, to: usize) -> usize {
-    (x + to - 1) / to * to
+    x.div_ceil(to) * to
 }
 
 /// Where everything lives for one (kind, capacity, element) triple.

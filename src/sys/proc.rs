@@ -44,21 +44,6 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
     rest.split_whitespace().nth(22 - 3)?.parse().ok()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn self_is_alive_with_a_start_time() {
-        let me = current_pid();
-        assert!(pid_alive(me));
-        let t = process_start_time(me).unwrap();
-        assert_eq!(process_start_time(me), Some(t));
-        assert!(!pid_alive(0));
-        assert_eq!(process_start_time(-1), None);
-    }
-}
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Once;
 
@@ -85,4 +70,19 @@ pub fn fork_generation() -> u64 {
         }
     });
     FORKS.load(Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn self_is_alive_with_a_start_time() {
+        let me = current_pid();
+        assert!(pid_alive(me));
+        let t = process_start_time(me).unwrap();
+        assert_eq!(process_start_time(me), Some(t));
+        assert!(!pid_alive(0));
+        assert_eq!(process_start_time(-1), None);
+    }
 }

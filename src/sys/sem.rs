@@ -117,13 +117,7 @@ impl SemSet {
     /// As [`SemSet::stat`].
     pub fn from_id(id: i32) -> Result<SemSet> {
         let mut s = SemSet { id, nsems: 1 };
-        s.nsems = match s.stat() {
-            Ok(st) => u16::try_from(st.nsems).unwrap_or(u16::MAX),
-            // Alter-only permission (e.g. 0o220): the size is unknown; let the kernel
-            // check indices (EFBIG) instead.
-            Err(e) if e.is_permission_denied() => u16::MAX,
-            Err(e) => return Err(e),
-        };
+        s.nsems = u16::try_from(s.stat()?.nsems).unwrap_or(u16::MAX);
         Ok(s)
     }
 

@@ -87,6 +87,10 @@ pub trait Channel: Send + Sync + std::fmt::Debug {
     fn capacity(&self) -> u64;
     /// Messages in the channel now.
     fn len(&self) -> u64;
+    /// Whether the channel is empty now.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// Whether this process removes the objects on drop.
     fn is_owner(&self) -> bool;
     /// Gives up ownership.

@@ -201,6 +201,8 @@ impl MsgqShared {
     /// validates magic, version, flavor, element size and fingerprint.
     pub(crate) fn open(key: Key, expect: &Expect, timeout: Duration) -> Result<MsgqShared, Error> {
         let sems = SemSet::open(key).map_err(map("semget"))?;
+        // Unreadable (another user's 0600 set): say so before judging its shape.
+        sems.stat().map_err(map("semctl"))?;
         if sems.len() != NSEMS {
             return Err(Error::NotSysvring);
         }
