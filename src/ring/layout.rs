@@ -102,7 +102,10 @@ pub struct Control {
     pub ever_receivers: AtomicU32,
     /// Non-zero once the channel was removed (`IPC_RMID`).
     pub closed: AtomicU32,
-    _p3: [u8; LINE - 20],
+    /// Non-zero once some user could not use `membarrier`: every publisher then
+    /// uses a full fence before it looks for sleepers.
+    pub needs_fence: AtomicU32,
+    _p3: [u8; LINE - 24],
     /// Wake-up posts made (semaphore increments).
     pub wakeups: AtomicU64,
     /// Sleeps entered (timed semaphore waits).

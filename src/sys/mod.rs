@@ -23,7 +23,10 @@ mod shm;
 pub use key::Key;
 pub use limits::Limits;
 pub use msg::{MsgQueue, MsgStat, RecvSelect};
-pub use proc::{current_pid, fork_generation, pid_alive, process_start_time};
+pub use proc::{
+    current_pid, fork_generation, membarrier_global, membarrier_register, membarrier_registered,
+    pid_alive, process_start_time,
+};
 pub use sem::{SemOp, SemSet, SemStat};
 pub use shm::{Attachment, Shm, ShmStat};
 

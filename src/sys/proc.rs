@@ -44,15 +44,56 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
     rest.split_whitespace().nth(22 - 3)?.parse().ok()
 }
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Once;
 
 static FORKS: AtomicU64 = AtomicU64::new(0);
 static ATFORK: Once = Once::new();
 
 extern "C" fn on_fork_child() {
-    // Async-signal-safe: one atomic increment.
+    // Async-signal-safe: atomic stores only. A child is not registered for
+    // membarrier (registration belongs to the address space).
     FORKS.fetch_add(1, Ordering::Relaxed);
+    MEMBARRIER.store(false, Ordering::Relaxed);
+}
+
+static MEMBARRIER: AtomicBool = AtomicBool::new(false);
+
+const MEMBARRIER_CMD_GLOBAL_EXPEDITED: libc::c_int = 1 << 1;
+const MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED: libc::c_int = 1 << 2;
+
+/// Registers this process for `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)` barriers
+/// issued by other processes; returns whether it is registered (false on kernels
+/// without it). Idempotent; a forked child must register again.
+pub fn membarrier_register() -> bool {
+    fork_generation(); // installs the atfork handler that clears the flag in children
+                       // SAFETY: membarrier(cmd, flags, cpu_id) takes plain integers.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_membarrier,
+            MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED,
+            0,
+            0,
+        )
+    };
+    let ok = r == 0;
+    MEMBARRIER.store(ok, Ordering::Relaxed);
+    ok
+}
+
+/// Whether this process is registered (see [`membarrier_register`]).
+#[inline]
+pub fn membarrier_registered() -> bool {
+    MEMBARRIER.load(Ordering::Relaxed)
+}
+
+/// `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`: every running thread of every
+/// registered process executes a full memory barrier before this returns. Lets a
+/// slow path pair with fast paths that use only a compiler fence. Returns false when
+/// the kernel refuses.
+pub fn membarrier_global() -> bool {
+    // SAFETY: membarrier(cmd, flags, cpu_id) takes plain integers.
+    unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0 }
 }
 
 /// A counter that changes in a child process after every `fork(2)`: a handle that

@@ -275,6 +275,9 @@ impl ShmShared {
             Side::Send => (&c.senders, &c.ever_senders),
             Side::Recv => (&c.receivers, &c.ever_receivers),
         };
+        if !sys::membarrier_register() {
+            c.needs_fence.store(1, Ordering::SeqCst);
+        }
         live.fetch_add(1, Ordering::SeqCst);
         ever.store(1, Ordering::SeqCst);
         Ok(())
@@ -354,10 +357,20 @@ impl ShmShared {
     #[inline]
     pub(crate) fn wake(&self, side: Side) {
         let (waiters, _) = self.waiters(side);
-        // SYNC(waiters): SeqCst fence; pairs with the SeqCst registration in `wait`:
-        // either the sleeper sees our publication on its re-check, or we see it
-        // registered here.
-        fence(Ordering::SeqCst);
+        // SYNC(waiters): a Dekker pair with the registration in `wait`: either the
+        // sleeper sees our publication on its re-check, or we see it registered here.
+        // Our store (the index) must not pass this load. When every user is
+        // registered for membarrier, the sleeper's `membarrier_global()` supplies
+        // the hardware barrier on our CPU and we only stop the compiler
+        // (asymmetric fences, as liburcu and folly do); otherwise a full fence.
+        if cfg!(not(loom))
+            && sys::membarrier_registered()
+            && self.control().needs_fence.load(Ordering::Relaxed) == 0
+        {
+            std::sync::atomic::compiler_fence(Ordering::SeqCst);
+        } else {
+            fence(Ordering::SeqCst);
+        }
         if waiters.load(Ordering::Relaxed) != 0 {
             self.wake_all(side);
         }
@@ -394,6 +407,17 @@ impl ShmShared {
                 Ok(_) => return,
                 Err(now) => cur = now,
             }
+        }
+    }
+
+    /// The sleeper's half of the asymmetric Dekker pair (see `wake`): a full barrier
+    /// on every CPU running a registered process, so a publisher that skipped its
+    /// fence has its index store visible before our re-check. If the kernel refuses,
+    /// publishers are told to fence from now on.
+    fn heavy_barrier(&self) {
+        if cfg!(loom) || !sys::membarrier_global() {
+            self.control().needs_fence.store(1, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
         }
     }
 
@@ -479,6 +503,7 @@ impl ShmShared {
             // SYNC(waiters): SeqCst registration, then SeqCst re-check (in `attempt`'s
             // Acquire load after this full barrier); pairs with the fence in `wake`.
             waiters.fetch_add(1, Ordering::SeqCst);
+            self.heavy_barrier();
             if let Some(r) = attempt() {
                 self.unregister(side);
                 return Ok(r);
