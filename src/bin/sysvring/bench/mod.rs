@@ -51,13 +51,16 @@ Transports (names for --transports):
   msgq      System V message queue, one msgsnd(2) per message
 
 Options:
-  --quick              Fewer sizes (8, 1024) and shorter runs (0.1 s)
+  --quick              Fewer sizes (8, 1024), shorter runs (0.1 s), one round
   --sizes LIST         Message sizes in bytes, e.g. 8,64,1024,4096 (the default);
                        supported: 8 16 32 64 128 256 512 1024 2048 4096
   --transports LIST    Comma-separated transports (default: all)
   --messages N         Fixed work instead of time boxes: N messages per throughput
                        run, N round trips per latency run
-  --time SECONDS       Time box of each run (default 0.3)
+  --time SECONDS       Time box of each run (default 0.15)
+  --rounds N           Run the whole sweep N times and keep, per measurement,
+                       the best round: highest throughput, lowest median
+                       latency (default 3)
   --capacity N         Ring slots of the ring transports (default 1024)
   --pin                Pin the processes of each run on distinct CPUs (round
                        robin over the allowed CPUs); steadier figures on a
@@ -143,6 +146,7 @@ pub struct Opts {
     pub transports: Vec<Tr>,
     pub messages: Option<u64>,
     pub secs: f64,
+    pub rounds: usize,
     pub capacity: usize,
     pub json: bool,
     pub plot: Option<std::path::PathBuf>,
@@ -154,14 +158,15 @@ fn parse(args: &[String]) -> Result<Option<Opts>> {
         sizes: vec![8, 64, 1024, 4096],
         transports: Tr::ALL.to_vec(),
         messages: None,
-        secs: 0.3,
+        secs: 0.15,
+        rounds: 3,
         capacity: 1024,
         json: false,
         plot: None,
         pin: false,
     };
     let mut quick = false;
-    let (mut sizes, mut secs) = (None, None);
+    let (mut sizes, mut secs, mut rounds) = (None, None, None);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let (flag, inline) = match a.split_once('=') {
@@ -229,6 +234,13 @@ fn parse(args: &[String]) -> Result<Option<Opts>> {
                 }
                 secs = Some(s);
             }
+            "--rounds" => {
+                let n: usize = value()?.parse().map_err(|_| "bad --rounds")?;
+                if !(1..=100).contains(&n) {
+                    return Err("--rounds must be in 1..=100".into());
+                }
+                rounds = Some(n);
+            }
             "--capacity" => {
                 let n: usize = value()?.parse().map_err(|_| "bad --capacity")?;
                 if !(2..=1 << 20).contains(&n) || !n.is_power_of_two() {
@@ -243,6 +255,10 @@ fn parse(args: &[String]) -> Result<Option<Opts>> {
     if quick {
         o.sizes = vec![8, 1024];
         o.secs = 0.1;
+        o.rounds = 1;
+    }
+    if let Some(r) = rounds {
+        o.rounds = r;
     }
     if let Some(s) = sizes {
         o.sizes = s;
@@ -260,6 +276,15 @@ pub struct Thr {
     pub msgs: u64,
     pub secs: f64,
     pub rate: f64,
+    pub sleeps: Option<Sleeps>,
+}
+
+/// What the sysvring channels of a run counted: times a side went to sleep in the
+/// kernel, and wake-ups posted (the whole run, warm-up included).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sleeps {
+    pub sleeps: u64,
+    pub wakeups: u64,
 }
 
 /// Round-trip times, in nanoseconds.
@@ -271,6 +296,7 @@ pub struct Lat {
     pub p99: f64,
     pub p999: f64,
     pub mean: f64,
+    pub sleeps: Option<Sleeps>,
 }
 
 /// One row of the results: a transport at a size.
@@ -356,44 +382,58 @@ fn run_all(o: &Opts) -> Vec<Row> {
             }
         }
     }
-    let mut p = Progress::new(jobs.len());
-    for (n, (i, kind)) in jobs.into_iter().enumerate() {
-        let (tr, size) = (rows[i].tr, rows[i].size);
-        let what = match kind {
-            Kind::Throughput => "throughput",
-            Kind::Latency => "latency",
-        };
-        p.start(
-            n,
-            &format!("{:>6}  {:<20} {what}", fmt_size(size), tr.label()),
-        );
-        let r = match kind {
-            Kind::Throughput => throughput(tr, size, o).map(|t| {
-                let s = format!(
-                    "{}/s  {:.1} MB/s",
-                    fmt_count(t.rate),
-                    t.rate * size as f64 / 1e6
-                );
-                rows[i].thr = Some(t);
-                s
-            }),
-            Kind::Latency => latency(tr, size, o).map(|l| {
-                let s = format!(
-                    "p50 {}  p99 {}  p99.9 {}",
-                    fmt_ns(l.p50),
-                    fmt_ns(l.p99),
-                    fmt_ns(l.p999)
-                );
-                rows[i].lat = Some(l);
-                s
-            }),
-        };
-        match r {
-            Ok(s) => p.done(&s),
-            Err(e) => {
-                let e = format!("{what}: {e}");
-                p.failed(&e);
-                rows[i].errors.push(e);
+    // Rounds run the whole sweep again rather than repeating a measurement at once:
+    // interference from the rest of the machine comes in bursts, and a burst spoils
+    // one round of a measurement, not all of them.
+    let total = jobs.len() * o.rounds;
+    let mut p = Progress::new(total);
+    for round in 0..o.rounds {
+        for (n, &(i, kind)) in jobs.iter().enumerate() {
+            let (tr, size) = (rows[i].tr, rows[i].size);
+            let what = match kind {
+                Kind::Throughput => "throughput",
+                Kind::Latency => "latency",
+            };
+            p.start(
+                round * jobs.len() + n,
+                &format!("{:>6}  {:<20} {what}", fmt_size(size), tr.label()),
+            );
+            let r = match kind {
+                Kind::Throughput => throughput(tr, size, o).map(|t| {
+                    let s = format!(
+                        "{}/s  {:.1} MB/s{}",
+                        fmt_count(t.rate),
+                        t.rate * size as f64 / 1e6,
+                        fmt_sleeps(t.sleeps)
+                    );
+                    // Best round: the highest rate.
+                    if rows[i].thr.map_or(true, |b| t.rate > b.rate) {
+                        rows[i].thr = Some(t);
+                    }
+                    s
+                }),
+                Kind::Latency => latency(tr, size, o).map(|l| {
+                    let s = format!(
+                        "p50 {}  p99 {}  p99.9 {}{}",
+                        fmt_ns(l.p50),
+                        fmt_ns(l.p99),
+                        fmt_ns(l.p999),
+                        fmt_sleeps(l.sleeps)
+                    );
+                    // Best round: the lowest median (its tail comes with it).
+                    if rows[i].lat.map_or(true, |b| l.p50 < b.p50) {
+                        rows[i].lat = Some(l);
+                    }
+                    s
+                }),
+            };
+            match r {
+                Ok(s) => p.done(&s),
+                Err(e) => {
+                    let e = format!("{what}: {e}");
+                    p.failed(&e);
+                    rows[i].errors.push(e);
+                }
             }
         }
     }
@@ -499,10 +539,34 @@ fn next_key() -> Key {
     Key::from_raw(((mixed & 0x0fff_ffff) | 0x5300_0000) as i32)
 }
 
+/// A channel the parent created: removed when dropped; its counters readable.
+trait Owned {
+    fn stats(&self) -> sysvring::Stats;
+}
+
+impl<M: BenchMsg> Owned for sysvring::Channel<M> {
+    fn stats(&self) -> sysvring::Stats {
+        sysvring::Channel::stats(self)
+    }
+}
+
+/// Sleeps and wake-ups of the channels of a measurement, from their shared counters.
+fn sleeps_of(chans: &[Box<dyn Owned>]) -> Option<Sleeps> {
+    (!chans.is_empty()).then(|| {
+        chans.iter().fold(Sleeps::default(), |acc, c| {
+            let s = c.stats();
+            Sleeps {
+                sleeps: acc.sleeps + s.sleeps,
+                wakeups: acc.wakeups + s.wakeups,
+            }
+        })
+    })
+}
+
 /// Creates a sysvring channel of `size`-byte messages. The returned handle owns it:
 /// dropping it removes the segment and the semaphores.
-fn channel(size: usize, flavor: Flavor, capacity: usize) -> Result<(i32, Box<dyn Any>)> {
-    fn typed<M: BenchMsg>(flavor: Flavor, capacity: usize) -> Result<(i32, Box<dyn Any>)> {
+fn channel(size: usize, flavor: Flavor, capacity: usize) -> Result<(i32, Box<dyn Owned>)> {
+    fn typed<M: BenchMsg>(flavor: Flavor, capacity: usize) -> Result<(i32, Box<dyn Owned>)> {
         for _ in 0..64 {
             let r = Builder::<M>::new(next_key())
                 .flavor(flavor)
@@ -540,6 +604,7 @@ fn sysv_flavor(tr: Tr) -> (Flavor, &'static str, &'static str) {
 fn throughput(tr: Tr, size: usize, o: &Opts) -> Result<Thr> {
     // Declared before the group: dropped (removed) after the children are reaped.
     let mut keep: Vec<Box<dyn Any>> = Vec::new();
+    let mut chans: Vec<Box<dyn Owned>> = Vec::new();
     let mut g = Group::new(common(size, o), cpus(o))?;
     let count = |share: u64| o.messages.map(|_| format!("count={share}"));
     let (producers, consumers) = if tr == Tr::Mpmc2x2 { (2, 2) } else { (1, 1) };
@@ -584,7 +649,7 @@ fn throughput(tr: Tr, size: usize, o: &Opts) -> Result<Thr> {
         Tr::Spsc | Tr::Mpmc | Tr::Mpmc2x2 | Tr::Blocking => {
             let (flavor, fname, spin) = sysv_flavor(tr);
             let (key, ch) = channel(size, flavor, o.capacity)?;
-            keep.push(ch);
+            chans.push(ch);
             let a = args(&[
                 &"tr=sysv",
                 &format!("key0={key}"),
@@ -675,8 +740,11 @@ fn throughput(tr: Tr, size: usize, o: &Opts) -> Result<Thr> {
     }
     let reports = g.run(run_timeout(o))?;
     drop(g);
+    let mut t = throughput_of(&reports)?;
+    t.sleeps = sleeps_of(&chans);
+    drop(chans);
     drop(keep);
-    throughput_of(&reports)
+    Ok(t)
 }
 
 /// Sums what producers sent and consumers received, checks nothing was lost, and
@@ -710,11 +778,13 @@ fn throughput_of(reports: &[Report]) -> Result<Thr> {
         msgs,
         secs,
         rate: msgs as f64 / secs,
+        sleeps: None,
     })
 }
 
 fn latency(tr: Tr, size: usize, o: &Opts) -> Result<Lat> {
     let mut keep: Vec<Box<dyn Any>> = Vec::new();
+    let mut chans: Vec<Box<dyn Owned>> = Vec::new();
     let mut g = Group::new(common(size, o), cpus(o))?;
     let ping = |mut v: Vec<String>| {
         v.push("role=ping".into());
@@ -739,9 +809,9 @@ fn latency(tr: Tr, size: usize, o: &Opts) -> Result<Lat> {
         Tr::Spsc | Tr::Mpmc | Tr::Blocking => {
             let (flavor, fname, spin) = sysv_flavor(tr);
             let (k0, c0) = channel(size, flavor, o.capacity)?;
-            keep.push(c0);
+            chans.push(c0);
             let (k1, c1) = channel(size, flavor, o.capacity)?;
-            keep.push(c1);
+            chans.push(c1);
             let a = args(&[
                 &"tr=sysv",
                 &format!("key0={k0}"),
@@ -792,6 +862,8 @@ fn latency(tr: Tr, size: usize, o: &Opts) -> Result<Lat> {
     }
     let reports = g.run(run_timeout(o))?;
     drop(g);
+    let sleeps = sleeps_of(&chans);
+    drop(chans);
     drop(keep);
     let r = reports
         .iter()
@@ -804,10 +876,16 @@ fn latency(tr: Tr, size: usize, o: &Opts) -> Result<Lat> {
         p99: field(r, "p99")?,
         p999: field(r, "p999")?,
         mean: field(r, "mean")?,
+        sleeps,
     })
 }
 
 // ---- formatting shared by the table and the progress lines ---------------------------
+
+fn fmt_sleeps(s: Option<Sleeps>) -> String {
+    s.map(|s| format!("  ({} sleeps, {} wake-ups)", s.sleeps, s.wakeups))
+        .unwrap_or_default()
+}
 
 /// `8 B`, `1 KiB`, ...
 pub fn fmt_size(n: usize) -> String {

@@ -48,6 +48,16 @@ fn header(o: &Opts) -> String {
         Some(n) => format!("{n} messages or round trips per run"),
         None => format!("{} s per run", o.secs),
     };
+    let work = if o.rounds > 1 {
+        format!("{work}, best of {} rounds", o.rounds)
+    } else {
+        work
+    };
+    let work = if o.pin {
+        format!("{work}, pinned")
+    } else {
+        work
+    };
     let model = cpu_model().map(|m| format!(", {m}")).unwrap_or_default();
     format!(
         "sysvring bench: {} CPUs{model}; {work}; ring capacity {}",
@@ -182,6 +192,16 @@ fn json_num(x: Option<f64>) -> String {
     }
 }
 
+fn json_sleeps(s: Option<super::Sleeps>) -> String {
+    s.map(|s| {
+        format!(
+            ", \"kernel_sleeps\": {}, \"wakeups\": {}",
+            s.sleeps, s.wakeups
+        )
+    })
+    .unwrap_or_default()
+}
+
 /// Prints the results as one JSON document.
 pub fn json(out: &mut impl Write, o: &Opts, rows: &[Row], elapsed: Duration) -> io::Result<()> {
     let mut s = String::new();
@@ -200,6 +220,8 @@ pub fn json(out: &mut impl Write, o: &Opts, rows: &[Row], elapsed: Duration) -> 
         "  \"messages\": {},",
         o.messages.map_or("null".into(), |n| n.to_string())
     );
+    let _ = writeln!(s, "  \"rounds\": {},", o.rounds);
+    let _ = writeln!(s, "  \"pinned\": {},", o.pin);
     let _ = writeln!(s, "  \"capacity\": {},", o.capacity);
     let _ = writeln!(
         s,
@@ -221,13 +243,14 @@ pub fn json(out: &mut impl Write, o: &Opts, rows: &[Row], elapsed: Duration) -> 
             Some(t) => {
                 let _ = write!(
                     s,
-                    ", \"throughput\": {{\"messages\": {}, \"seconds\": {}, \"msgs_per_s\": {}, \"mb_per_s\": {}, \"ratio_ceiling\": {}, \"ratio_pipe\": {}}}",
+                    ", \"throughput\": {{\"messages\": {}, \"seconds\": {}, \"msgs_per_s\": {}, \"mb_per_s\": {}, \"ratio_ceiling\": {}, \"ratio_pipe\": {}{}}}",
                     t.msgs,
                     json_num(Some(t.secs)),
                     json_num(Some(t.rate.round())),
                     json_num(Some(t.rate * r.size as f64 / 1e6)),
                     json_num(rc),
-                    json_num(rp)
+                    json_num(rp),
+                    json_sleeps(t.sleeps)
                 );
             }
             None => s.push_str(", \"throughput\": null"),
@@ -236,7 +259,7 @@ pub fn json(out: &mut impl Write, o: &Opts, rows: &[Row], elapsed: Duration) -> 
             Some(l) => {
                 let _ = write!(
                     s,
-                    ", \"latency_ns\": {{\"samples\": {}, \"min\": {}, \"p50\": {}, \"p99\": {}, \"p999\": {}, \"mean\": {}, \"ratio_floor\": {}, \"ratio_pipe\": {}}}",
+                    ", \"latency_ns\": {{\"samples\": {}, \"min\": {}, \"p50\": {}, \"p99\": {}, \"p999\": {}, \"mean\": {}, \"ratio_floor\": {}, \"ratio_pipe\": {}{}}}",
                     l.samples,
                     json_num(Some(l.min)),
                     json_num(Some(l.p50)),
@@ -244,7 +267,8 @@ pub fn json(out: &mut impl Write, o: &Opts, rows: &[Row], elapsed: Duration) -> 
                     json_num(Some(l.p999)),
                     json_num(Some(l.mean.round())),
                     json_num(lf),
-                    json_num(lp)
+                    json_num(lp),
+                    json_sleeps(l.sleeps)
                 );
             }
             None => s.push_str(", \"latency_ns\": null"),
