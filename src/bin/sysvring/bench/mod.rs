@@ -7,6 +7,8 @@
 
 use std::any::Any;
 use std::io::{IsTerminal, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
 use std::process::{ExitCode, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -601,23 +603,35 @@ fn sysv_flavor(tr: Tr) -> (Flavor, &'static str, &'static str) {
     }
 }
 
+/// `args` plus more.
+fn plus(args: &[String], more: impl IntoIterator<Item = String>) -> Vec<String> {
+    args.iter().cloned().chain(more).collect()
+}
+
+/// One end of a socket pair as a child's stdin or stdout.
+fn sock(s: UnixStream) -> Stdio {
+    Stdio::from(OwnedFd::from(s))
+}
+
 fn throughput(tr: Tr, size: usize, o: &Opts) -> Result<Thr> {
     // Declared before the group: dropped (removed) after the children are reaped.
     let mut keep: Vec<Box<dyn Any>> = Vec::new();
     let mut chans: Vec<Box<dyn Owned>> = Vec::new();
     let mut g = Group::new(common(size, o), cpus(o))?;
-    let count = |share: u64| o.messages.map(|_| format!("count={share}"));
-    let (producers, consumers) = if tr == Tr::Mpmc2x2 { (2, 2) } else { (1, 1) };
-    let shares: Vec<u64> = (0..producers)
-        .map(|p| {
-            o.messages
-                .map_or(0, |n| n / producers + u64::from(p < n % producers))
-        })
-        .collect();
-    let with = |mut v: Vec<String>, extra: Option<String>| {
-        v.extend(extra);
-        v
+    let producers: u64 = if tr == Tr::Mpmc2x2 { 2 } else { 1 };
+    // With --messages, the producers share the work.
+    let producer = |a: &[String], p: u64| {
+        let count = o
+            .messages
+            .map(|n| format!("count={}", n / producers + u64::from(p < n % producers)));
+        plus(
+            a,
+            ["role=produce".into(), format!("producer={p}")]
+                .into_iter()
+                .chain(count),
+        )
     };
+    let consumer = |a: &[String]| plus(a, ["role=consume".into()]);
     let null = Stdio::null;
     match tr {
         Tr::Floor => return Err("the floor measures latency only".into()),
@@ -630,21 +644,8 @@ fn throughput(tr: Tr, size: usize, o: &Opts) -> Result<Thr> {
                 &format!("shm={}", shm.id()),
                 &format!("cap={}", o.capacity),
             ]);
-            g.spawn(
-                "producer",
-                &with(
-                    with(a.clone(), Some("role=produce".into())),
-                    count(shares[0]),
-                ),
-                null(),
-                null(),
-            )?;
-            g.spawn(
-                "consumer",
-                &with(a, Some("role=consume".into())),
-                null(),
-                null(),
-            )?;
+            g.spawn("producer", &producer(&a, 0), null(), null())?;
+            g.spawn("consumer", &consumer(&a), null(), null())?;
         }
         Tr::Spsc | Tr::Mpmc | Tr::Mpmc2x2 | Tr::Blocking => {
             let (flavor, fname, spin) = sysv_flavor(tr);
@@ -656,86 +657,38 @@ fn throughput(tr: Tr, size: usize, o: &Opts) -> Result<Thr> {
                 &format!("flavor={fname}"),
                 &format!("spin={spin}"),
                 &format!("producers={producers}"),
+                // Two consumers each see a subsequence of each producer's messages.
                 &format!("exact={}", u8::from(tr != Tr::Mpmc2x2)),
             ]);
-            for c in 0..consumers {
-                g.spawn(
-                    &format!("consumer {c}"),
-                    &with(a.clone(), Some("role=consume".into())),
-                    null(),
-                    null(),
-                )?;
+            for c in 0..producers {
+                g.spawn(&format!("consumer {c}"), &consumer(&a), null(), null())?;
             }
-            for (p, &share) in shares.iter().enumerate() {
-                let mut v = with(a.clone(), Some("role=produce".into()));
-                v.push(format!("producer={p}"));
-                g.spawn(
-                    &format!("producer {p}"),
-                    &with(v, count(share)),
-                    null(),
-                    null(),
-                )?;
+            for p in 0..producers {
+                g.spawn(&format!("producer {p}"), &producer(&a, p), null(), null())?;
             }
         }
         Tr::Pipe => {
-            let a = vec!["tr=stream".to_string()];
-            let prod = g.spawn(
-                "producer",
-                &with(
-                    with(a.clone(), Some("role=produce".into())),
-                    count(shares[0]),
-                ),
-                null(),
-                Stdio::piped(),
-            )?;
+            // The producer's stdout is the consumer's stdin.
+            let a = args(&[&"tr=stream"]);
+            let prod = g.spawn("producer", &producer(&a, 0), null(), Stdio::piped())?;
             let out = prod.stdout.take().ok_or("producer stdout")?;
-            g.spawn(
-                "consumer",
-                &with(a, Some("role=consume".into())),
-                Stdio::from(out),
-                null(),
-            )?;
+            g.spawn("consumer", &consumer(&a), Stdio::from(out), null())?;
         }
         Tr::Unix => {
-            let (sa, sb) = std::os::unix::net::UnixStream::pair()?;
-            let a = vec!["tr=stream".to_string()];
+            // Each child has one end of the pair as stdin and stdout.
+            let (sa, sb) = UnixStream::pair()?;
             let (sa2, sb2) = (sa.try_clone()?, sb.try_clone()?);
-            g.spawn(
-                "producer",
-                &with(
-                    with(a.clone(), Some("role=produce".into())),
-                    count(shares[0]),
-                ),
-                Stdio::from(std::os::fd::OwnedFd::from(sa)),
-                Stdio::from(std::os::fd::OwnedFd::from(sa2)),
-            )?;
-            g.spawn(
-                "consumer",
-                &with(a, Some("role=consume".into())),
-                Stdio::from(std::os::fd::OwnedFd::from(sb)),
-                Stdio::from(std::os::fd::OwnedFd::from(sb2)),
-            )?;
+            let a = args(&[&"tr=stream"]);
+            g.spawn("producer", &producer(&a, 0), sock(sa), sock(sa2))?;
+            g.spawn("consumer", &consumer(&a), sock(sb), sock(sb2))?;
         }
         Tr::Msgq => {
             let q = MsgQueue::create(Key::private(), 0o600)?;
             created(Created::Msgq(q.id()));
             keep.push(Box::new(MsgqGuard(q)));
-            let a = vec!["tr=msgq".to_string(), format!("msgq={}", q.id())];
-            g.spawn(
-                "producer",
-                &with(
-                    with(a.clone(), Some("role=produce".into())),
-                    count(shares[0]),
-                ),
-                null(),
-                null(),
-            )?;
-            g.spawn(
-                "consumer",
-                &with(a, Some("role=consume".into())),
-                null(),
-                null(),
-            )?;
+            let a = args(&[&"tr=msgq", &format!("msgq={}", q.id())]);
+            g.spawn("producer", &producer(&a, 0), null(), null())?;
+            g.spawn("consumer", &consumer(&a), null(), null())?;
         }
     }
     let reports = g.run(run_timeout(o))?;
@@ -786,15 +739,11 @@ fn latency(tr: Tr, size: usize, o: &Opts) -> Result<Lat> {
     let mut keep: Vec<Box<dyn Any>> = Vec::new();
     let mut chans: Vec<Box<dyn Owned>> = Vec::new();
     let mut g = Group::new(common(size, o), cpus(o))?;
-    let ping = |mut v: Vec<String>| {
-        v.push("role=ping".into());
-        v.extend(o.messages.map(|n| format!("count={n}")));
-        v
+    let ping = |a: &[String]| {
+        let count = o.messages.map(|n| format!("count={n}"));
+        plus(a, ["role=ping".to_string()].into_iter().chain(count))
     };
-    let pong = |mut v: Vec<String>| {
-        v.push("role=pong".into());
-        v
-    };
+    let pong = |a: &[String]| plus(a, ["role=pong".into()]);
     let null = Stdio::null;
     match tr {
         Tr::Ceiling | Tr::Mpmc2x2 => return Err("measures throughput only".into()),
@@ -802,11 +751,12 @@ fn latency(tr: Tr, size: usize, o: &Opts) -> Result<Lat> {
             let shm = Shm::create(Key::private(), raw::mailbox_bytes(size), 0o600)?;
             created(Created::Shm(shm.id()));
             keep.push(Box::new(ShmGuard(shm)));
-            let a = vec!["tr=mailbox".to_string(), format!("shm={}", shm.id())];
-            g.spawn("ponger", &pong(a.clone()), null(), null())?;
-            g.spawn("pinger", &ping(a), null(), null())?;
+            let a = args(&[&"tr=mailbox", &format!("shm={}", shm.id())]);
+            g.spawn("ponger", &pong(&a), null(), null())?;
+            g.spawn("pinger", &ping(&a), null(), null())?;
         }
         Tr::Spsc | Tr::Mpmc | Tr::Blocking => {
+            // One channel each way.
             let (flavor, fname, spin) = sysv_flavor(tr);
             let (k0, c0) = channel(size, flavor, o.capacity)?;
             chans.push(c0);
@@ -819,45 +769,37 @@ fn latency(tr: Tr, size: usize, o: &Opts) -> Result<Lat> {
                 &format!("flavor={fname}"),
                 &format!("spin={spin}"),
             ]);
-            g.spawn("ponger", &pong(a.clone()), null(), null())?;
-            g.spawn("pinger", &ping(a), null(), null())?;
+            g.spawn("ponger", &pong(&a), null(), null())?;
+            g.spawn("pinger", &ping(&a), null(), null())?;
         }
         Tr::Pipe => {
-            let a = vec!["tr=stream".to_string()];
-            let pinger = g.spawn("pinger", &ping(a.clone()), Stdio::piped(), Stdio::piped())?;
+            // Two pipes: pinger's stdout -> ponger's stdin, ponger's stdout -> pinger's stdin.
+            let a = args(&[&"tr=stream"]);
+            let pinger = g.spawn("pinger", &ping(&a), Stdio::piped(), Stdio::piped())?;
             let to_pinger = pinger.stdin.take().ok_or("pinger stdin")?;
             let from_pinger = pinger.stdout.take().ok_or("pinger stdout")?;
             g.spawn(
                 "ponger",
-                &pong(a),
+                &pong(&a),
                 Stdio::from(from_pinger),
                 Stdio::from(to_pinger),
             )?;
         }
         Tr::Unix => {
-            let (sa, sb) = std::os::unix::net::UnixStream::pair()?;
+            let (sa, sb) = UnixStream::pair()?;
             let (sa2, sb2) = (sa.try_clone()?, sb.try_clone()?);
-            let a = vec!["tr=stream".to_string()];
-            g.spawn(
-                "ponger",
-                &pong(a.clone()),
-                Stdio::from(std::os::fd::OwnedFd::from(sb)),
-                Stdio::from(std::os::fd::OwnedFd::from(sb2)),
-            )?;
-            g.spawn(
-                "pinger",
-                &ping(a),
-                Stdio::from(std::os::fd::OwnedFd::from(sa)),
-                Stdio::from(std::os::fd::OwnedFd::from(sa2)),
-            )?;
+            let a = args(&[&"tr=stream"]);
+            g.spawn("ponger", &pong(&a), sock(sb), sock(sb2))?;
+            g.spawn("pinger", &ping(&a), sock(sa), sock(sa2))?;
         }
         Tr::Msgq => {
+            // One queue: pings are type 1, pongs type 2.
             let q = MsgQueue::create(Key::private(), 0o600)?;
             created(Created::Msgq(q.id()));
             keep.push(Box::new(MsgqGuard(q)));
-            let a = vec!["tr=msgq".to_string(), format!("msgq={}", q.id())];
-            g.spawn("ponger", &pong(a.clone()), null(), null())?;
-            g.spawn("pinger", &ping(a), null(), null())?;
+            let a = args(&[&"tr=msgq", &format!("msgq={}", q.id())]);
+            g.spawn("ponger", &pong(&a), null(), null())?;
+            g.spawn("pinger", &ping(&a), null(), null())?;
         }
     }
     let reports = g.run(run_timeout(o))?;
