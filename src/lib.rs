@@ -49,3 +49,7 @@ pub use channel::{
     DEFAULT_CAPACITY,
 };
 pub use sys::Key;
+
+/// The version of the segment layout this build reads and writes; a channel made by
+/// a build with another version is refused with [`Error::VersionMismatch`].
+pub const LAYOUT_VERSION: u32 = ring::layout::VERSION;

@@ -345,7 +345,7 @@ fn not_ready_for_a_segment_whose_creator_never_finished() {
     assert!(start.elapsed() >= Duration::from_millis(200));
 }
 
-/// Byte offsets of header fields (layout version 1), checked against a real header
+/// Byte offsets of header fields, checked against a real header
 /// by [`real_header`].
 const OFF_VERSION: usize = 8;
 const OFF_CAPACITY: usize = 16;
@@ -360,7 +360,7 @@ fn real_header(ch: &Channel<u64>) -> Vec<u8> {
     assert_eq!(&h[..8], b"SYSVRING", "magic at offset 0");
     assert_eq!(
         u32::from_ne_bytes(h[OFF_VERSION..OFF_VERSION + 4].try_into().unwrap()),
-        1,
+        sysvring::LAYOUT_VERSION,
         "layout version at offset 8"
     );
     assert_eq!(
@@ -409,7 +409,7 @@ fn version_mismatch_for_a_header_of_another_layout_version() {
     assert!(matches!(
         open::<u64>(k),
         Err(Error::VersionMismatch {
-            expected: 1,
+            expected: sysvring::LAYOUT_VERSION,
             found: 99
         })
     ));

@@ -23,7 +23,7 @@ use crate::sync::{AtomicU32, AtomicU64, Ordering};
 /// "SYSVRING" in ASCII, little-endian.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SYSVRING");
 /// Layout version; bumped on any incompatible change to this file.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Size of one control line.
 pub const LINE: usize = 128;
 /// Largest element alignment we place in a segment (shmat maps page-aligned).
@@ -187,6 +187,9 @@ impl Header {
 /// Byte offset of an MPMC slot's payload: after its sequence word and owner words.
 pub const MPMC_SLOT_HEADER: usize = 16;
 
+/// Byte offset of an SPSC slot's payload: after its stamp.
+pub const SPSC_SLOT_HEADER: usize = 8;
+
 const fn round_up(x: usize, to: usize) -> usize {
     x.div_ceil(to) * to
 }
@@ -231,14 +234,15 @@ impl Geometry {
         if !elem_align.is_power_of_two() || elem_align > MAX_ALIGN || elem_size > (1 << 30) {
             return None;
         }
-        let (data_offset, stride) = match kind {
-            RingKind::Spsc => (0, round_up(elem_size.max(1), elem_align)),
-            RingKind::Mpmc => {
-                let a = elem_align.max(8);
-                let off = round_up(MPMC_SLOT_HEADER, a);
-                (off, round_up(off + elem_size, a))
-            }
+        // Every slot starts with its stamp (and, MPMC, its claimer), so a consumer
+        // finds a message and its payload on the same cache line.
+        let header = match kind {
+            RingKind::Spsc => SPSC_SLOT_HEADER,
+            RingKind::Mpmc => MPMC_SLOT_HEADER,
         };
+        let a = elem_align.max(8);
+        let data_offset = round_up(header, a);
+        let stride = round_up(data_offset + elem_size, a);
         let slots_offset = round_up(CONTROL_OFFSET + size_of::<Control>(), elem_align.max(LINE));
         let slots_bytes = (stride as u64).checked_mul(capacity)?;
         let total = (slots_offset as u64).checked_add(slots_bytes)?;
@@ -286,9 +290,9 @@ mod tests {
     #[test]
     fn geometry_is_aligned_and_bounded() {
         let g = Geometry::new(RingKind::Spsc, 8, 8, 8).unwrap();
-        assert_eq!(g.stride, 8);
+        assert_eq!((g.data_offset, g.stride), (8, 16));
         assert_eq!(g.slots_offset % LINE, 0);
-        assert_eq!(g.total_size, g.slots_offset + 64);
+        assert_eq!(g.total_size, g.slots_offset + 128);
         let m = Geometry::new(RingKind::Mpmc, 4, 3, 1).unwrap();
         assert_eq!(m.data_offset, 16);
         assert_eq!(m.stride, 24);

@@ -14,6 +14,8 @@ use std::ptr::NonNull;
 
 use layout::{Control, Geometry, Header, CONTROL_OFFSET};
 
+use crate::sync::AtomicU64;
+
 /// A view of a ring region: where the header, control words and slots are.
 #[derive(Debug, Clone, Copy)]
 pub struct RawRing {
@@ -76,6 +78,16 @@ impl RawRing {
     pub fn payload(&self, index: u64) -> *mut u8 {
         // SAFETY: data_offset + elem_size <= stride, so this stays inside the slot.
         unsafe { self.slot(index).add(self.geo.data_offset) }
+    }
+
+    /// The stamp (sequence word) at the start of the slot at `index & mask`: which
+    /// position the slot holds a message for, or is free for.
+    #[inline]
+    pub fn stamp(&self, index: u64) -> &AtomicU64 {
+        // SAFETY: every slot starts with an 8-byte stamp (data_offset >= 8) and the
+        // stride is a multiple of 8, so this is in bounds and aligned; AtomicU64 is
+        // valid for any bit pattern.
+        unsafe { &*self.slot(index).cast::<AtomicU64>() }
     }
 
     /// Base pointer of the region.

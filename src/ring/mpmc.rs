@@ -299,9 +299,7 @@ impl<T: Pod> Drop for ReleaseOnDrop<'_, T> {
 /// The stamp (sequence word) of the slot at `pos & mask`.
 #[inline]
 pub fn stamp(ring: &RawRing, pos: u64) -> &AtomicU64 {
-    // SAFETY: the slot header (16 bytes) is at the start of an in-bounds slot whose
-    // stride is a multiple of 8; AtomicU64 is valid for any bit pattern.
-    unsafe { &*ring.slot(pos).cast::<AtomicU64>() }
+    ring.stamp(pos)
 }
 
 /// Who claimed a slot: a pid and the low 32 bits of the process start time (so a

@@ -1,14 +1,19 @@
-//! Single-producer single-consumer ring with process-local cached indices.
+//! Single-producer single-consumer ring with in-slot stamps and a cached head.
 //!
 //! `head` (next slot to read) and `tail` (next slot to write) are free-running `u64`
-//! counters in the control block, each on its own 128-byte line. Each side keeps its
-//! own index locally and a cached copy of the other side's, refreshed only when the
-//! cache says full (producer) or empty (consumer), so a busy channel touches the
-//! other side's line once per lap, not once per message.
+//! counters in the control block, each on its own 128-byte line. Every slot starts
+//! with a stamp: the producer writes the payload, then stores `position + 1` in the
+//! slot's stamp (Release). The consumer polls the stamp of the slot at its head, so a
+//! message and its "published" mark arrive on the same cache line: one line moves
+//! per message, as in a raw cache-line ping-pong. The producer keeps a process-local
+//! copy of `head` and refreshes it only when the copy says full, so a busy channel
+//! touches the consumer's line once per lap. `tail` is still stored (on the
+//! producer's own line) for `len()` and the statistics.
 //!
-//! A producer that dies before publishing `tail` leaves nothing visible; a consumer
+//! A producer that dies before stamping a slot leaves nothing visible; a consumer
 //! that dies after reading but before publishing `head` leaves the message for the
-//! next consumer (at-least-once for that one message).
+//! next consumer (at-least-once for that one message). Stamps are positions, unique
+//! across laps, so a stale stamp is never mistaken for a new message.
 
 use std::cell::Cell;
 use std::marker::PhantomData;
@@ -32,7 +37,6 @@ pub struct Producer<T> {
 pub struct Consumer<T> {
     ring: RawRing,
     head: Cell<u64>,
-    tail_cache: Cell<u64>,
     _t: PhantomData<T>,
 }
 
@@ -50,9 +54,19 @@ impl<T: Pod> Producer<T> {
     /// sender role), and the ring's element type is `T` (size and alignment checked).
     pub unsafe fn new(ring: RawRing) -> Self {
         let c = ring.control();
-        // SYNC(tail): a previous producer's Release; we continue from its last slot.
-        let tail = c.tail.load(Ordering::Acquire);
+        // SYNC(tail): a previous producer's Release; we continue after its last slot.
+        let mut tail = c.tail.load(Ordering::Acquire);
         let head = c.head.load(Ordering::Acquire);
+        // A previous producer killed between stamping a slot and storing `tail` left
+        // messages that are visible (and maybe consumed) past `tail`: continue after
+        // them, never over them.
+        for _ in 0..ring.geo.capacity {
+            if ring.stamp(tail).load(Ordering::Acquire) != tail.wrapping_add(1) {
+                break;
+            }
+            tail = tail.wrapping_add(1);
+        }
+        c.tail.store(tail, Ordering::Release);
         Producer {
             ring,
             tail: Cell::new(tail),
@@ -84,11 +98,20 @@ impl<T: Pod> Producer<T> {
         self.cap().saturating_sub(tail.wrapping_sub(head))
     }
 
+    /// Marks slot `t` as holding the message for position `t`.
+    #[inline]
+    fn stamp(&self, t: u64) {
+        // SYNC(stamp): Release; pairs with the consumer's Acquire in `ready`, and
+        // publishes the payload written before it.
+        self.ring
+            .stamp(t)
+            .store(t.wrapping_add(1), Ordering::Release);
+    }
+
     #[inline]
     fn publish(&self, tail: u64) {
         self.tail.set(tail);
-        // SYNC(tail): Release; pairs with the consumer's Acquire in `Consumer::available`
-        // and publishes the slot writes before it.
+        // SYNC(tail): Release; for len() and statistics only (consumers poll stamps).
         self.ring.control().tail.store(tail, Ordering::Release);
     }
 
@@ -102,6 +125,7 @@ impl<T: Pod> Producer<T> {
         // SAFETY: the slot at `t` is free (t - head < capacity) so the consumer does not
         // read it; payload() is in bounds and aligned for T (geometry checked for T).
         unsafe { self.ring.payload(t).cast::<T>().write(v) };
+        self.stamp(t);
         self.publish(t.wrapping_add(1));
         Ok(())
     }
@@ -114,26 +138,24 @@ impl<T: Pod> Producer<T> {
             return None;
         }
         let t = self.tail.get();
-        // SAFETY: as in `push`; the slot is ours until published, T is Pod so any bytes
+        // SAFETY: as in `push`; the slot is ours until stamped, T is Pod so any bytes
         // left there are a valid T. A hostile peer writing it concurrently can make the
         // data wrong but T has no invariants to break.
         let r = f(unsafe { &mut *self.ring.payload(t).cast::<T>() });
+        self.stamp(t);
         self.publish(t.wrapping_add(1));
         Some(r)
     }
 
-    /// Writes as many of `vs` as fit, publishing `tail` once. Returns how many.
+    /// Writes as many of `vs` as fit, storing `tail` once. Returns how many.
     pub fn push_slice(&self, vs: &[T]) -> usize {
         let n = (self.free(vs.len() as u64) as usize).min(vs.len());
         let t = self.tail.get();
         for (i, v) in vs[..n].iter().enumerate() {
+            let p = t.wrapping_add(i as u64);
             // SAFETY: slots t..t+n are free (n <= free); in bounds and aligned as in `push`.
-            unsafe {
-                self.ring
-                    .payload(t.wrapping_add(i as u64))
-                    .cast::<T>()
-                    .write(*v)
-            };
+            unsafe { self.ring.payload(p).cast::<T>().write(*v) };
+            self.stamp(p);
         }
         if n > 0 {
             self.publish(t.wrapping_add(n as u64));
@@ -165,40 +187,20 @@ impl<T: Pod> Consumer<T> {
     /// At most one `Consumer` exists per region at a time (the caller holds the
     /// receiver role), and the ring's element type is `T`.
     pub unsafe fn new(ring: RawRing) -> Self {
-        let c = ring.control();
-        let head = c.head.load(Ordering::Acquire);
+        let head = ring.control().head.load(Ordering::Acquire);
         Consumer {
             ring,
             head: Cell::new(head),
-            tail_cache: Cell::new(head),
             _t: PhantomData,
         }
     }
 
-    fn cap(&self) -> u64 {
-        self.ring.geo.capacity
-    }
-
-    /// Messages ready, refreshing the cached tail only when the cache shows fewer than
-    /// `want`.
+    /// Whether the slot at position `h` holds the message for `h`.
     #[inline]
-    fn available(&self, want: u64) -> u64 {
-        let head = self.head.get();
-        let avail = self.tail_cache.get().wrapping_sub(head).min(self.cap());
-        if avail >= want {
-            return avail;
-        }
-        // SYNC(tail): Acquire; pairs with the producer's Release in `Producer::publish`.
-        let tail = self.ring.control().tail.load(Ordering::Acquire);
-        self.tail_cache.set(tail);
-        // A tail behind head (corrupt peer) wraps to a huge value: clamp, so at worst we
-        // read stale slots, always in bounds.
-        let avail = tail.wrapping_sub(head);
-        if avail > self.cap() {
-            0
-        } else {
-            avail
-        }
+    fn ready(&self, h: u64) -> bool {
+        // SYNC(stamp): Acquire; pairs with the producer's Release in `stamp`: the
+        // payload is complete once the stamp says so.
+        self.ring.stamp(h).load(Ordering::Acquire) == h.wrapping_add(1)
     }
 
     #[inline]
@@ -212,12 +214,12 @@ impl<T: Pod> Consumer<T> {
     /// Takes the next message, or `None` when empty.
     #[inline]
     pub fn pop(&self) -> Option<T> {
-        if self.available(1) == 0 {
+        let h = self.head.get();
+        if !self.ready(h) {
             return None;
         }
-        let h = self.head.get();
-        // SAFETY: the slot at `h` was published (h < tail) and the producer will not
-        // overwrite it before we publish head; in bounds, aligned; T is Pod.
+        // SAFETY: the slot at `h` is stamped for `h`, and the producer will not overwrite
+        // it before we publish head; in bounds, aligned; T is Pod.
         let v = unsafe { self.ring.payload(h).cast::<T>().read() };
         self.publish_head(h.wrapping_add(1));
         Some(v)
@@ -227,10 +229,10 @@ impl<T: Pod> Consumer<T> {
     /// is not called) when empty. If `f` panics the message stays in the ring.
     #[inline]
     pub fn pop_with<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
-        if self.available(1) == 0 {
+        let h = self.head.get();
+        if !self.ready(h) {
             return None;
         }
-        let h = self.head.get();
         // SAFETY: as in `pop`; the reference lives only during `f`, before the slot is
         // released to the producer.
         let r = f(unsafe { &*self.ring.payload(h).cast::<T>() });
@@ -240,16 +242,16 @@ impl<T: Pod> Consumer<T> {
 
     /// Reads up to `out.len()` messages, publishing `head` once. Returns how many.
     pub fn pop_slice(&self, out: &mut [T]) -> usize {
-        let n = (self.available(out.len() as u64) as usize).min(out.len());
         let h = self.head.get();
-        for (i, o) in out[..n].iter_mut().enumerate() {
-            // SAFETY: slots h..h+n are published; in bounds and aligned as in `pop`.
-            *o = unsafe {
-                self.ring
-                    .payload(h.wrapping_add(i as u64))
-                    .cast::<T>()
-                    .read()
-            };
+        let mut n = 0;
+        while n < out.len().min(self.ring.geo.capacity as usize) {
+            let p = h.wrapping_add(n as u64);
+            if !self.ready(p) {
+                break;
+            }
+            // SAFETY: the slot is stamped for `p`; in bounds and aligned as in `pop`.
+            out[n] = unsafe { self.ring.payload(p).cast::<T>().read() };
+            n += 1;
         }
         if n > 0 {
             self.publish_head(h.wrapping_add(n as u64));
@@ -257,20 +259,20 @@ impl<T: Pod> Consumer<T> {
         n
     }
 
-    /// Messages in the ring (fresh `tail`).
+    /// Messages in the ring (fresh `tail`, clamped: indices are untrusted).
     pub fn len(&self) -> u64 {
         let tail = self.ring.control().tail.load(Ordering::Acquire);
         let n = tail.wrapping_sub(self.head.get());
-        if n > self.cap() {
+        if n > self.ring.geo.capacity {
             0
         } else {
             n
         }
     }
 
-    /// Whether the ring holds no message.
+    /// Whether no message is ready.
     pub fn is_empty(&self) -> bool {
-        self.available(1) == 0
+        !self.ready(self.head.get())
     }
 
     /// The next index to read.

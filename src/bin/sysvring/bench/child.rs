@@ -80,8 +80,8 @@ fn run(args: &[String]) -> Result<()> {
     with_msg!(size, M => typed::<M>(&a))
 }
 
-/// Which way a message goes: parent-to-child order is irrelevant; `Fwd` is the data
-/// direction of a throughput run and the ping of a latency run, `Back` the pong.
+/// Which way a message goes: `Fwd` is the data of a throughput run and the ping of a
+/// latency run, `Back` the pong.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Dir {
     Fwd,
@@ -123,7 +123,7 @@ fn role<M: BenchMsg, E: Endpoints<M>>(a: &Args) -> Result<()> {
     if let Some(cpu) = a.opt("cpu")? {
         super::procs::pin(cpu)?;
     }
-    let go = SemSet::from_id(a.num("go")?);
+    let go = SemSet::from_id(a.num("go")?)?;
     let p = Params {
         secs: Duration::from_secs_f64(a.num("secs")?),
         count: a.opt("count")?,
@@ -133,17 +133,17 @@ fn role<M: BenchMsg, E: Endpoints<M>>(a: &Args) -> Result<()> {
         warm: Duration::from_secs_f64(a.opt("warm")?.unwrap_or(0.0)),
     };
     match a.str("role")? {
-        "produce" => produce(E::tx(a, Dir::Fwd)?, &p, &go?),
-        "consume" => consume(E::rx(a, Dir::Fwd)?, &p, &go?),
+        "produce" => produce(E::tx(a, Dir::Fwd)?, &p, &go),
+        "consume" => consume(E::rx(a, Dir::Fwd)?, &p, &go),
         "ping" => {
             let tx = E::tx(a, Dir::Fwd)?;
             let rx = E::rx(a, Dir::Back)?;
-            ping(tx, rx, &p, &go?)
+            ping(tx, rx, &p, &go)
         }
         "pong" => {
             let rx = E::rx(a, Dir::Fwd)?;
             let tx = E::tx(a, Dir::Back)?;
-            pong(rx, tx, &go?)
+            pong(rx, tx, &go)
         }
         other => Err(format!("unknown child role `{other}`").into()),
     }
