@@ -86,6 +86,7 @@ pub struct Builder<T> {
     fingerprint: Option<u64>,
     spin: Spin,
     open_timeout: Duration,
+    trusted: Vec<u32>,
     _t: PhantomData<fn(T) -> T>,
 }
 
@@ -119,6 +120,7 @@ impl<T: Pod> Builder<T> {
             fingerprint: None,
             spin: Spin::default(),
             open_timeout: Duration::from_secs(1),
+            trusted: Vec::new(),
             _t: PhantomData,
         }
     }
@@ -161,6 +163,15 @@ impl<T: Pod> Builder<T> {
     /// How long a blocked side spins before it sleeps (default [`Spin::default`]).
     pub fn spin(mut self, spin: Spin) -> Self {
         self.spin = spin;
+        self
+    }
+
+    /// Trusts channels created by `uid` on `open`. By default `open` accepts only
+    /// objects created by this process's effective uid or by root: an object another
+    /// user created at our key (squatting it, even with a valid header) is refused
+    /// with `PermissionDenied`.
+    pub fn trust_owner(mut self, uid: u32) -> Self {
+        self.trusted.push(uid);
         self
     }
 
@@ -268,6 +279,7 @@ impl<T: Pod> Builder<T> {
             elem_size: size_of::<T>(),
             elem_align: align_of::<T>(),
             fingerprint: self.fp(),
+            trusted: self.trusted.clone(),
         };
         // Whichever transport the creator made: a segment at the key is a ring, a
         // semaphore set at the key is a message-queue channel.

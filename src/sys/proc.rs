@@ -8,6 +8,12 @@ pub fn current_pid() -> i32 {
     unsafe { libc::getpid() }
 }
 
+/// The calling process's effective user id.
+pub fn current_euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 /// Whether a process with this pid exists (`kill(pid, 0)`; `EPERM` counts as alive).
 pub fn pid_alive(pid: i32) -> bool {
     if pid <= 0 {

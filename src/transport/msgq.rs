@@ -202,7 +202,8 @@ impl MsgqShared {
     pub(crate) fn open(key: Key, expect: &Expect, timeout: Duration) -> Result<MsgqShared, Error> {
         let sems = SemSet::open(key).map_err(map("semget"))?;
         // Unreadable (another user's 0600 set): say so before judging its shape.
-        sems.stat().map_err(map("semctl"))?;
+        let st = sems.stat().map_err(map("semctl"))?;
+        expect.check_creator(st.perm.cuid)?;
         if sems.len() != NSEMS {
             return Err(Error::NotSysvring);
         }

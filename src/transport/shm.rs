@@ -140,6 +140,7 @@ impl ShmShared {
     pub(crate) fn open(key: Key, expect: &Expect, timeout: Duration) -> Result<ShmShared, Error> {
         let shm = Shm::open(key).map_err(os("shmget"))?;
         let st = shm.stat().map_err(os("shmctl"))?;
+        expect.check_creator(st.perm.cuid)?;
         let min = (CONTROL_OFFSET + size_of::<Control>()) as u64;
         if st.size < min {
             return Err(Error::NotSysvring);
@@ -542,13 +543,27 @@ impl Drop for ShmShared {
 }
 
 /// What an opener expects of the segment.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Expect {
     pub kind: Option<RingKind>,
     pub capacity: Option<u64>,
     pub elem_size: usize,
     pub elem_align: usize,
     pub fingerprint: u64,
+    /// Creator uids trusted besides our own effective uid and root.
+    pub trusted: Vec<u32>,
+}
+
+impl Expect {
+    /// Refuses an object created by a uid we do not trust: another user could have
+    /// squatted our key with a perfectly valid header.
+    pub(crate) fn check_creator(&self, cuid: u32) -> Result<(), Error> {
+        if cuid == 0 || cuid == sys::current_euid() || self.trusted.contains(&cuid) {
+            Ok(())
+        } else {
+            Err(Error::PermissionDenied)
+        }
+    }
 }
 
 /// Checks a header snapshot field by field; returns the locally computed geometry.

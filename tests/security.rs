@@ -1,0 +1,226 @@
+//! Permissions and ownership: default mode 0600, group access by `.mode()`, refusal of
+//! a key squatted by another user (unless `.trust_owner(uid)`), and the companion
+//! objects checked to belong to the segment's creator.
+//!
+//! Children that act as another user are re-executed copies of this binary that drop
+//! to uid/gid 65534 first (the suite runs as root in CI; without root these tests say
+//! so and return).
+
+mod common;
+
+use common::{env_i32, role, spawn_role, unique_key, IpcGuard};
+use sysvring::sys::{SemSet, Shm};
+use sysvring::{Builder, Error, Flavor, Key, Transport};
+
+const NOBODY: u32 = 65534;
+
+fn root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Drops to `NOBODY`, keeping `extra_group` as a supplementary group.
+fn become_nobody(extra_group: Option<u32>) {
+    let groups: Vec<libc::gid_t> = extra_group.into_iter().collect();
+    // SAFETY: plain credential syscalls; `groups` outlives setgroups.
+    let ok = unsafe {
+        libc::setgroups(groups.len(), groups.as_ptr()) == 0
+            && libc::setgid(NOBODY) == 0
+            && libc::setuid(NOBODY) == 0
+    };
+    assert!(ok, "could not drop to uid {NOBODY}");
+}
+
+fn key_from_env() -> Key {
+    Key::from_raw(env_i32("SECURITY_KEY"))
+}
+
+fn transports() -> [Transport; 2] {
+    [Transport::ShmRing, Transport::MessageQueue]
+}
+
+fn transport_from_env() -> Transport {
+    match env_i32("SECURITY_TRANSPORT") {
+        0 => Transport::ShmRing,
+        _ => Transport::MessageQueue,
+    }
+}
+
+fn transport_code(t: Transport) -> String {
+    (if t == Transport::ShmRing { "0" } else { "1" }).to_string()
+}
+
+#[test]
+fn default_mode_is_0600_and_never_world_writable() {
+    if role().is_some() {
+        return;
+    }
+    for t in transports() {
+        let ch = Builder::<u64>::new(Key::private())
+            .transport(t)
+            .create()
+            .unwrap();
+        let sem = SemSet::from_id(ch.sem_id()).unwrap().stat().unwrap();
+        assert_eq!(sem.perm.mode & 0o777, 0o600, "{t:?} semaphores");
+        if let Some(id) = ch.shm_id() {
+            assert_eq!(Shm::from_id(id).stat().unwrap().perm.mode & 0o777, 0o600);
+        }
+        if let Some(id) = ch.msg_id() {
+            let q = sysvring::sys::MsgQueue::from_id(id).stat().unwrap();
+            assert_eq!(q.perm.mode & 0o777, 0o600);
+        }
+    }
+    let ch = Builder::<u64>::new(Key::private())
+        .mode(0o660)
+        .create()
+        .unwrap();
+    let st = Shm::from_id(ch.shm_id().unwrap()).stat().unwrap();
+    assert_eq!(st.perm.mode & 0o777, 0o660);
+    assert!(Builder::<u64>::new(Key::private())
+        .mode(0o4600)
+        .create()
+        .is_err());
+}
+
+/// Child: as nobody, open the channel and report what happened in the exit code:
+/// 0 opened and sent, 10 PermissionDenied, 20 anything else.
+#[test]
+fn child_open_as_nobody() {
+    let Some(r) = role() else { return };
+    let group = (r == "in-group").then_some(0);
+    become_nobody(group);
+    let code = match Builder::<u64>::new(key_from_env())
+        .open()
+        .and_then(|ch| ch.sender())
+    {
+        Ok(tx) => match tx.try_send(7) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("send: {e:?}");
+                20
+            }
+        },
+        Err(Error::PermissionDenied) => 10,
+        Err(e) => {
+            eprintln!("open: {e}");
+            20
+        }
+    };
+    std::process::exit(code);
+}
+
+fn open_as_nobody(key: Key, t: Transport, in_group: bool) -> i32 {
+    let envs = [
+        ("SECURITY_KEY", key.raw().to_string()),
+        ("SECURITY_TRANSPORT", transport_code(t)),
+    ];
+    let mut c = spawn_role(
+        "child_open_as_nobody",
+        if in_group { "in-group" } else { "outsider" },
+        &envs,
+    );
+    let (st, out) = c.wait();
+    let code = st.code().unwrap_or(-1);
+    assert!(code == 0 || code == 10, "child failed ({st}):\n{out}");
+    code
+}
+
+#[test]
+fn another_user_is_refused_0600_and_admitted_to_0660_in_the_group() {
+    if role().is_some() {
+        return;
+    }
+    if !root() {
+        eprintln!("skipped: needs root to drop to uid {NOBODY}");
+        return;
+    }
+    for t in transports() {
+        let key = unique_key();
+        let ch = Builder::<u64>::new(key).transport(t).create().unwrap();
+        let _rx = ch.receiver().unwrap();
+        assert_eq!(
+            open_as_nobody(key, t, true),
+            10,
+            "{t:?}: 0600 must refuse another user"
+        );
+        drop(_rx);
+        drop(ch);
+
+        let key = unique_key();
+        let ch = Builder::<u64>::new(key)
+            .transport(t)
+            .mode(0o660)
+            .create()
+            .unwrap();
+        let rx = ch.receiver().unwrap();
+        assert_eq!(
+            open_as_nobody(key, t, false),
+            10,
+            "{t:?}: 0660 refuses outside the group"
+        );
+        assert_eq!(
+            open_as_nobody(key, t, true),
+            0,
+            "{t:?}: 0660 admits the group"
+        );
+        assert_eq!(rx.try_recv(), Ok(7));
+    }
+}
+
+/// Child: as nobody, create a channel at the key with a perfectly valid header, keep
+/// it (no removal at exit) and exit 0.
+#[test]
+fn child_squat_as_nobody() {
+    let Some(_) = role() else { return };
+    become_nobody(None);
+    let ch = Builder::<u64>::new(key_from_env())
+        .transport(transport_from_env())
+        .flavor(Flavor::Spsc)
+        .mode(0o666)
+        .create()
+        .expect("create as nobody");
+    ch.keep();
+    std::process::exit(0);
+}
+
+#[test]
+fn a_key_squatted_by_another_user_is_refused_unless_trusted() {
+    if role().is_some() {
+        return;
+    }
+    if !root() {
+        eprintln!("skipped: needs root to drop to uid {NOBODY}");
+        return;
+    }
+    for t in transports() {
+        let key = unique_key();
+        let mut guard = IpcGuard::new();
+        let envs = [
+            ("SECURITY_KEY", key.raw().to_string()),
+            ("SECURITY_TRANSPORT", transport_code(t)),
+        ];
+        spawn_role("child_squat_as_nobody", "squat", &envs).wait_success();
+        // Whatever happens below, the squatter's objects go.
+        if let Ok(s) = Shm::open(key) {
+            guard.shm(s);
+        }
+        if let Ok(s) = SemSet::open(key) {
+            guard.sem(s);
+        }
+        let r = Builder::<u64>::new(key).open();
+        assert!(
+            matches!(r, Err(Error::PermissionDenied)),
+            "{t:?}: squatted key: {r:?}"
+        );
+        let ch = Builder::<u64>::new(key)
+            .trust_owner(NOBODY)
+            .open()
+            .expect("trusted owner");
+        assert_eq!(ch.transport(), t);
+        // The message queue of a queue channel is found through its header.
+        if let Some(id) = ch.msg_id() {
+            guard.msg(sysvring::sys::MsgQueue::from_id(id));
+        }
+        ch.remove().unwrap();
+    }
+}
