@@ -146,7 +146,9 @@ fn inspect_shm(id: i32) -> Option<ChannelInfo> {
 /// Reads a message-queue channel's header from semaphore set `id`.
 fn inspect_sem(id: i32, key: i32) -> Option<ChannelInfo> {
     let set = SemSet::from_id(id).ok()?;
-    let h = msgq::read_header(&set)?;
+    // Only sets that carry the magic: an all-zero set of the same size is not
+    // provably ours, and objects that are not ours are never touched.
+    let h = msgq::read_header(&set).filter(|h| h.magic)?;
     let queue = MsgQueue::from_id(h.queue_id);
     let qst = queue.stat().ok();
     Some(ChannelInfo {

@@ -72,6 +72,8 @@ pub(crate) struct MsgqHeader {
     pub creator_pid: i32,
     pub senders: u32,
     pub receivers: u32,
+    /// The magic is there (an all-zero set may be ours, mid-creation, or anyone's).
+    pub magic: bool,
     pub ready: bool,
 }
 
@@ -97,6 +99,7 @@ pub(crate) fn read_header(sems: &SemSet) -> Option<MsgqHeader> {
         creator_pid: join(&v[S_PID..S_PID + 2]) as i32,
         senders: u32::from(v[usize::from(S_SENDERS)]),
         receivers: u32::from(v[usize::from(S_RECEIVERS)]),
+        magic: !zero,
         ready: !zero && v[S_STATE] == STATE_READY,
     })
 }

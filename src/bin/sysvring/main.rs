@@ -2,11 +2,11 @@
 //!
 //! - `sysvring bench`: measures the channels against hand-written and OS baselines,
 //!   between real processes (this binary re-executed in hidden child roles).
-//! - `sysvring ls | stat | rm | gc`: inspection and cleanup of channels (not
-//!   implemented yet).
+//! - `sysvring ls | stat | rm | gc`: inspection and cleanup of channels.
 
 use std::process::ExitCode;
 
+mod admin;
 mod bench;
 
 const USAGE: &str = "\
@@ -17,10 +17,10 @@ Usage: sysvring <COMMAND> [OPTIONS]
 Commands:
   bench     Measure throughput and latency of sysvring against baselines
             (run `sysvring bench --help` for its options)
-  ls        List the channels on this host            (not implemented yet)
-  stat      Show the header and counters of a channel (not implemented yet)
-  rm        Remove a channel                          (not implemented yet)
-  gc        Remove channels whose users are all dead  (not implemented yet)
+  ls [--json]              List the sysvring channels on this host
+  stat KEY|ID [--json]     Show one channel: header, users and counters
+  rm KEY|ID [--force]      Remove a channel (refused while users remain)
+  gc [--dry-run]           Remove every channel no live process uses
   help      Print this help
 
 Options:
@@ -38,10 +38,10 @@ fn main() -> ExitCode {
     match cmd.as_str() {
         "bench" => bench::main(rest),
         bench::CHILD_COMMAND => bench::child_main(rest),
-        "ls" | "stat" | "rm" | "gc" => {
-            eprintln!("sysvring {cmd}: not implemented yet");
-            ExitCode::from(2)
-        }
+        "ls" => admin::ls(rest),
+        "stat" => admin::stat(rest),
+        "rm" => admin::rm(rest),
+        "gc" => admin::gc(rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             ExitCode::SUCCESS
