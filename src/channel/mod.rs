@@ -716,8 +716,26 @@ impl<T: Pod> Sender<T> {
     /// `SendError` when every receiver is gone; holds the message.
     #[inline]
     pub fn send(&self, msg: T) -> Result<(), SendError<T>> {
+        if self.send_fast(msg) {
+            return Ok(());
+        }
         self.send_deadline_opt(msg, None)
             .map_err(|e| SendError(e.into_inner()))
+    }
+
+    /// The ring's fast path, inlined into the blocking calls: one attempt, no clock
+    /// read, no wait set-up.
+    #[inline(always)]
+    fn send_fast(&self, msg: T) -> bool {
+        let sent = match &self.ring {
+            SendRing::Spsc(p) => !self.h.gone_fast() && p.push(msg).is_ok(),
+            SendRing::Mpmc(q) => !self.h.gone_fast() && q.push(msg).is_ok(),
+            SendRing::Msgq => false,
+        };
+        if sent {
+            self.h.progressed();
+        }
+        sent
     }
 
     /// Sends, blocking for at most `timeout` while the channel is full.
@@ -725,6 +743,9 @@ impl<T: Pod> Sender<T> {
     /// # Errors
     /// `Timeout` or `Disconnected`, with the message.
     pub fn send_timeout(&self, msg: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
+        if self.send_fast(msg) {
+            return Ok(());
+        }
         self.send_deadline_opt(msg, Instant::now().checked_add(timeout))
     }
 
@@ -911,7 +932,25 @@ impl<T: Pod> Receiver<T> {
     /// `RecvError` when the channel is empty and every sender is gone.
     #[inline]
     pub fn recv(&self) -> Result<T, RecvError> {
+        if let Some(v) = self.recv_fast() {
+            return Ok(v);
+        }
         self.recv_deadline_opt(None).map_err(|_| RecvError)
+    }
+
+    /// The ring's fast path, inlined into the blocking calls: one attempt, no clock
+    /// read, no wait set-up.
+    #[inline(always)]
+    fn recv_fast(&self) -> Option<T> {
+        let v = match &self.ring {
+            RecvRing::Spsc(c) if !self.h.forked() => c.pop(),
+            RecvRing::Mpmc(q) if !self.h.forked() => q.pop(),
+            _ => None,
+        };
+        if v.is_some() {
+            self.h.progressed();
+        }
+        v
     }
 
     /// Receives, blocking for at most `timeout`.
@@ -919,6 +958,9 @@ impl<T: Pod> Receiver<T> {
     /// # Errors
     /// `Timeout`, or `Disconnected` when empty and every sender is gone.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        if let Some(v) = self.recv_fast() {
+            return Ok(v);
+        }
         self.recv_deadline_opt(Instant::now().checked_add(timeout))
     }
 

@@ -96,12 +96,16 @@ trait Tx<M> {
 }
 
 /// One message at a time, in; `None` at the end of the stream.
-trait Rx<M> {
+trait Rx<M: BenchMsg> {
     fn recv(&mut self) -> Result<Option<M>>;
+    /// The sequence number of the next message (what a consumer checks).
+    fn recv_seq(&mut self) -> Result<Option<u64>> {
+        Ok(self.recv()?.map(|m| m.seq()))
+    }
 }
 
 /// How a transport makes its endpoints in a child.
-trait Endpoints<M> {
+trait Endpoints<M: BenchMsg> {
     type T: Tx<M>;
     type R: Rx<M>;
     fn tx(a: &Args, dir: Dir) -> Result<Self::T>;
@@ -111,6 +115,7 @@ trait Endpoints<M> {
 fn typed<M: BenchMsg>(a: &Args) -> Result<()> {
     match a.str("tr")? {
         "sysv" => role::<M, Sysv>(a),
+        "sysvzc" => role::<M, SysvInPlace>(a),
         "hand" => role::<M, Hand>(a),
         "mailbox" => role::<M, Mail>(a),
         "stream" => role::<M, Stream>(a),
@@ -210,8 +215,7 @@ fn consume<M: BenchMsg>(mut rx: impl Rx<M>, p: &Params, go: &SemSet) -> Result<(
     let mut first: Option<Instant> = None;
     let mut base: Option<(u64, Duration)> = None;
     let mut last = (0u64, Duration::ZERO);
-    while let Some(m) = rx.recv()? {
-        let s = m.seq();
+    while let Some(s) = rx.recv_seq()? {
         let (id, q) = ((s >> SEQ_BITS) as usize, s & mask);
         match next.get_mut(id) {
             Some(nx) if q == *nx || (!p.exact && q > *nx) => *nx = q + 1,
@@ -368,6 +372,48 @@ impl<M: BenchMsg> Endpoints<M> for Sysv {
     }
     fn rx(a: &Args, dir: Dir) -> Result<Receiver<M>> {
         Ok(open::<M>(a, dir, true)?.receiver()?)
+    }
+}
+
+/// sysvring SPSC used in place: the producer writes each message straight into its
+/// slot (`send_with`), the consumer reads what it needs where it lies (`recv_with`).
+struct SysvInPlace;
+
+struct InPlaceTx<M: BenchMsg>(Sender<M>);
+struct InPlaceRx<M: BenchMsg>(Receiver<M>);
+
+impl<M: BenchMsg> Tx<M> for InPlaceTx<M> {
+    #[inline]
+    fn send(&mut self, m: &M) -> Result<()> {
+        self.0
+            .send_with(|slot| *slot = *m)
+            .map_err(|_| "sysvring send_with: disconnected".into())
+    }
+    fn finish(self) -> Result<()> {
+        drop(self);
+        Ok(())
+    }
+}
+
+impl<M: BenchMsg> Rx<M> for InPlaceRx<M> {
+    #[inline]
+    fn recv(&mut self) -> Result<Option<M>> {
+        Ok(self.0.recv_with(|m| *m).ok())
+    }
+    #[inline]
+    fn recv_seq(&mut self) -> Result<Option<u64>> {
+        Ok(self.0.recv_with(|m| m.seq()).ok())
+    }
+}
+
+impl<M: BenchMsg> Endpoints<M> for SysvInPlace {
+    type T = InPlaceTx<M>;
+    type R = InPlaceRx<M>;
+    fn tx(a: &Args, dir: Dir) -> Result<Self::T> {
+        Ok(InPlaceTx(open::<M>(a, dir, false)?.sender()?))
+    }
+    fn rx(a: &Args, dir: Dir) -> Result<Self::R> {
+        Ok(InPlaceRx(open::<M>(a, dir, true)?.receiver()?))
     }
 }
 

@@ -54,6 +54,7 @@ Transports (names for --transports):
   floor     raw cache-line ping-pong through a SysV segment: the latency floor
   ceiling   hand-written SPSC ring in a SysV segment: the throughput ceiling
   spsc      sysvring SPSC channel
+  spsc-zc   sysvring SPSC with send_with/recv_with: written and read in place
   mpmc      sysvring MPMC channel, 1 producer x 1 consumer
   mpmc2x2   sysvring MPMC channel, 2 producer and 2 consumer processes (throughput)
   blocking  sysvring SPSC whose receivers never spin (Spin::Never): they sleep
@@ -90,6 +91,7 @@ pub enum Tr {
     Floor,
     Ceiling,
     Spsc,
+    SpscZc,
     Mpmc,
     Mpmc2x2,
     Blocking,
@@ -99,10 +101,11 @@ pub enum Tr {
 }
 
 impl Tr {
-    const ALL: [Tr; 9] = [
+    const ALL: [Tr; 10] = [
         Tr::Floor,
         Tr::Ceiling,
         Tr::Spsc,
+        Tr::SpscZc,
         Tr::Mpmc,
         Tr::Mpmc2x2,
         Tr::Blocking,
@@ -117,6 +120,7 @@ impl Tr {
             Tr::Floor => "floor",
             Tr::Ceiling => "ceiling",
             Tr::Spsc => "spsc",
+            Tr::SpscZc => "spsc-zc",
             Tr::Mpmc => "mpmc",
             Tr::Mpmc2x2 => "mpmc2x2",
             Tr::Blocking => "blocking",
@@ -132,6 +136,7 @@ impl Tr {
             Tr::Floor => "raw line (floor)",
             Tr::Ceiling => "hand ring (ceiling)",
             Tr::Spsc => "sysvring spsc",
+            Tr::SpscZc => "sysvring zero-copy",
             Tr::Mpmc => "sysvring mpmc 1x1",
             Tr::Mpmc2x2 => "sysvring mpmc 2x2",
             Tr::Blocking => "sysvring blocking",
@@ -606,7 +611,7 @@ fn channel(size: usize, flavor: Flavor, capacity: usize) -> Result<(i32, Box<dyn
 
 fn sysv_flavor(tr: Tr) -> (Flavor, &'static str, &'static str) {
     match tr {
-        Tr::Spsc => (Flavor::Spsc, "spsc", "default"),
+        Tr::Spsc | Tr::SpscZc => (Flavor::Spsc, "spsc", "default"),
         Tr::Blocking => (Flavor::Spsc, "spsc", "never"),
         _ => (Flavor::Mpmc, "mpmc", "default"),
     }
@@ -656,12 +661,16 @@ fn throughput(tr: Tr, size: usize, o: &Opts) -> Result<Thr> {
             g.spawn("producer", &producer(&a, 0), null(), null())?;
             g.spawn("consumer", &consumer(&a), null(), null())?;
         }
-        Tr::Spsc | Tr::Mpmc | Tr::Mpmc2x2 | Tr::Blocking => {
+        Tr::Spsc | Tr::SpscZc | Tr::Mpmc | Tr::Mpmc2x2 | Tr::Blocking => {
             let (flavor, fname, spin) = sysv_flavor(tr);
             let (key, ch) = channel(size, flavor, o.capacity)?;
             chans.push(ch);
             let a = args(&[
-                &"tr=sysv",
+                &if tr == Tr::SpscZc {
+                    "tr=sysvzc"
+                } else {
+                    "tr=sysv"
+                },
                 &format!("key0={key}"),
                 &format!("flavor={fname}"),
                 &format!("spin={spin}"),
@@ -764,7 +773,7 @@ fn latency(tr: Tr, size: usize, o: &Opts) -> Result<Lat> {
             g.spawn("ponger", &pong(&a), null(), null())?;
             g.spawn("pinger", &ping(&a), null(), null())?;
         }
-        Tr::Spsc | Tr::Mpmc | Tr::Blocking => {
+        Tr::Spsc | Tr::SpscZc | Tr::Mpmc | Tr::Blocking => {
             // One channel each way.
             let (flavor, fname, spin) = sysv_flavor(tr);
             let (k0, c0) = channel(size, flavor, o.capacity)?;
@@ -772,7 +781,11 @@ fn latency(tr: Tr, size: usize, o: &Opts) -> Result<Lat> {
             let (k1, c1) = channel(size, flavor, o.capacity)?;
             chans.push(c1);
             let a = args(&[
-                &"tr=sysv",
+                &if tr == Tr::SpscZc {
+                    "tr=sysvzc"
+                } else {
+                    "tr=sysv"
+                },
                 &format!("key0={k0}"),
                 &format!("key1={k1}"),
                 &format!("flavor={fname}"),
