@@ -5,7 +5,15 @@
 //! Hygiene: channels are removed by their creator handle (also when a test panics);
 //! raw objects made here are registered with an [`Raw`] guard that removes them on
 //! drop. Keys carry this file's tag ([`TAG`]) in their top byte.
+//!
+//! Every check that applies to both transports is one generic body
+//! `fn case(t: Transport)` instantiated per transport by `per_transport!`
+//! (`shm_ring::*`, `msgq::*`, listed at the end); the plain `#[test]`s are either
+//! transport-neutral (the opener does not choose a transport) or ring-only, each
+//! saying why.
 
+#[macro_use]
+mod conformance;
 mod support;
 
 use std::thread;
@@ -21,7 +29,7 @@ use sysvring::{
 /// Top byte of every key this file makes.
 const TAG: u8 = 0x2c;
 
-/// Both transports, for the checks that apply to each.
+/// Both transports (for the checks that cross them).
 const TRANSPORTS: [Transport; 2] = [Transport::ShmRing, Transport::MessageQueue];
 
 /// Raw kernel objects made by a test; removed on drop (also on panic).
@@ -91,53 +99,52 @@ fn layout_mismatch<T>(r: Result<T, Error>, field: &str) -> (u64, u64) {
     }
 }
 
-#[test]
-fn type_mismatch_for_another_type_of_the_same_size() {
-    for t in TRANSPORTS {
-        let ch = make::<u64>(t, Flavor::Spsc, 16);
-        match open::<i64>(ch.key()) {
-            Err(Error::TypeMismatch { expected, found }) => assert_ne!(expected, found),
-            r => panic!("{t:?}: expected TypeMismatch, got {r:?}"),
-        }
-        // The same type opens.
-        let opened = open::<u64>(ch.key()).unwrap();
-        assert_eq!(opened.transport(), t);
-        assert!(!opened.is_owner());
+fn type_mismatch_for_another_type_of_the_same_size(t: Transport) {
+    let ch = make::<u64>(t, Flavor::Spsc, 16);
+    match open::<i64>(ch.key()) {
+        Err(Error::TypeMismatch { expected, found }) => assert_ne!(expected, found),
+        r => panic!("{t:?}: expected TypeMismatch, got {r:?}"),
     }
+    // The same type opens.
+    let opened = open::<u64>(ch.key()).unwrap();
+    assert_eq!(opened.transport(), t);
+    assert!(!opened.is_owner());
 }
 
-#[test]
-fn a_pinned_fingerprint_makes_types_compatible() {
-    for t in TRANSPORTS {
-        let ch = create_unique::<u64>(TAG, |b| b.transport(t).fingerprint(0xfeed));
-        let tx = ch.sender().unwrap();
-        let other = Builder::<i64>::new(ch.key())
-            .fingerprint(0xfeed)
-            .open()
-            .unwrap();
-        let rx = other.receiver().unwrap();
-        tx.send(u64::MAX).unwrap();
-        assert_eq!(rx.recv(), Ok(-1i64));
-        // Without the pin the default fingerprint of i64 differs.
-        assert!(matches!(
-            open::<i64>(ch.key()),
-            Err(Error::TypeMismatch { found: 0xfeed, .. })
-        ));
-    }
+fn a_pinned_fingerprint_makes_types_compatible(t: Transport) {
+    let ch = create_unique::<u64>(TAG, |b| b.transport(t).fingerprint(0xfeed));
+    let tx = ch.sender().unwrap();
+    let other = Builder::<i64>::new(ch.key())
+        .fingerprint(0xfeed)
+        .open()
+        .unwrap();
+    let rx = other.receiver().unwrap();
+    tx.send(u64::MAX).unwrap();
+    assert_eq!(rx.recv(), Ok(-1i64));
+    // Without the pin the default fingerprint of i64 differs.
+    assert!(matches!(
+        open::<i64>(ch.key()),
+        Err(Error::TypeMismatch { found: 0xfeed, .. })
+    ));
 }
 
+fn layout_mismatch_for_a_type_of_another_size(t: Transport) {
+    let ch = make::<u64>(t, Flavor::Spsc, 16);
+    assert_eq!(
+        layout_mismatch(open::<u32>(ch.key()), "element size"),
+        (4, 8),
+        "{t:?}"
+    );
+    layout_mismatch(open::<[u64; 2]>(ch.key()), "element size");
+}
+
+/// Same size, other alignment.
+///
+/// Ring only: the ring lays its slots out by alignment; a message queue copies bytes
+/// and has no alignment to disagree on (another type of the same size is still a
+/// `TypeMismatch` there, by its fingerprint).
 #[test]
-fn layout_mismatch_for_a_type_of_another_size() {
-    for t in TRANSPORTS {
-        let ch = make::<u64>(t, Flavor::Spsc, 16);
-        assert_eq!(
-            layout_mismatch(open::<u32>(ch.key()), "element size"),
-            (4, 8),
-            "{t:?}"
-        );
-        layout_mismatch(open::<[u64; 2]>(ch.key()), "element size");
-    }
-    // Same size, other alignment (the ring lays slots out by alignment).
+fn layout_mismatch_for_another_alignment_on_the_ring() {
     let ch = make::<u64>(Transport::ShmRing, Flavor::Spsc, 16);
     assert_eq!(
         layout_mismatch(open::<[u8; 8]>(ch.key()), "element alignment"),
@@ -145,53 +152,45 @@ fn layout_mismatch_for_a_type_of_another_size() {
     );
 }
 
-#[test]
-fn layout_mismatch_for_the_other_flavour_when_asked_for() {
-    for t in TRANSPORTS {
-        for (made, asked) in [(Flavor::Spsc, Flavor::Mpmc), (Flavor::Mpmc, Flavor::Spsc)] {
-            let ch = make::<u64>(t, made, 16);
-            let r = Builder::<u64>::new(ch.key()).flavor(asked).open();
-            layout_mismatch(r, "flavor");
-            // Without asking, the creator's flavour is used; asking for it works.
-            assert_eq!(open::<u64>(ch.key()).unwrap().flavor(), made);
-            let same = Builder::<u64>::new(ch.key()).flavor(made).open().unwrap();
-            assert_eq!(same.flavor(), made, "{t:?}");
-        }
+fn layout_mismatch_for_the_other_flavour_when_asked_for(t: Transport) {
+    for (made, asked) in [(Flavor::Spsc, Flavor::Mpmc), (Flavor::Mpmc, Flavor::Spsc)] {
+        let ch = make::<u64>(t, made, 16);
+        let r = Builder::<u64>::new(ch.key()).flavor(asked).open();
+        layout_mismatch(r, "flavor");
+        // Without asking, the creator's flavour is used; asking for it works.
+        assert_eq!(open::<u64>(ch.key()).unwrap().flavor(), made);
+        let same = Builder::<u64>::new(ch.key()).flavor(made).open().unwrap();
+        assert_eq!(same.flavor(), made, "{t:?}");
     }
 }
 
-#[test]
-fn layout_mismatch_for_another_capacity_when_asked_for() {
-    for t in TRANSPORTS {
-        let ch = make::<u64>(t, Flavor::Spsc, 64);
-        let cap = ch.capacity();
-        let r = Builder::<u64>::new(ch.key()).capacity(cap * 2).open();
-        assert_eq!(
-            layout_mismatch(r, "capacity"),
-            (2 * cap as u64, cap as u64),
-            "{t:?}"
-        );
-        // A request that rounds up to the same power of two matches.
-        if cap > 2 {
-            let ok = Builder::<u64>::new(ch.key()).capacity(cap - 1).open();
-            assert_eq!(ok.unwrap().capacity(), cap, "{t:?}");
-        }
+fn layout_mismatch_for_another_capacity_when_asked_for(t: Transport) {
+    let ch = make::<u64>(t, Flavor::Spsc, 64);
+    let cap = ch.capacity();
+    let r = Builder::<u64>::new(ch.key()).capacity(cap * 2).open();
+    assert_eq!(
+        layout_mismatch(r, "capacity"),
+        (2 * cap as u64, cap as u64),
+        "{t:?}"
+    );
+    // A request that rounds up to the same power of two matches.
+    if cap > 2 {
+        let ok = Builder::<u64>::new(ch.key()).capacity(cap - 1).open();
+        assert_eq!(ok.unwrap().capacity(), cap, "{t:?}");
     }
 }
 
-#[test]
-fn capacity_zero_or_too_large_is_a_layout_mismatch() {
-    for t in TRANSPORTS {
-        let b = Builder::<u64>::new(key(TAG)).transport(t).capacity(0);
-        layout_mismatch(b.create(), "capacity");
-        let b = Builder::<u64>::new(key(TAG)).transport(t).capacity(0);
-        layout_mismatch(b.open(), "capacity");
-    }
-    let b = Builder::<u64>::new(key(TAG))
-        .transport(Transport::ShmRing)
-        .capacity(1 << 40);
+fn capacity_zero_or_too_large_is_a_layout_mismatch(t: Transport) {
+    let b = Builder::<u64>::new(key(TAG)).transport(t).capacity(0);
+    layout_mismatch(b.create(), "capacity");
+    let b = Builder::<u64>::new(key(TAG)).transport(t).capacity(0);
+    layout_mismatch(b.open(), "capacity");
+    let b = Builder::<u64>::new(key(TAG)).transport(t).capacity(1 << 40);
     layout_mismatch(b.create(), "capacity");
 }
+
+// Crafted segments: ring only (a message-queue channel has no segment; its header is
+// a semaphore set, checked below and in `not_ready_for_a_channel_whose_creator_never_finished`).
 
 #[test]
 fn not_sysvring_for_a_foreign_segment_of_random_bytes() {
@@ -230,27 +229,24 @@ fn not_sysvring_for_a_foreign_semaphore_set_or_queue_at_the_key() {
     assert!(matches!(open::<u64>(k), Err(Error::NotSysvring)), "sem set");
 }
 
-#[test]
-fn already_exists_when_the_key_is_taken() {
-    for t in TRANSPORTS {
-        let ch = make::<u64>(t, Flavor::Spsc, 16);
-        for t2 in TRANSPORTS {
-            if (t, t2) == (Transport::MessageQueue, Transport::ShmRing) {
-                // See ring_create_over_a_message_queue_channel_is_already_exists.
-                continue;
-            }
-            let r = Builder::<u64>::new(ch.key()).transport(t2).create();
-            assert!(
-                matches!(r, Err(Error::AlreadyExists)),
-                "{t:?} then {t2:?}: {r:?}"
-            );
+fn already_exists_when_the_key_is_taken(t: Transport) {
+    let ch = make::<u64>(t, Flavor::Spsc, 16);
+    for t2 in TRANSPORTS {
+        if (t, t2) == (Transport::MessageQueue, Transport::ShmRing) {
+            // See ring_create_over_a_message_queue_channel_is_already_exists.
+            continue;
         }
-        // The failed creates did not disturb the channel.
-        let tx = ch.sender().unwrap();
-        let rx = open::<u64>(ch.key()).unwrap().receiver().unwrap();
-        tx.send(5).unwrap();
-        assert_eq!(rx.recv(), Ok(5));
+        let r = Builder::<u64>::new(ch.key()).transport(t2).create();
+        assert!(
+            matches!(r, Err(Error::AlreadyExists)),
+            "{t:?} then {t2:?}: {r:?}"
+        );
     }
+    // The failed creates did not disturb the channel.
+    let tx = ch.sender().unwrap();
+    let rx = open::<u64>(ch.key()).unwrap().receiver().unwrap();
+    tx.send(5).unwrap();
+    assert_eq!(rx.recv(), Ok(5));
 }
 
 /// One key names one channel, whichever transport: creating a ring (explicitly or by
@@ -269,8 +265,7 @@ fn ring_create_over_a_message_queue_channel_is_already_exists() {
     }
 }
 
-#[test]
-fn not_found_for_an_unused_key() {
+fn not_found_for_an_unused_key(t: Transport) {
     let k = loop {
         let k = key(TAG);
         if Shm::open(k).is_err() && SemSet::open(k).is_err() && MsgQueue::open(k).is_err() {
@@ -279,64 +274,79 @@ fn not_found_for_an_unused_key() {
     };
     assert!(matches!(open::<u64>(k), Err(Error::NotFound)));
     // A removed channel's key is free again.
-    for t in TRANSPORTS {
-        let ch = make::<u64>(t, Flavor::Spsc, 16);
-        let k = ch.key();
-        drop(ch);
-        assert!(matches!(open::<u64>(k), Err(Error::NotFound)), "{t:?}");
-    }
+    let ch = make::<u64>(t, Flavor::Spsc, 16);
+    let k = ch.key();
+    drop(ch);
+    assert!(matches!(open::<u64>(k), Err(Error::NotFound)), "{t:?}");
 }
 
-#[test]
-fn role_taken_for_a_second_spsc_sender_or_receiver() {
-    for t in TRANSPORTS {
-        let ch = make::<u64>(t, Flavor::Spsc, 16);
-        let other = open::<u64>(ch.key()).unwrap();
-        let tx = ch.sender().unwrap();
-        let rx = other.receiver().unwrap();
-        for c in [&ch, &other] {
-            assert!(matches!(c.sender(), Err(Error::RoleTaken)), "{t:?}");
-            assert!(matches!(c.receiver(), Err(Error::RoleTaken)), "{t:?}");
-        }
-        let st = ch.stats();
-        assert_eq!((st.senders, st.receivers), (1, 1));
-        // Dropping a role hands it back.
-        drop(tx);
-        drop(rx);
-        let tx = other.sender().unwrap();
-        let rx = ch.receiver().unwrap();
-        tx.send(1).unwrap();
-        assert_eq!(rx.recv(), Ok(1));
+fn role_taken_for_a_second_spsc_sender_or_receiver(t: Transport) {
+    let ch = make::<u64>(t, Flavor::Spsc, 16);
+    let other = open::<u64>(ch.key()).unwrap();
+    let tx = ch.sender().unwrap();
+    let rx = other.receiver().unwrap();
+    for c in [&ch, &other] {
+        assert!(matches!(c.sender(), Err(Error::RoleTaken)), "{t:?}");
+        assert!(matches!(c.receiver(), Err(Error::RoleTaken)), "{t:?}");
     }
+    let st = ch.stats();
+    assert_eq!((st.senders, st.receivers), (1, 1));
+    // Dropping a role hands it back.
+    drop(tx);
+    drop(rx);
+    let tx = other.sender().unwrap();
+    let rx = ch.receiver().unwrap();
+    tx.send(1).unwrap();
+    assert_eq!(rx.recv(), Ok(1));
 }
 
-#[test]
-fn mpmc_allows_many_senders_and_receivers() {
-    for t in TRANSPORTS {
-        let ch = make::<u64>(t, Flavor::Mpmc, 16);
-        let other = open::<u64>(ch.key()).unwrap();
-        let txs: Vec<_> = (0..4)
-            .map(|i| if i % 2 == 0 { &ch } else { &other }.sender().unwrap())
-            .collect();
-        let rxs: Vec<_> = (0..4)
-            .map(|i| if i % 2 == 0 { &ch } else { &other }.receiver().unwrap())
-            .collect();
-        let st = ch.stats();
-        assert_eq!((st.senders, st.receivers), (4, 4), "{t:?}");
-        for (i, tx) in txs.iter().enumerate() {
-            tx.send(i as u64).unwrap();
-        }
-        let mut got: Vec<u64> = rxs.iter().map(|rx| rx.recv().unwrap()).collect();
-        got.sort_unstable();
-        assert_eq!(got, [0, 1, 2, 3]);
+fn mpmc_allows_many_senders_and_receivers(t: Transport) {
+    let ch = make::<u64>(t, Flavor::Mpmc, 16);
+    let other = open::<u64>(ch.key()).unwrap();
+    let txs: Vec<_> = (0..4)
+        .map(|i| if i % 2 == 0 { &ch } else { &other }.sender().unwrap())
+        .collect();
+    let rxs: Vec<_> = (0..4)
+        .map(|i| if i % 2 == 0 { &ch } else { &other }.receiver().unwrap())
+        .collect();
+    let st = ch.stats();
+    assert_eq!((st.senders, st.receivers), (4, 4), "{t:?}");
+    for (i, tx) in txs.iter().enumerate() {
+        tx.send(i as u64).unwrap();
     }
+    let mut got: Vec<u64> = rxs.iter().map(|rx| rx.recv().unwrap()).collect();
+    got.sort_unstable();
+    assert_eq!(got, [0, 1, 2, 3]);
 }
 
-#[test]
-fn not_ready_for_a_segment_whose_creator_never_finished() {
+/// An all-zero header object at the key looks like a creator still at work: a
+/// segment large enough for any header (ring), or a semaphore set of a queue
+/// channel's size (message queue).
+fn not_ready_for_a_channel_whose_creator_never_finished(t: Transport) {
     let mut raw = Raw::default();
-    // All zero, large enough for any header: looks like a creator still at work.
-    let (k, _) = raw.shm(1 << 20);
+    let k = match t {
+        Transport::ShmRing => raw.shm(1 << 20).0,
+        _ => {
+            // A real queue channel's set tells the size; the crafted one is all zero.
+            let nsems = SemSet::from_id(make::<u64>(t, Flavor::Spsc, 2).sem_id())
+                .unwrap()
+                .len();
+            loop {
+                let k = key(TAG);
+                if Shm::open(k).is_ok() {
+                    continue;
+                }
+                match SemSet::create(k, nsems, 0o600) {
+                    Ok(s) => {
+                        raw.sem.push(s);
+                        break k;
+                    }
+                    Err(e) if e.is_already_exists() => continue,
+                    Err(e) => panic!("semget: {e}"),
+                }
+            }
+        }
+    };
     let start = Instant::now();
     let r = Builder::<u64>::new(k)
         .open_timeout(Duration::from_millis(200))
@@ -344,6 +354,8 @@ fn not_ready_for_a_segment_whose_creator_never_finished() {
     assert!(matches!(r, Err(Error::NotReady)), "{r:?}");
     assert!(start.elapsed() >= Duration::from_millis(200));
 }
+
+// Crafted copies of a real header: ring only (the segment layout).
 
 /// Byte offsets of header fields, checked against a real header
 /// by [`real_header`].
@@ -425,6 +437,8 @@ struct Big {
     d: [u8; 4096],
 }
 
+/// Message queue only: `msgmax` bounds one message; the ring carries any `T` its
+/// segment fits (checked at the end). More in `tests/msgq_limits.rs`.
 #[test]
 fn message_too_large_for_the_message_queue() {
     let msgmax: usize = std::fs::read_to_string("/proc/sys/kernel/msgmax")
@@ -453,15 +467,12 @@ fn message_too_large_for_the_message_queue() {
     assert_eq!(ch.transport(), Transport::ShmRing);
 }
 
-#[test]
-fn os_error_for_a_mode_with_more_than_permission_bits() {
-    for t in TRANSPORTS {
-        let r = Builder::<u64>::new(key(TAG))
-            .transport(t)
-            .mode(0o4600)
-            .create();
-        assert!(matches!(r, Err(Error::Os(..))), "{t:?}: {r:?}");
-    }
+fn os_error_for_a_mode_with_more_than_permission_bits(t: Transport) {
+    let r = Builder::<u64>::new(key(TAG))
+        .transport(t)
+        .mode(0o4600)
+        .create();
+    assert!(matches!(r, Err(Error::Os(..))), "{t:?}: {r:?}");
 }
 
 /// Child: drops privileges and opens the channel at `KEY` (mode 0o600, owned by root).
@@ -482,7 +493,11 @@ fn child_unprivileged_open() {
 }
 
 /// `PermissionDenied` for a channel (on transport `t`) that this user may not use.
-fn permission_denied_case(t: Transport) {
+///
+/// (The message-queue open reads the set's size with `IPC_STAT`; without read
+/// permission `SemSet::from_id` reports an unknown size, which the size check turns
+/// into `NotSysvring`.)
+fn permission_denied_for_another_users_channel(t: Transport) {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         // Root bypasses IPC permissions: open as nobody in a child process.
@@ -510,19 +525,6 @@ fn permission_denied_case(t: Transport) {
         let r = open::<u64>(k);
         assert!(matches!(r, Err(Error::PermissionDenied)), "{t:?}: {r:?}");
     }
-}
-
-#[test]
-fn permission_denied_for_another_users_ring_channel() {
-    permission_denied_case(Transport::ShmRing);
-}
-
-/// (The message-queue open reads the set's size with `IPC_STAT`; without read
-/// permission `SemSet::from_id` reports an unknown size, which the size check turns
-/// into `NotSysvring`.)
-#[test]
-fn permission_denied_for_another_users_queue_channel() {
-    permission_denied_case(Transport::MessageQueue);
 }
 
 // -------------------------------------------------------------------------------------
@@ -554,6 +556,9 @@ fn child_drain_after_removal() {
     assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
 }
 
+/// Ring only (also the next test): a removed segment stays mapped until its last
+/// detach, so receivers drain it; removing a message queue destroys the messages in
+/// it (see `removal_disconnects_blocked_and_non_blocking_peers` for what both do).
 #[test]
 fn removal_while_a_receiver_process_holds_messages() {
     const COUNT: u64 = 100;
@@ -606,18 +611,30 @@ fn removal_while_a_receiver_thread_holds_messages() {
     }
 }
 
-#[test]
-fn removal_wakes_blocked_peers_with_disconnected() {
+/// Waits until a peer thread (which connected on `side_count` becoming 1) is blocked:
+/// the ring counts its sleep; the message queue's waiter only polls, so give it time
+/// to have started waiting.
+fn wait_blocked(t: Transport, ch: &Channel<u64>, connected: impl Fn(&Channel<u64>) -> bool) {
+    wait_until("the peer connects", || connected(ch));
+    // Ring only: `sleeps` is a counter in the ring's shared control lines.
+    if t == Transport::ShmRing {
+        wait_until("the peer sleeps", || ch.stats().sleeps >= 1);
+    } else {
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn removal_wakes_blocked_peers_with_disconnected(t: Transport) {
     for flavor in [Flavor::Spsc, Flavor::Mpmc] {
         // A receiver blocked on an empty channel.
-        let ch = make::<u64>(Transport::ShmRing, flavor, 4);
+        let ch = make::<u64>(t, flavor, 4);
         let _tx = ch.sender().unwrap();
         let opened = open::<u64>(ch.key()).unwrap();
         let blocked = thread::spawn(move || {
             let rx = opened.receiver().unwrap();
             rx.recv_timeout(WATCHDOG)
         });
-        wait_until("the receiver sleeps", || ch.stats().sleeps >= 1);
+        wait_blocked(t, &ch, |ch| ch.stats().receivers == 1);
         ch.remove().unwrap();
         assert_eq!(
             blocked.join().unwrap(),
@@ -626,7 +643,7 @@ fn removal_wakes_blocked_peers_with_disconnected() {
         );
 
         // A sender blocked on a full channel.
-        let ch = make::<u64>(Transport::ShmRing, flavor, 4);
+        let ch = make::<u64>(t, flavor, 4);
         let _rx = ch.receiver().unwrap();
         let opened = open::<u64>(ch.key()).unwrap();
         let blocked = thread::spawn(move || {
@@ -634,7 +651,9 @@ fn removal_wakes_blocked_peers_with_disconnected() {
             while tx.try_send(0).is_ok() {}
             tx.send_timeout(1, WATCHDOG)
         });
-        wait_until("the sender sleeps", || ch.stats().sleeps >= 1);
+        wait_blocked(t, &ch, |ch| {
+            ch.stats().senders == 1 && ch.len() == ch.capacity()
+        });
         ch.remove().unwrap();
         assert!(
             matches!(
@@ -650,16 +669,8 @@ fn removal_wakes_blocked_peers_with_disconnected() {
 // Disconnection: a state, seen only after a peer had connected
 // -------------------------------------------------------------------------------------
 
-/// Every transport and flavour.
-fn all_kinds() -> impl Iterator<Item = (Transport, Flavor)> {
-    TRANSPORTS
-        .into_iter()
-        .flat_map(|t| [(t, Flavor::Spsc), (t, Flavor::Mpmc)])
-}
-
-#[test]
-fn before_any_peer_connected_operations_wait_instead_of_disconnecting() {
-    for (t, flavor) in all_kinds() {
+fn before_any_peer_connected_operations_wait_instead_of_disconnecting(t: Transport) {
+    for flavor in [Flavor::Spsc, Flavor::Mpmc] {
         let what = format!("{t:?} {flavor:?}");
         // No sender ever: a receiver waits (Timeout, Empty), never Disconnected.
         let ch = make::<u64>(t, flavor, 2);
@@ -693,9 +704,8 @@ fn before_any_peer_connected_operations_wait_instead_of_disconnecting() {
     }
 }
 
-#[test]
-fn disconnected_is_a_state_that_a_new_peer_ends() {
-    for (t, flavor) in all_kinds() {
+fn disconnected_is_a_state_that_a_new_peer_ends(t: Transport) {
+    for flavor in [Flavor::Spsc, Flavor::Mpmc] {
         let what = format!("{t:?} {flavor:?}");
         let ch = make::<u64>(t, flavor, 4);
         let rx = ch.receiver().unwrap();
@@ -743,9 +753,8 @@ fn disconnected_is_a_state_that_a_new_peer_ends() {
     }
 }
 
-#[test]
-fn dropping_the_last_peer_wakes_a_blocked_side() {
-    for (t, flavor) in all_kinds() {
+fn dropping_the_last_peer_wakes_a_blocked_side(t: Transport) {
+    for flavor in [Flavor::Spsc, Flavor::Mpmc] {
         let what = format!("{t:?} {flavor:?}");
         let ch = make::<u64>(t, flavor, 2);
         let (tx, rx) = (ch.sender().unwrap(), ch.receiver().unwrap());
@@ -772,28 +781,35 @@ fn dropping_the_last_peer_wakes_a_blocked_side() {
     }
 }
 
-#[test]
-fn removal_of_a_message_queue_channel_disconnects_its_peers() {
+/// Removal under a blocked receiver and a sender: both end in `Disconnected`, from
+/// blocking and non-blocking calls alike, and the key is free.
+fn removal_disconnects_blocked_and_non_blocking_peers(t: Transport) {
     for flavor in [Flavor::Spsc, Flavor::Mpmc] {
-        let ch = make::<u64>(Transport::MessageQueue, flavor, 4);
+        let ch = make::<u64>(t, flavor, 4);
         let tx = ch.sender().unwrap();
         let rx = open::<u64>(ch.key()).unwrap().receiver().unwrap();
         let blocked = thread::spawn(move || (rx.recv_timeout(WATCHDOG), rx));
         thread::sleep(Duration::from_millis(50));
         ch.remove().unwrap();
         let (r, rx) = blocked.join().unwrap();
-        assert_eq!(r, Err(RecvTimeoutError::Disconnected), "{flavor:?}");
-        assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected), "{flavor:?}");
-        assert!(tx.try_send(1).unwrap_err().is_disconnected(), "{flavor:?}");
+        assert_eq!(r, Err(RecvTimeoutError::Disconnected), "{t:?} {flavor:?}");
+        assert_eq!(
+            rx.try_recv(),
+            Err(TryRecvError::Disconnected),
+            "{t:?} {flavor:?}"
+        );
+        assert!(
+            tx.try_send(1).unwrap_err().is_disconnected(),
+            "{t:?} {flavor:?}"
+        );
         assert!(matches!(open::<u64>(ch.key()), Err(Error::NotFound)));
     }
 }
 
 /// Connecting and disconnecting are balanced `SEM_UNDO` operations: churning far past
 /// the kernel's per-process adjustment limit (±32767) keeps working.
-#[test]
-fn connect_disconnect_churn_stays_within_sem_undo_limits() {
-    for (t, flavor) in all_kinds() {
+fn connect_disconnect_churn_stays_within_sem_undo_limits(t: Transport) {
+    for flavor in [Flavor::Spsc, Flavor::Mpmc] {
         let ch = make::<u64>(t, flavor, 2);
         for i in 0..33_000u32 {
             let r = if i % 2 == 0 {
@@ -810,3 +826,25 @@ fn connect_disconnect_churn_stays_within_sem_undo_limits() {
         assert_eq!(rx.recv(), Ok(1));
     }
 }
+
+per_transport!(
+    type_mismatch_for_another_type_of_the_same_size,
+    a_pinned_fingerprint_makes_types_compatible,
+    layout_mismatch_for_a_type_of_another_size,
+    layout_mismatch_for_the_other_flavour_when_asked_for,
+    layout_mismatch_for_another_capacity_when_asked_for,
+    capacity_zero_or_too_large_is_a_layout_mismatch,
+    already_exists_when_the_key_is_taken,
+    not_found_for_an_unused_key,
+    role_taken_for_a_second_spsc_sender_or_receiver,
+    mpmc_allows_many_senders_and_receivers,
+    not_ready_for_a_channel_whose_creator_never_finished,
+    os_error_for_a_mode_with_more_than_permission_bits,
+    permission_denied_for_another_users_channel,
+    removal_wakes_blocked_peers_with_disconnected,
+    removal_disconnects_blocked_and_non_blocking_peers,
+    before_any_peer_connected_operations_wait_instead_of_disconnecting,
+    disconnected_is_a_state_that_a_new_peer_ends,
+    dropping_the_last_peer_wakes_a_blocked_side,
+    connect_disconnect_churn_stays_within_sem_undo_limits,
+);

@@ -1,17 +1,22 @@
 //! Model test: random sequences of non-blocking operations on a real channel (sender
 //! and receiver in this thread) checked step by step against a `VecDeque`, for both
-//! flavours from one generic body.
+//! flavours and both transports from one generic body ([`run`]); every case is
+//! instantiated per transport by `per_transport!` (`shm_ring::*`, `msgq::*`).
 //!
 //! Capacities 1..=64 (rounded up to a power of two by the channel: the model uses
 //! `Channel::capacity`), sequences up to 2000 operations, so the indices wrap around
 //! the ring many times. Every channel is made at `Key::private()` and removed when
 //! its creator handle drops (also when a case fails).
 
+#[macro_use]
+mod conformance;
+
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use proptest::collection::vec;
 use proptest::prelude::*;
+use proptest::test_runner::TestRunner;
 use sysvring::{
     Builder, Flavor, Key, RecvTimeoutError, SendTimeoutError, Transport, TryRecvError, TrySendError,
 };
@@ -252,6 +257,8 @@ fn run(
     }
 
     let st = ch.stats();
+    // Ring only: the sent/received counters live in the ring's shared control lines;
+    // a message queue has no such counters (its `Stats` report presence only).
     if transport == Transport::ShmRing {
         prop_assert_eq!(st.sent, sent);
         prop_assert_eq!(st.received, received);
@@ -268,16 +275,20 @@ fn run(
         r.recv_timeout(Duration::from_secs(10)),
         Err(RecvTimeoutError::Disconnected)
     );
-    // (At once after a failing call: see a_dropped_peer_is_seen_at_once_by_non_blocking_calls.)
-    if transport == Transport::ShmRing {
-        prop_assert_eq!(r.try_recv(), Err(TryRecvError::Disconnected));
-    }
+    // At once, also right after a failing call (see
+    // a_dropped_peer_is_seen_at_once_by_non_blocking_calls).
+    prop_assert_eq!(r.try_recv(), Err(TryRecvError::Disconnected));
     Ok(())
 }
 
-fn config() -> ProptestConfig {
+fn config(transport: Transport) -> ProptestConfig {
     ProptestConfig {
-        cases: 128,
+        // One syscall per message on the message queue: fewer cases.
+        cases: if transport == Transport::ShmRing {
+            128
+        } else {
+            32
+        },
         // Shrinking re-creates a channel per attempt; keep it bounded.
         max_shrink_iters: 2000,
         // No regression files in the source tree; failures print their input.
@@ -286,46 +297,31 @@ fn config() -> ProptestConfig {
     }
 }
 
-proptest! {
-    #![proptest_config(config())]
-
-    #[test]
-    fn spsc_ring_matches_a_vecdeque(cap in 1usize..=64, ops in vec(op(), 1..2000)) {
-        run(Transport::ShmRing, Flavor::Spsc, cap, &ops)?;
-    }
-
-    #[test]
-    fn mpmc_ring_matches_a_vecdeque(cap in 1usize..=64, ops in vec(op(), 1..2000)) {
-        run(Transport::ShmRing, Flavor::Mpmc, cap, &ops)?;
+/// The proptest of [`run`]: random capacities and operation sequences on `flavor`
+/// over `transport`; a failure panics with the shrunk (minimal) input.
+fn matches_a_vecdeque(transport: Transport, flavor: Flavor) {
+    let mut runner = TestRunner::new(config(transport));
+    let r = runner.run(&(1usize..=64, vec(op(), 1..2000)), |(cap, ops)| {
+        run(transport, flavor, cap, &ops)
+    });
+    if let Err(e) = r {
+        panic!("{transport:?} {flavor:?}: {e}");
     }
 }
 
-proptest! {
-    // One syscall per message: fewer cases.
-    #![proptest_config(ProptestConfig { cases: 32, ..config() })]
+fn spsc_matches_a_vecdeque(transport: Transport) {
+    matches_a_vecdeque(transport, Flavor::Spsc);
+}
 
-    #[test]
-    fn spsc_msgq_matches_a_vecdeque(cap in 1usize..=64, ops in vec(op(), 1..2000)) {
-        run(Transport::MessageQueue, Flavor::Spsc, cap, &ops)?;
-    }
-
-    #[test]
-    fn mpmc_msgq_matches_a_vecdeque(cap in 1usize..=64, ops in vec(op(), 1..2000)) {
-        run(Transport::MessageQueue, Flavor::Mpmc, cap, &ops)?;
-    }
+fn mpmc_matches_a_vecdeque(transport: Transport) {
+    matches_a_vecdeque(transport, Flavor::Mpmc);
 }
 
 /// Many laps with the ring kept nearly full and nearly empty: positions run far past
 /// the capacity, at every offset of the wrap. (MPMC capacity 1 is covered by
 /// `mpmc_capacity_one_holds_one_message`.)
-#[test]
-fn long_wraparound_both_flavours() {
-    for (transport, flavor) in [
-        (Transport::ShmRing, Flavor::Spsc),
-        (Transport::ShmRing, Flavor::Mpmc),
-        (Transport::MessageQueue, Flavor::Spsc),
-        (Transport::MessageQueue, Flavor::Mpmc),
-    ] {
+fn long_wraparound_both_flavours(transport: Transport) {
+    for flavor in [Flavor::Spsc, Flavor::Mpmc] {
         for cap in [1usize, 2, 3, 7, 64] {
             if (transport, flavor, cap) == (Transport::ShmRing, Flavor::Mpmc, 1) {
                 continue;
@@ -349,13 +345,13 @@ fn long_wraparound_both_flavours() {
 /// Regression: an MPMC ring of capacity 1 must not take a second message while the
 /// first is unread. (With per-slot stamps "free for lap" = `pos` and "published" =
 /// `pos + 1`, a one-slot ring cannot tell the published message of lap `n` from a
-/// free slot of lap `n + 1`, so the second send overwrote the first.)
-#[test]
-fn mpmc_capacity_one_holds_one_message() {
+/// free slot of lap `n + 1`, so the second send overwrote the first.) The message
+/// queue must likewise hold exactly what `capacity()` reports.
+fn mpmc_capacity_one_holds_one_message(transport: Transport) {
     let ch = Builder::<u64>::new(Key::private())
         .capacity(1)
         .flavor(Flavor::Mpmc)
-        .transport(Transport::ShmRing)
+        .transport(transport)
         .create()
         .unwrap();
     let cap = ch.capacity();
@@ -384,32 +380,29 @@ fn mpmc_capacity_one_holds_one_message() {
 /// dropped), on both transports, even right after a failing call of the same handle.
 /// (The message-queue transport rate-limits its presence check to every 10 ms, so a
 /// `try_recv` soon after an `Empty` kept answering `Empty`.)
-#[test]
-fn a_dropped_peer_is_seen_at_once_by_non_blocking_calls() {
-    for transport in [Transport::ShmRing, Transport::MessageQueue] {
-        for flavor in [Flavor::Spsc, Flavor::Mpmc] {
-            let what = format!("{transport:?} {flavor:?}");
-            let ch = Builder::<u64>::new(Key::private())
-                .capacity(2)
-                .flavor(flavor)
-                .transport(transport)
-                .create()
-                .unwrap();
-            let (tx, rx) = (ch.sender().unwrap(), ch.receiver().unwrap());
-            assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "{what}");
-            drop(tx);
-            assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected), "{what}");
+fn a_dropped_peer_is_seen_at_once_by_non_blocking_calls(transport: Transport) {
+    for flavor in [Flavor::Spsc, Flavor::Mpmc] {
+        let what = format!("{transport:?} {flavor:?}");
+        let ch = Builder::<u64>::new(Key::private())
+            .capacity(2)
+            .flavor(flavor)
+            .transport(transport)
+            .create()
+            .unwrap();
+        let (tx, rx) = (ch.sender().unwrap(), ch.receiver().unwrap());
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "{what}");
+        drop(tx);
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected), "{what}");
 
-            let tx = ch.sender().unwrap();
-            while tx.try_send(1).is_ok() {}
-            assert!(tx.try_send(2).unwrap_err().is_full(), "{what}");
-            drop(rx);
-            let r = tx.try_send(3);
-            assert!(
-                matches!(r, Err(TrySendError::Disconnected(3))),
-                "{what}: {r:?}"
-            );
-        }
+        let tx = ch.sender().unwrap();
+        while tx.try_send(1).is_ok() {}
+        assert!(tx.try_send(2).unwrap_err().is_full(), "{what}");
+        drop(rx);
+        let r = tx.try_send(3);
+        assert!(
+            matches!(r, Err(TrySendError::Disconnected(3))),
+            "{what}: {r:?}"
+        );
     }
 }
 
@@ -421,40 +414,50 @@ struct Aligned256([u8; 256]);
 #[repr(C)]
 struct Odd3([u8; 3]);
 
-/// Fills and drains a channel of `T` twice (a wrap) and checks every value.
-fn fill_and_drain<T: bytemuck::Pod + PartialEq + std::fmt::Debug>(make: impl Fn(u8) -> T) {
-    for transport in [Transport::ShmRing, Transport::MessageQueue] {
-        for flavor in [Flavor::Spsc, Flavor::Mpmc] {
-            let what = format!("{} {transport:?} {flavor:?}", std::any::type_name::<T>());
-            let ch = Builder::<T>::new(Key::private())
-                .capacity(4)
-                .flavor(flavor)
-                .transport(transport)
-                .create()
-                .unwrap_or_else(|e| panic!("{what}: {e}"));
-            let (tx, rx) = (ch.sender().unwrap(), ch.receiver().unwrap());
-            let cap = ch.capacity();
-            for lap in 0..3u8 {
-                for i in 0..cap as u8 {
-                    tx.try_send(make(lap * 16 + i))
-                        .unwrap_or_else(|e| panic!("{what}: send {i}: {e:?}"));
-                }
-                assert!(tx.try_send(make(0)).unwrap_err().is_full(), "{what}");
-                for i in 0..cap as u8 {
-                    assert_eq!(rx.try_recv(), Ok(make(lap * 16 + i)), "{what}");
-                }
-                assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "{what}");
+/// Fills and drains a channel of `T` on `transport` three times (wrapping) and checks
+/// every value.
+fn fill_and_drain<T: bytemuck::Pod + PartialEq + std::fmt::Debug>(
+    transport: Transport,
+    make: impl Fn(u8) -> T,
+) {
+    for flavor in [Flavor::Spsc, Flavor::Mpmc] {
+        let what = format!("{} {transport:?} {flavor:?}", std::any::type_name::<T>());
+        let ch = Builder::<T>::new(Key::private())
+            .capacity(4)
+            .flavor(flavor)
+            .transport(transport)
+            .create()
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let (tx, rx) = (ch.sender().unwrap(), ch.receiver().unwrap());
+        let cap = ch.capacity();
+        for lap in 0..3u8 {
+            for i in 0..cap as u8 {
+                tx.try_send(make(lap * 16 + i))
+                    .unwrap_or_else(|e| panic!("{what}: send {i}: {e:?}"));
             }
+            assert!(tx.try_send(make(0)).unwrap_err().is_full(), "{what}");
+            for i in 0..cap as u8 {
+                assert_eq!(rx.try_recv(), Ok(make(lap * 16 + i)), "{what}");
+            }
+            assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "{what}");
         }
     }
 }
 
 /// Zero-sized, one-byte, odd-sized and over-aligned elements.
-#[test]
-fn odd_element_types_round_trip() {
-    fill_and_drain(|_| ());
-    fill_and_drain(|i| i);
-    fill_and_drain(|i| Odd3([i, !i, i ^ 0x55]));
-    fill_and_drain(|i| Aligned256([i; 256]));
-    fill_and_drain(|i| [u64::from(i); 512]);
+fn odd_element_types_round_trip(transport: Transport) {
+    fill_and_drain(transport, |_| ());
+    fill_and_drain(transport, |i| i);
+    fill_and_drain(transport, |i| Odd3([i, !i, i ^ 0x55]));
+    fill_and_drain(transport, |i| Aligned256([i; 256]));
+    fill_and_drain(transport, |i| [u64::from(i); 512]);
 }
+
+per_transport!(
+    spsc_matches_a_vecdeque,
+    mpmc_matches_a_vecdeque,
+    long_wraparound_both_flavours,
+    mpmc_capacity_one_holds_one_message,
+    a_dropped_peer_is_seen_at_once_by_non_blocking_calls,
+    odd_element_types_round_trip,
+);
