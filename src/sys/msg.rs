@@ -193,10 +193,7 @@ impl MsgQueue {
                 Some(libc::ENOMSG) => {
                     return Err(SysError::new(
                         "msgrcv",
-                        io::Error::new(
-                            io::ErrorKind::WouldBlock,
-                            "no message of the requested type",
-                        ),
+                        io::Error::from(io::ErrorKind::WouldBlock),
                     ))
                 }
                 Some(libc::E2BIG) => {

@@ -358,7 +358,7 @@ impl SemSet {
                 {
                     return Err(SysError::new(
                         "semtimedop",
-                        io::Error::new(io::ErrorKind::TimedOut, "semtimedop timed out"),
+                        io::Error::from(io::ErrorKind::TimedOut),
                     ));
                 }
                 _ => return Err(self.gone(SysError::new("semtimedop", e))),

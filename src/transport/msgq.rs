@@ -171,6 +171,14 @@ impl MsgqShared {
         let want = capacity.saturating_mul(elem_size.max(1) as u64);
         let _ = queue.set_qbytes(want);
         let qbytes = queue.stat().map_err(|e| fail(map("msgctl")(e)))?.qbytes;
+        // A budget that cannot hold one message (msgmax above msgmnb, and no
+        // privilege to raise it) would make every send block forever.
+        if qbytes < elem_size as u64 {
+            return Err(fail(Error::MessageTooLarge {
+                size: elem_size,
+                max: qbytes as usize,
+            }));
+        }
         let effective = (qbytes / elem_size.max(1) as u64).min(capacity).max(1);
         let mut v = vec![0u16; usize::from(NSEMS)];
         v[S_MAGIC_A] = MAGIC_A;
