@@ -92,6 +92,10 @@ fn inspect_shm(id: i32) -> Option<ChannelInfo> {
         return None;
     }
     let att = seg.attach(true).ok()?;
+    // Count attachments now that ours is one of them (a count taken before attaching
+    // could miss a process that attached meanwhile, and subtracting ours from it would
+    // undercount).
+    let nattch = seg.stat().map_or(st.nattch + 1, |s| s.nattch);
     // SAFETY: the mapping holds at least the header and control block (checked above),
     // page-aligned; both are atomics (valid for any bytes) and only loaded from, so the
     // read-only mapping is never written.
@@ -127,7 +131,7 @@ fn inspect_shm(id: i32) -> Option<ChannelInfo> {
         senders: val(shm::SENDERS),
         receivers: val(shm::RECEIVERS),
         // Our own read-only attachment is one of them.
-        attached: st.nattch.saturating_sub(1),
+        attached: nattch.saturating_sub(1),
         creator_pid: pid,
         creator_alive,
         ready: v.state == STATE_READY,

@@ -609,6 +609,15 @@ impl Handle {
         !self.shared.peers_alive(self.side)
     }
 
+    /// With the other side gone, skips MPMC slots that dead producers claimed and
+    /// never published; true when something was skipped (try again).
+    fn skip_abandoned(&self) -> bool {
+        match &*self.shared {
+            AnyChannel::Shm(s) => s.skip_abandoned(),
+            AnyChannel::Msgq(_) => false,
+        }
+    }
+
     /// Wakes the other side after progress (shared memory only; zero syscalls while
     /// nobody sleeps).
     #[inline]
@@ -916,13 +925,17 @@ impl<T: Pod> Receiver<T> {
             Ok(None) if !self.h.gone() => return Err(TryRecvError::Empty),
             _ => {}
         }
-        // A sender may have published and left between our pop and the check.
-        match self.pop() {
-            Ok(Some(v)) => {
-                self.h.progressed();
-                Ok(v)
+        // A sender may have published and left between our pop and the check, or died
+        // holding a slot in front of other messages.
+        loop {
+            match self.pop() {
+                Ok(Some(v)) => {
+                    self.h.progressed();
+                    return Ok(v);
+                }
+                Ok(None) if self.h.skip_abandoned() => {}
+                _ => return Err(TryRecvError::Disconnected),
             }
-            _ => Err(TryRecvError::Disconnected),
         }
     }
 
@@ -1037,12 +1050,16 @@ impl<T: Pod> Receiver<T> {
             return Ok(n);
         }
         if !buf.is_empty() && self.h.gone() {
-            let n = self.pop_batch(buf).map_err(|()| RecvError)?;
-            if n == 0 {
-                return Err(RecvError);
+            loop {
+                let n = self.pop_batch(buf).map_err(|()| RecvError)?;
+                if n > 0 {
+                    self.h.progressed();
+                    return Ok(n);
+                }
+                if !self.h.skip_abandoned() {
+                    return Err(RecvError);
+                }
             }
-            self.h.progressed();
-            return Ok(n);
         }
         Ok(0)
     }

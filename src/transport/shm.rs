@@ -422,6 +422,42 @@ impl ShmShared {
         }
     }
 
+    /// With no sender left, a slot at `head` claimed by a producer that died before
+    /// publishing will never be published: skip it (and any that follow) so the
+    /// messages behind it are received before `Disconnected`. Returns whether it
+    /// skipped anything.
+    pub(crate) fn skip_abandoned(&self) -> bool {
+        if self.ring.geometry().kind != RingKind::Mpmc {
+            return false;
+        }
+        let mut skipped = false;
+        while let Some(st) = mpmc::stuck(&self.ring) {
+            if st.consumer || !owner_dead(st.owner) || !mpmc::skip(&self.ring, &st) {
+                break;
+            }
+            self.control().skipped.fetch_add(1, Ordering::Relaxed);
+            skipped = true;
+        }
+        skipped
+    }
+
+    /// The last attempt before reporting `Disconnected`: receivers first take what a
+    /// dead producer's abandoned slot hides.
+    fn last_attempt<R>(
+        &self,
+        side: Side,
+        attempt: &mut impl FnMut() -> Option<R>,
+    ) -> Result<R, WaitError> {
+        loop {
+            if let Some(r) = attempt() {
+                return Ok(r);
+            }
+            if side != Side::Recv || !self.skip_abandoned() {
+                return Err(WaitError::Disconnected);
+            }
+        }
+    }
+
     /// MPMC crash recovery, called once per slice while a side is blocked: a slot
     /// that blocks the queue and was seen stuck with the same stamp one slice ago,
     /// whose claimer is dead, is skipped and counted in `stats().skipped`.
@@ -472,7 +508,7 @@ impl ShmShared {
                     return Ok(r);
                 }
                 if self.peers_gone_fast(side) {
-                    return attempt().ok_or(WaitError::Disconnected);
+                    return self.last_attempt(side, &mut attempt);
                 }
                 spins += 1;
                 if spins % 64 == 0 {
@@ -487,7 +523,7 @@ impl ShmShared {
                         next_check = now + SLICE;
                         self.recover(&mut seen);
                         if !self.peers_alive(side) {
-                            return attempt().ok_or(WaitError::Disconnected);
+                            return self.last_attempt(side, &mut attempt);
                         }
                     }
                 }
@@ -511,7 +547,7 @@ impl ShmShared {
             }
             if !self.peers_alive(side) {
                 self.unregister(side);
-                return attempt().ok_or(WaitError::Disconnected);
+                return self.last_attempt(side, &mut attempt);
             }
             self.control().sleeps.fetch_add(1, Ordering::Relaxed);
             match self.sems.op_timeout(&[SemOp::new(sem, -1)], slice) {
@@ -523,7 +559,7 @@ impl ShmShared {
                 Err(_) => {
                     // Removed (EIDRM/EINVAL) or unusable: the channel is gone.
                     self.control().closed.store(1, Ordering::SeqCst);
-                    return attempt().ok_or(WaitError::Disconnected);
+                    return self.last_attempt(side, &mut attempt);
                 }
             }
             if let Some(r) = attempt() {
