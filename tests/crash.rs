@@ -1424,49 +1424,7 @@ fn every_user_killed(t: Transport) {
     );
 }
 
-/// Opt-in (`SYSVRING_GC_TEST=1 cargo test --test crash -- --ignored`): the real
-/// `admin::gc(false)` removes a channel whose users were all killed and leaves
-/// foreign objects alone. Ignored by default because gc removes *every* unused
-/// sysvring channel on the host, including those of tests running in parallel.
-#[test]
-#[ignore = "gc(false) is host-wide; run alone with SYSVRING_GC_TEST=1"]
-fn gc_removes_unused_channels_for_real() {
-    if role().is_some() || std::env::var("SYSVRING_GC_TEST").as_deref() != Ok("1") {
-        return;
-    }
-    for t in [Transport::ShmRing, Transport::MessageQueue] {
-        let dir = TempDir::new("crash-gc-real");
-        let foreign = Foreign::create();
-        let k = key(TAG);
-        let _leftovers = Leftovers(k);
-        let ready = dir.path().join("creator.ready");
-        let mut creator = Kid::spawn(
-            &dir,
-            "child_gc_creator",
-            "gc_creator",
-            &[
-                ("KEY", k.raw().to_string()),
-                ("T", transport_name(t).to_string()),
-                path_env("READY", &ready),
-            ],
-        );
-        wait_file(&mut creator, &ready);
-        creator.kill();
-        let dead = listed(k).expect("listed after the kill");
-        let removed = admin::gc(false).expect("gc");
-        assert!(removed.iter().any(|i| i.key == k), "{t:?}: not collected");
-        assert!(listed(k).is_none());
-        let now = sysvipc();
-        for (kind, id) in rows_of(&dead) {
-            assert!(!present(&now, kind, id), "{t:?}: {kind} {id} left behind");
-        }
-        assert!(foreign.all_there(), "gc removed a foreign object");
-        eprintln!(
-            "{t:?}: gc(false) removed {} channel(s), ours among them",
-            removed.len()
-        );
-    }
-}
+// The real, host-wide `gc` runs in tests/gc.rs, alone in its binary.
 
 // -------------------------------------------------------------------------------------
 // 3. A blocked side returns Disconnected once its only peer is killed
