@@ -1297,7 +1297,7 @@ fn present(rows: &HashSet<IpcRow>, kind: &str, id: i32) -> bool {
 /// and the real `gc(false)` removes *every* unused sysvring object on the host, which
 /// would break tests running in parallel, so the channel is removed with
 /// `admin::remove(&info, false)` (what gc does per channel); the real gc is exercised
-/// by the opt-in [`gc_removes_unused_channels_for_real`]. Afterwards none of the
+/// by `tests/gc.rs`, alone in its binary. Afterwards none of the
 /// channel's objects is in `/proc/sysvipc`, the foreign ones are, and once they are
 /// removed too nothing this test made is left.
 #[test]
