@@ -10,6 +10,11 @@
 //! peer presence every 100 ms, so a killed peer is noticed and no wake-up can be lost.
 //! Removing the channel destroys the messages still queued (unlike a segment, a queue
 //! is not kept alive by its users).
+//!
+//! Crashes: a producer killed in `msgsnd` either sent the whole message or nothing
+//! (the kernel copies it atomically). A consumer killed right after `msgrcv` returned
+//! loses that one message: the kernel already took it off the queue, so this
+//! transport is at-most-once for it, where the ring is at-least-once.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
