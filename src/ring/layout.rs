@@ -116,9 +116,71 @@ pub struct Control {
 }
 
 /// Offset of the control block.
+#[cfg(not(loom))]
 pub const CONTROL_OFFSET: usize = 2 * LINE;
+/// Offset of the control block: loom's atomics are larger than the real ones, so under
+/// `cfg(loom)` the layout follows their sizes (heap regions only, never a segment).
+#[cfg(loom)]
+pub const CONTROL_OFFSET: usize = round_up(size_of::<Header>(), LINE);
 const _: () = assert!(size_of::<Header>() <= CONTROL_OFFSET);
+#[cfg(not(loom))]
 const _: () = assert!(size_of::<Control>() == 5 * LINE);
+// Slot words are placed at multiples of 8 (the smallest stride alignment).
+#[cfg(loom)]
+const _: () =
+    assert!(align_of::<AtomicU64>() <= 8 && align_of::<loom::cell::UnsafeCell<()>>() <= 8);
+
+#[cfg(loom)]
+impl Header {
+    /// An all-zero header made of properly constructed loom atomics (loom's cannot be
+    /// conjured from zeroed bytes).
+    pub(crate) fn loom_new() -> Header {
+        Header {
+            magic: AtomicU64::new(0),
+            version: AtomicU32::new(0),
+            kind: AtomicU32::new(0),
+            capacity: AtomicU64::new(0),
+            elem_size: AtomicU64::new(0),
+            elem_align: AtomicU64::new(0),
+            fingerprint: AtomicU64::new(0),
+            stride: AtomicU64::new(0),
+            slots_offset: AtomicU64::new(0),
+            total_size: AtomicU64::new(0),
+            sem_id: AtomicU32::new(0),
+            creator_pid: AtomicU32::new(0),
+            creator_start: AtomicU64::new(0),
+            state: AtomicU32::new(0),
+            transport: AtomicU32::new(0),
+        }
+    }
+}
+
+#[cfg(loom)]
+impl Control {
+    /// All-zero control words made of loom atomics (see [`Header::loom_new`]).
+    pub(crate) fn loom_new() -> Control {
+        Control {
+            head: AtomicU64::new(0),
+            _p0: [0; LINE - 8],
+            tail: AtomicU64::new(0),
+            _p1: [0; LINE - 8],
+            recv_waiters: AtomicU32::new(0),
+            send_waiters: AtomicU32::new(0),
+            _p2: [0; LINE - 8],
+            senders: AtomicU32::new(0),
+            receivers: AtomicU32::new(0),
+            ever_senders: AtomicU32::new(0),
+            ever_receivers: AtomicU32::new(0),
+            closed: AtomicU32::new(0),
+            needs_fence: AtomicU32::new(0),
+            _p3: [0; LINE - 24],
+            wakeups: AtomicU64::new(0),
+            sleeps: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+            _p4: [0; LINE - 24],
+        }
+    }
+}
 
 /// A plain copy of a header, taken once and validated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,10 +247,36 @@ impl Header {
 }
 
 /// Byte offset of an MPMC slot's payload: after its sequence word and owner words.
+#[cfg(not(loom))]
 pub const MPMC_SLOT_HEADER: usize = 16;
 
 /// Byte offset of an SPSC slot's payload: after its stamp.
+#[cfg(not(loom))]
 pub const SPSC_SLOT_HEADER: usize = 8;
+
+/// Byte offset of an MPMC slot's owner words (after its stamp).
+pub const OWNER_OFFSET: usize = size_of::<AtomicU64>();
+
+/// Under loom a slot header also holds a `loom::cell::UnsafeCell<()>` through which
+/// the payload accesses are tracked (loom cannot see plain memory): here, after the
+/// stamp (SPSC) or the owner words (MPMC).
+#[cfg(loom)]
+pub const fn loom_cell_offset(kind: RingKind) -> usize {
+    match kind {
+        RingKind::Spsc => round_up(size_of::<AtomicU64>(), 8),
+        RingKind::Mpmc => round_up(OWNER_OFFSET + 2 * size_of::<AtomicU32>(), 8),
+    }
+}
+
+/// Byte offset of an MPMC slot's payload (loom: sized for loom's types).
+#[cfg(loom)]
+pub const MPMC_SLOT_HEADER: usize =
+    loom_cell_offset(RingKind::Mpmc) + size_of::<loom::cell::UnsafeCell<()>>();
+
+/// Byte offset of an SPSC slot's payload (loom: sized for loom's types).
+#[cfg(loom)]
+pub const SPSC_SLOT_HEADER: usize =
+    loom_cell_offset(RingKind::Spsc) + size_of::<loom::cell::UnsafeCell<()>>();
 
 const fn round_up(x: usize, to: usize) -> usize {
     x.div_ceil(to) * to

@@ -94,4 +94,125 @@ impl RawRing {
     pub fn base(&self) -> NonNull<u8> {
         self.base
     }
+
+    /// Under loom: the cell that tracks accesses to the payload of slot `index & mask`.
+    /// Hold a `get_mut()` (write) or `get()` (read) guard exactly while touching the
+    /// payload, so loom reports a payload access not ordered after the publication
+    /// it relies on (a missing Release/Acquire) as a causality violation.
+    #[cfg(loom)]
+    pub(crate) fn loom_cell(&self, index: u64) -> &loom::cell::UnsafeCell<()> {
+        let off = layout::loom_cell_offset(self.geo.kind);
+        // SAFETY: inside the slot header of an in-bounds slot (the loom slot headers
+        // are sized to hold the cell), aligned to 8; `loom_region` constructed it.
+        unsafe {
+            &*self
+                .slot(index)
+                .add(off)
+                .cast::<loom::cell::UnsafeCell<()>>()
+        }
+    }
+}
+
+#[cfg(loom)]
+pub use loom_region::{loom_region, LoomRegion};
+
+/// Heap regions for loom: loom's atomics must be constructed, not read from zeroed
+/// bytes, and are larger than the real ones (the `cfg(loom)` layout follows them).
+#[cfg(loom)]
+mod loom_region {
+    use std::alloc::{alloc_zeroed, dealloc, Layout};
+    use std::ptr::{self, NonNull};
+
+    use super::layout::{self, Control, Geometry, Header, RingKind, CONTROL_OFFSET, LINE};
+    use super::RawRing;
+    use crate::sync::{AtomicU32, AtomicU64};
+
+    /// A ring region on the heap with every atomic (and payload-tracking cell) in it
+    /// constructed for the current loom execution; freed on drop. Create one inside
+    /// `loom::model`.
+    #[derive(Debug)]
+    pub struct LoomRegion {
+        base: NonNull<u8>,
+        layout: Layout,
+        ring: RawRing,
+    }
+
+    // SAFETY: the region is only reached through atomics and the ring protocols, as a
+    // shared segment is (see RawRing's Send/Sync).
+    unsafe impl Send for LoomRegion {}
+    // SAFETY: as above.
+    unsafe impl Sync for LoomRegion {}
+
+    /// A heap region for `capacity` slots of `elem_size`/`elem_align` bytes, laid
+    /// out for `kind`, with zeroed control words and stamps (MPMC users still call
+    /// `Mpmc::init`).
+    ///
+    /// # Panics
+    /// When the geometry is out of range.
+    pub fn loom_region(
+        kind: RingKind,
+        capacity: u64,
+        elem_size: usize,
+        elem_align: usize,
+    ) -> LoomRegion {
+        let geo = Geometry::new(kind, capacity, elem_size, elem_align).expect("geometry");
+        let layout = Layout::from_size_align(geo.total_size, elem_align.max(LINE)).expect("layout");
+        // SAFETY: total_size > 0 (header and control words at least).
+        let base = NonNull::new(unsafe { alloc_zeroed(layout) }).expect("allocation");
+        let p = base.as_ptr();
+        // SAFETY: every write is inside the allocation, at an offset the cfg(loom)
+        // layout reserves for that object and aligned for it (8 at least, see the
+        // layout's const assertions); nothing was there to drop.
+        unsafe {
+            ptr::write(p.cast::<Header>(), Header::loom_new());
+            ptr::write(p.add(CONTROL_OFFSET).cast::<Control>(), Control::loom_new());
+            for i in 0..geo.capacity as usize {
+                let slot = p.add(geo.slots_offset + i * geo.stride);
+                ptr::write(slot.cast::<AtomicU64>(), AtomicU64::new(0));
+                if kind == RingKind::Mpmc {
+                    let owner = slot.add(layout::OWNER_OFFSET).cast::<AtomicU32>();
+                    ptr::write(owner, AtomicU32::new(0));
+                    ptr::write(owner.add(1), AtomicU32::new(0));
+                }
+                let cell = slot.add(layout::loom_cell_offset(kind));
+                ptr::write(cell.cast(), loom::cell::UnsafeCell::new(()));
+            }
+        }
+        // SAFETY: total_size bytes at `base`, aligned to max(128, elem_align), owned by
+        // the LoomRegion that the view may not outlive (callers keep it alive).
+        let ring = unsafe { RawRing::new(base, geo) };
+        LoomRegion { base, layout, ring }
+    }
+
+    impl LoomRegion {
+        /// The ring view of the region; valid while the region lives.
+        pub fn ring(&self) -> RawRing {
+            self.ring
+        }
+    }
+
+    impl Drop for LoomRegion {
+        fn drop(&mut self) {
+            let geo = *self.ring.geometry();
+            let p = self.base.as_ptr();
+            // SAFETY: drops exactly what `loom_region` wrote, once, then frees the
+            // allocation with the layout it was made with.
+            unsafe {
+                ptr::drop_in_place(p.cast::<Header>());
+                ptr::drop_in_place(p.add(CONTROL_OFFSET).cast::<Control>());
+                for i in 0..geo.capacity as usize {
+                    let slot = p.add(geo.slots_offset + i * geo.stride);
+                    ptr::drop_in_place(slot.cast::<AtomicU64>());
+                    if geo.kind == RingKind::Mpmc {
+                        let owner = slot.add(layout::OWNER_OFFSET).cast::<AtomicU32>();
+                        ptr::drop_in_place(owner);
+                        ptr::drop_in_place(owner.add(1));
+                    }
+                    let cell = slot.add(layout::loom_cell_offset(geo.kind));
+                    ptr::drop_in_place(cell.cast::<loom::cell::UnsafeCell<()>>());
+                }
+                dealloc(p, self.layout);
+            }
+        }
+    }
 }

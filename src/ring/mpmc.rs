@@ -17,6 +17,7 @@ use std::marker::PhantomData;
 
 use bytemuck::Pod;
 
+use super::layout::OWNER_OFFSET;
 use super::RawRing;
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
@@ -130,6 +131,9 @@ impl<T: Pod> Mpmc<T> {
     /// delivered and must be sent again at a new position.
     #[inline]
     fn publish(&self, pos: u64) -> bool {
+        // We stop holding the slot: an owner word names only a current holder, so a
+        // claimer that dies before recording itself leaves 0 (dead), never us.
+        clear_owner(&self.ring, pos, self.owner);
         // SYNC(stamp): Release; pairs with the consumer's Acquire in `claim` and
         // publishes the payload write.
         stamp(&self.ring, pos)
@@ -142,18 +146,22 @@ impl<T: Pod> Mpmc<T> {
             .is_ok()
     }
 
-    /// Frees the slot at `pos` for the next lap (a CAS: a no-op if a producer
-    /// already reclaimed it from us, taken for dead).
+    /// Frees the slot at `pos` for the next lap (a CAS: fails, returning false, if a
+    /// producer already reclaimed it from us, taken for dead, and may have
+    /// overwritten what we read).
     #[inline]
-    fn release(&self, pos: u64) {
+    fn release(&self, pos: u64) -> bool {
+        clear_owner(&self.ring, pos, self.owner);
         // SYNC(stamp): Release; pairs with the producer's Acquire in `claim`: our read
         // of the payload happens before it is overwritten.
-        let _ = stamp(&self.ring, pos).compare_exchange(
-            pos.wrapping_add(1),
-            pos.wrapping_add(self.cap()),
-            Ordering::Release,
-            Ordering::Relaxed,
-        );
+        stamp(&self.ring, pos)
+            .compare_exchange(
+                pos.wrapping_add(1),
+                pos.wrapping_add(self.cap()),
+                Ordering::Release,
+                Ordering::Relaxed,
+            )
+            .is_ok()
     }
 
     /// Enqueues `v`; `Err(v)` when full.
@@ -163,9 +171,13 @@ impl<T: Pod> Mpmc<T> {
             let Some((pos, _)) = self.claim_send(1) else {
                 return Err(v);
             };
+            #[cfg(loom)]
+            let access = self.ring.loom_cell(pos).get_mut();
             // SAFETY: we own the claimed slot until we publish it; in bounds and
             // aligned for T.
             unsafe { self.ring.payload(pos).cast::<T>().write(v) };
+            #[cfg(loom)]
+            drop(access);
             if self.publish(pos) {
                 return Ok(());
             }
@@ -178,8 +190,12 @@ impl<T: Pod> Mpmc<T> {
         let (pos, _) = self.claim_send(1)?;
         // Publish even if `f` panics, so the slot never wedges the queue.
         let guard = PublishOnDrop { q: self, pos };
+        #[cfg(loom)]
+        let access = self.ring.loom_cell(pos).get_mut();
         // SAFETY: the claimed slot is ours until published; T is Pod (any bytes valid).
         let r = f(unsafe { &mut *self.ring.payload(pos).cast::<T>() });
+        #[cfg(loom)]
+        drop(access);
         drop(guard);
         Some(r)
     }
@@ -190,6 +206,8 @@ impl<T: Pod> Mpmc<T> {
             return 0;
         };
         for (i, v) in vs[..n as usize].iter().enumerate() {
+            #[cfg(loom)]
+            let access = self.ring.loom_cell(pos.wrapping_add(i as u64)).get_mut();
             // SAFETY: positions pos..pos+n are claimed by us; in bounds and aligned.
             unsafe {
                 self.ring
@@ -197,6 +215,8 @@ impl<T: Pod> Mpmc<T> {
                     .cast::<T>()
                     .write(*v)
             };
+            #[cfg(loom)]
+            drop(access);
         }
         let mut sent = n as usize;
         for i in 0..n {
@@ -213,12 +233,21 @@ impl<T: Pod> Mpmc<T> {
     /// Dequeues one message; `None` when empty.
     #[inline]
     pub fn pop(&self) -> Option<T> {
-        let (pos, _) = self.claim_recv(1)?;
-        // SAFETY: the claimed slot holds a published message that no producer
-        // overwrites before we release it; T is Pod.
-        let v = unsafe { self.ring.payload(pos).cast::<T>().read() };
-        self.release(pos);
-        Some(v)
+        loop {
+            let (pos, _) = self.claim_recv(1)?;
+            #[cfg(loom)]
+            let access = self.ring.loom_cell(pos).get();
+            // SAFETY: the claimed slot holds a published message that no producer
+            // overwrites before we release it; T is Pod.
+            let v = unsafe { self.ring.payload(pos).cast::<T>().read() };
+            #[cfg(loom)]
+            drop(access);
+            if self.release(pos) {
+                return Some(v);
+            }
+            // Reclaimed under us (we were taken for dead): the copy may be torn, and
+            // the message is counted as lost with a dead consumer. Take the next one.
+        }
     }
 
     /// Lets `f` read a claimed message in place, then frees the slot; `None` when
@@ -227,8 +256,12 @@ impl<T: Pod> Mpmc<T> {
     pub fn pop_with<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
         let (pos, _) = self.claim_recv(1)?;
         let guard = ReleaseOnDrop { q: self, pos };
+        #[cfg(loom)]
+        let access = self.ring.loom_cell(pos).get();
         // SAFETY: as in `pop`; the reference does not outlive `f`.
         let r = f(unsafe { &*self.ring.payload(pos).cast::<T>() });
+        #[cfg(loom)]
+        drop(access);
         drop(guard);
         Some(r)
     }
@@ -239,6 +272,8 @@ impl<T: Pod> Mpmc<T> {
             return 0;
         };
         for (i, o) in out[..n as usize].iter_mut().enumerate() {
+            #[cfg(loom)]
+            let access = self.ring.loom_cell(pos.wrapping_add(i as u64)).get();
             // SAFETY: positions pos..pos+n are claimed, published messages.
             *o = unsafe {
                 self.ring
@@ -246,9 +281,11 @@ impl<T: Pod> Mpmc<T> {
                     .cast::<T>()
                     .read()
             };
+            #[cfg(loom)]
+            drop(access);
         }
         for i in 0..n {
-            self.release(pos.wrapping_add(i));
+            let _ = self.release(pos.wrapping_add(i));
         }
         n as usize
     }
@@ -292,7 +329,7 @@ struct ReleaseOnDrop<'a, T: Pod> {
 
 impl<T: Pod> Drop for ReleaseOnDrop<'_, T> {
     fn drop(&mut self) {
-        self.q.release(self.pos);
+        let _ = self.q.release(self.pos);
     }
 }
 
@@ -329,11 +366,25 @@ fn set_owner(ring: &RawRing, pos: u64, o: Owner) {
     start.store(o.start, Ordering::Relaxed);
 }
 
+/// Clears the owner words of the slot at `pos` if they still name `o` (a CAS, so a
+/// later claimer's record is never erased).
+#[inline]
+fn clear_owner(ring: &RawRing, pos: u64, o: Owner) {
+    let (pid, start) = owner_words(ring, pos);
+    if pid
+        .compare_exchange(o.pid, 0, Ordering::Relaxed, Ordering::Relaxed)
+        .is_ok()
+    {
+        start.store(0, Ordering::Relaxed);
+    }
+}
+
 fn owner_words(ring: &RawRing, pos: u64) -> (&AtomicU32, &AtomicU32) {
-    // SAFETY: bytes 8..16 of the 16-byte slot header of an in-bounds slot, aligned to
-    // 4; AtomicU32 is valid for any bit pattern.
+    // SAFETY: bytes 8..16 (OWNER_OFFSET is 8) of the 16-byte slot header of an
+    // in-bounds slot, aligned to 4; AtomicU32 is valid for any bit pattern. Under loom
+    // the header is sized for loom's types and `loom_region` constructs these words.
     unsafe {
-        let p = ring.slot(pos).add(8).cast::<AtomicU32>();
+        let p = ring.slot(pos).add(OWNER_OFFSET).cast::<AtomicU32>();
         (&*p, &*p.add(1))
     }
 }

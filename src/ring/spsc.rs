@@ -122,9 +122,13 @@ impl<T: Pod> Producer<T> {
             return Err(v);
         }
         let t = self.tail.get();
+        #[cfg(loom)]
+        let access = self.ring.loom_cell(t).get_mut();
         // SAFETY: the slot at `t` is free (t - head < capacity) so the consumer does not
         // read it; payload() is in bounds and aligned for T (geometry checked for T).
         unsafe { self.ring.payload(t).cast::<T>().write(v) };
+        #[cfg(loom)]
+        drop(access);
         self.stamp(t);
         self.publish(t.wrapping_add(1));
         Ok(())
@@ -138,10 +142,14 @@ impl<T: Pod> Producer<T> {
             return None;
         }
         let t = self.tail.get();
+        #[cfg(loom)]
+        let access = self.ring.loom_cell(t).get_mut();
         // SAFETY: as in `push`; the slot is ours until stamped, T is Pod so any bytes
         // left there are a valid T. A hostile peer writing it concurrently can make the
         // data wrong but T has no invariants to break.
         let r = f(unsafe { &mut *self.ring.payload(t).cast::<T>() });
+        #[cfg(loom)]
+        drop(access);
         self.stamp(t);
         self.publish(t.wrapping_add(1));
         Some(r)
@@ -153,8 +161,12 @@ impl<T: Pod> Producer<T> {
         let t = self.tail.get();
         for (i, v) in vs[..n].iter().enumerate() {
             let p = t.wrapping_add(i as u64);
+            #[cfg(loom)]
+            let access = self.ring.loom_cell(p).get_mut();
             // SAFETY: slots t..t+n are free (n <= free); in bounds and aligned as in `push`.
             unsafe { self.ring.payload(p).cast::<T>().write(*v) };
+            #[cfg(loom)]
+            drop(access);
             self.stamp(p);
         }
         if n > 0 {
@@ -218,9 +230,13 @@ impl<T: Pod> Consumer<T> {
         if !self.ready(h) {
             return None;
         }
+        #[cfg(loom)]
+        let access = self.ring.loom_cell(h).get();
         // SAFETY: the slot at `h` is stamped for `h`, and the producer will not overwrite
         // it before we publish head; in bounds, aligned; T is Pod.
         let v = unsafe { self.ring.payload(h).cast::<T>().read() };
+        #[cfg(loom)]
+        drop(access);
         self.publish_head(h.wrapping_add(1));
         Some(v)
     }
@@ -233,9 +249,13 @@ impl<T: Pod> Consumer<T> {
         if !self.ready(h) {
             return None;
         }
+        #[cfg(loom)]
+        let access = self.ring.loom_cell(h).get();
         // SAFETY: as in `pop`; the reference lives only during `f`, before the slot is
         // released to the producer.
         let r = f(unsafe { &*self.ring.payload(h).cast::<T>() });
+        #[cfg(loom)]
+        drop(access);
         self.publish_head(h.wrapping_add(1));
         Some(r)
     }
@@ -249,8 +269,12 @@ impl<T: Pod> Consumer<T> {
             if !self.ready(p) {
                 break;
             }
+            #[cfg(loom)]
+            let access = self.ring.loom_cell(p).get();
             // SAFETY: the slot is stamped for `p`; in bounds and aligned as in `pop`.
             out[n] = unsafe { self.ring.payload(p).cast::<T>().read() };
+            #[cfg(loom)]
+            drop(access);
             n += 1;
         }
         if n > 0 {
