@@ -4,7 +4,7 @@
 //! - [`msgq`]: a System V message queue; one `msgsnd`/`msgrcv` per message.
 //!
 //! Both implement [`Channel`] (setup, presence, removal); the per-message paths are
-//! dispatched by `match` on [`AnyChannel`] and on the sender/receiver flavor enums,
+//! dispatched by `match` on `AnyChannel` and on the sender/receiver flavor enums,
 //! never through `dyn`, so the ring's hot path has no virtual call.
 //!
 //! Contract every transport meets (checked by the conformance tests in `tests/`):
