@@ -458,6 +458,23 @@ impl ShmShared {
         }
     }
 
+    /// The deadline passed: a last attempt, and `Disconnected` rather than `Timeout`
+    /// when the other side is gone (a zero timeout must still report it).
+    fn timed_out<R>(
+        &self,
+        side: Side,
+        attempt: &mut impl FnMut() -> Option<R>,
+    ) -> Result<R, WaitError> {
+        if let Some(r) = attempt() {
+            return Ok(r);
+        }
+        if self.peers_alive(side) {
+            Err(WaitError::Timeout)
+        } else {
+            self.last_attempt(side, attempt)
+        }
+    }
+
     /// MPMC crash recovery, called once per slice while a side is blocked: a slot
     /// that blocks the queue and was seen stuck with the same stamp one slice ago,
     /// whose claimer is dead, is skipped and counted in `stats().skipped`.
@@ -514,7 +531,7 @@ impl ShmShared {
                 if spins % 64 == 0 {
                     let now = Instant::now();
                     if deadline.is_some_and(|d| now >= d) {
-                        return Err(WaitError::Timeout);
+                        return self.timed_out(side, &mut attempt);
                     }
                     if now >= until {
                         break;
@@ -533,7 +550,7 @@ impl ShmShared {
         loop {
             let now = Instant::now();
             let slice = match deadline {
-                Some(d) if now >= d => return attempt().ok_or(WaitError::Timeout),
+                Some(d) if now >= d => return self.timed_out(side, &mut attempt),
                 Some(d) => (d - now).min(SLICE),
                 None => SLICE,
             };
