@@ -65,18 +65,3 @@ fn msgq_frames() {
 fn ops_vs_model() {
     replay("ops_vs_model", targets::ops_vs_model);
 }
-
-/// Inputs that fail because of a library bug not fixed yet (`fuzz/known_bugs/`): run
-/// with `--ignored` to see them fail. Once fixed, move them into `fuzz/corpus/` and
-/// drop the tolerance in `ops_vs_model`.
-#[test]
-#[ignore = "library bug: recv_timeout with Spin::Never returns Timeout, not Disconnected"]
-fn known_bugs_ops_vs_model() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/known_bugs/ops_vs_model");
-    for entry in fs::read_dir(dir).expect("fuzz/known_bugs/ops_vs_model") {
-        let path = entry.expect("directory entry").path();
-        let data = fs::read(&path).expect("input");
-        eprintln!("replaying {}", path.display());
-        targets::ops_vs_model_strict(&data);
-    }
-}

@@ -1101,22 +1101,7 @@ pub fn msgq_frames(data: &[u8]) {
 /// several element types), every result checked against a `VecDeque` model,
 /// including presence: `Disconnected` exactly when every peer of the other side that
 /// ever connected is gone.
-///
-/// Known library bug, tolerated here so fuzzing can go on (see
-/// [`ops_vs_model_strict`] and `fuzz/known_bugs/`): with `Spin::Never`, a
-/// `recv_timeout` whose deadline has passed before its first presence check (always
-/// for a zero timeout) returns `Timeout` on an empty channel whose senders are all
-/// gone, where `Disconnected` is due.
 pub fn ops_vs_model(data: &[u8]) {
-    ops_vs_model_with(data, true)
-}
-
-/// [`ops_vs_model`] without tolerating the known bug.
-pub fn ops_vs_model_strict(data: &[u8]) {
-    ops_vs_model_with(data, false)
-}
-
-fn ops_vs_model_with(data: &[u8], tolerate: bool) {
     let mut c = Cursor::new(data);
     let h = c.u8();
     let transport = if h & 2 == 0 {
@@ -1126,12 +1111,11 @@ fn ops_vs_model_with(data: &[u8], tolerate: bool) {
     };
     let cap = 1usize << (h >> 2 & 3);
     let sp = spin(&mut c);
-    let known = tolerate && sp == Spin::Never;
     match h >> 4 & 3 {
-        0 => model::<u64>(&mut c, flavor(h), transport, cap, sp, known),
-        1 => model::<[u8; 3]>(&mut c, flavor(h), transport, cap, sp, known),
-        2 => model::<Msg>(&mut c, flavor(h), transport, cap, sp, known),
-        _ => model::<Wide>(&mut c, flavor(h), transport, cap, sp, known),
+        0 => model::<u64>(&mut c, flavor(h), transport, cap, sp),
+        1 => model::<[u8; 3]>(&mut c, flavor(h), transport, cap, sp),
+        2 => model::<Msg>(&mut c, flavor(h), transport, cap, sp),
+        _ => model::<Wide>(&mut c, flavor(h), transport, cap, sp),
     }
 }
 
@@ -1181,14 +1165,7 @@ impl<T: Elem> Model<T> {
     }
 }
 
-fn model<T: Elem>(
-    c: &mut Cursor,
-    fl: Flavor,
-    transport: Transport,
-    cap: usize,
-    sp: Spin,
-    known_bug: bool,
-) {
+fn model<T: Elem>(c: &mut Cursor, fl: Flavor, transport: Transport, cap: usize, sp: Spin) {
     let ch = Builder::<T>::new(Key::private())
         .capacity(cap)
         .flavor(fl)
@@ -1294,10 +1271,7 @@ fn model<T: Elem>(
                 match m.pop() {
                     Some(v) => assert_eq!(r, Ok(v)),
                     None if m.recv_gone() => {
-                        let bug = known_bug && transport == Transport::ShmRing;
-                        if !(bug && r == Err(RecvTimeoutError::Timeout)) {
-                            assert_eq!(r, Err(RecvTimeoutError::Disconnected))
-                        }
+                        assert_eq!(r, Err(RecvTimeoutError::Disconnected))
                     }
                     None => assert_eq!(r, Err(RecvTimeoutError::Timeout)),
                 }
