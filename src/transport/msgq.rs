@@ -120,6 +120,9 @@ pub(crate) struct MsgqShared {
     owner: AtomicBool,
     fork_gen: u64,
     dropped: AtomicU64,
+    /// Process-local: whether a peer of the other side (senders, receivers) was ever
+    /// seen connected.
+    seen_peers: [AtomicBool; 2],
 }
 
 /// What an opener expects (mirrors the ring's `Expect`).
@@ -210,6 +213,7 @@ impl MsgqShared {
             owner: AtomicBool::new(true),
             fork_gen: sys::fork_generation(),
             dropped: AtomicU64::new(0),
+            seen_peers: [AtomicBool::new(false), AtomicBool::new(false)],
         })
     }
 
@@ -295,6 +299,7 @@ impl MsgqShared {
             owner: AtomicBool::new(false),
             fork_gen: sys::fork_generation(),
             dropped: AtomicU64::new(0),
+            seen_peers: [AtomicBool::new(false), AtomicBool::new(false)],
         })
     }
 
@@ -367,15 +372,20 @@ impl MsgqShared {
 
     /// Whether a peer of the other side may still act (see the ring's `peers_alive`).
     pub(crate) fn peers_alive(&self, side: Side) -> bool {
-        let (count, ever) = match side {
-            Side::Recv => (S_SENDERS, S_EVER_SENDERS),
-            Side::Send => (S_RECEIVERS, S_EVER_RECEIVERS),
+        let (count, ever, seen) = match side {
+            Side::Recv => (S_SENDERS, S_EVER_SENDERS, &self.seen_peers[0]),
+            Side::Send => (S_RECEIVERS, S_EVER_RECEIVERS, &self.seen_peers[1]),
         };
-        match self.sems.get_val(ever) {
-            Ok(0) => true,
-            Ok(_) => self.sems.get_val(count).is_ok_and(|n| n > 0),
-            Err(_) => false,
+        // "A peer has connected" never becomes false again: once seen, one syscall
+        // (the live count) answers.
+        if !seen.load(Ordering::Relaxed) {
+            match self.sems.get_val(ever) {
+                Ok(0) => return true,
+                Ok(_) => seen.store(true, Ordering::Relaxed),
+                Err(_) => return false,
+            }
         }
+        self.sems.get_val(count).is_ok_and(|n| n > 0)
     }
 
     /// Sends one frame without blocking: `Ok(true)` sent, `Ok(false)` full.

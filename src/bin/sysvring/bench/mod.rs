@@ -58,6 +58,7 @@ Transports (names for --transports):
   mpmc      sysvring MPMC channel, 1 producer x 1 consumer
   mpmc2x2   sysvring MPMC channel, 2 producer and 2 consumer processes (throughput)
   blocking  sysvring SPSC whose receivers never spin (Spin::Never): they sleep
+  msgq-chan sysvring SPSC channel on the message-queue transport
   pipe      anonymous pipe, one write(2) per message
   unix      Unix stream socket pair, one write(2) per message
   msgq      System V message queue, one msgsnd(2) per message
@@ -95,13 +96,14 @@ pub enum Tr {
     Mpmc,
     Mpmc2x2,
     Blocking,
+    ChanMsgq,
     Pipe,
     Unix,
     Msgq,
 }
 
 impl Tr {
-    const ALL: [Tr; 10] = [
+    const ALL: [Tr; 11] = [
         Tr::Floor,
         Tr::Ceiling,
         Tr::Spsc,
@@ -109,6 +111,7 @@ impl Tr {
         Tr::Mpmc,
         Tr::Mpmc2x2,
         Tr::Blocking,
+        Tr::ChanMsgq,
         Tr::Pipe,
         Tr::Unix,
         Tr::Msgq,
@@ -124,6 +127,7 @@ impl Tr {
             Tr::Mpmc => "mpmc",
             Tr::Mpmc2x2 => "mpmc2x2",
             Tr::Blocking => "blocking",
+            Tr::ChanMsgq => "msgq-chan",
             Tr::Pipe => "pipe",
             Tr::Unix => "unix",
             Tr::Msgq => "msgq",
@@ -140,6 +144,7 @@ impl Tr {
             Tr::Mpmc => "sysvring mpmc 1x1",
             Tr::Mpmc2x2 => "sysvring mpmc 2x2",
             Tr::Blocking => "sysvring blocking",
+            Tr::ChanMsgq => "sysvring msgq",
             Tr::Pipe => "pipe",
             Tr::Unix => "unix stream",
             Tr::Msgq => "sysv msgq",
@@ -581,13 +586,22 @@ fn sleeps_of(chans: &[Box<dyn Owned>]) -> Option<Sleeps> {
 
 /// Creates a sysvring channel of `size`-byte messages. The returned handle owns it:
 /// dropping it removes the segment and the semaphores.
-fn channel(size: usize, flavor: Flavor, capacity: usize) -> Result<(i32, Box<dyn Owned>)> {
-    fn typed<M: BenchMsg>(flavor: Flavor, capacity: usize) -> Result<(i32, Box<dyn Owned>)> {
+fn channel(
+    size: usize,
+    flavor: Flavor,
+    capacity: usize,
+    transport: Transport,
+) -> Result<(i32, Box<dyn Owned>)> {
+    fn typed<M: BenchMsg>(
+        flavor: Flavor,
+        capacity: usize,
+        transport: Transport,
+    ) -> Result<(i32, Box<dyn Owned>)> {
         for _ in 0..64 {
             let r = Builder::<M>::new(next_key())
                 .flavor(flavor)
                 .capacity(capacity)
-                .transport(Transport::ShmRing)
+                .transport(transport)
                 .create();
             match r {
                 Ok(ch) => {
@@ -606,12 +620,21 @@ fn channel(size: usize, flavor: Flavor, capacity: usize) -> Result<(i32, Box<dyn
         }
         Err("no free key for a channel".into())
     }
-    with_msg!(size, M => typed::<M>(flavor, capacity))
+    with_msg!(size, M => typed::<M>(flavor, capacity, transport))
+}
+
+/// The sysvring transport a bench row uses.
+fn chan_transport(tr: Tr) -> Transport {
+    if tr == Tr::ChanMsgq {
+        Transport::MessageQueue
+    } else {
+        Transport::ShmRing
+    }
 }
 
 fn sysv_flavor(tr: Tr) -> (Flavor, &'static str, &'static str) {
     match tr {
-        Tr::Spsc | Tr::SpscZc => (Flavor::Spsc, "spsc", "default"),
+        Tr::Spsc | Tr::SpscZc | Tr::ChanMsgq => (Flavor::Spsc, "spsc", "default"),
         Tr::Blocking => (Flavor::Spsc, "spsc", "never"),
         _ => (Flavor::Mpmc, "mpmc", "default"),
     }
@@ -661,9 +684,9 @@ fn throughput(tr: Tr, size: usize, o: &Opts) -> Result<Thr> {
             g.spawn("producer", &producer(&a, 0), null(), null())?;
             g.spawn("consumer", &consumer(&a), null(), null())?;
         }
-        Tr::Spsc | Tr::SpscZc | Tr::Mpmc | Tr::Mpmc2x2 | Tr::Blocking => {
+        Tr::Spsc | Tr::SpscZc | Tr::Mpmc | Tr::Mpmc2x2 | Tr::Blocking | Tr::ChanMsgq => {
             let (flavor, fname, spin) = sysv_flavor(tr);
-            let (key, ch) = channel(size, flavor, o.capacity)?;
+            let (key, ch) = channel(size, flavor, o.capacity, chan_transport(tr))?;
             chans.push(ch);
             let a = args(&[
                 &if tr == Tr::SpscZc {
@@ -773,12 +796,12 @@ fn latency(tr: Tr, size: usize, o: &Opts) -> Result<Lat> {
             g.spawn("ponger", &pong(&a), null(), null())?;
             g.spawn("pinger", &ping(&a), null(), null())?;
         }
-        Tr::Spsc | Tr::SpscZc | Tr::Mpmc | Tr::Blocking => {
+        Tr::Spsc | Tr::SpscZc | Tr::Mpmc | Tr::Blocking | Tr::ChanMsgq => {
             // One channel each way.
             let (flavor, fname, spin) = sysv_flavor(tr);
-            let (k0, c0) = channel(size, flavor, o.capacity)?;
+            let (k0, c0) = channel(size, flavor, o.capacity, chan_transport(tr))?;
             chans.push(c0);
-            let (k1, c1) = channel(size, flavor, o.capacity)?;
+            let (k1, c1) = channel(size, flavor, o.capacity, chan_transport(tr))?;
             chans.push(c1);
             let a = args(&[
                 &if tr == Tr::SpscZc {
