@@ -78,12 +78,12 @@ fn next_key() -> Key {
 }
 
 /// Creates a channel at a fresh key; the handle removes it when dropped.
-fn create<T: bytemuck::Pod>(flavor: Flavor) -> Channel<T> {
+fn create<T: bytemuck::Pod>(flavor: Flavor, transport: Transport) -> Channel<T> {
     for _ in 0..64 {
         match Builder::<T>::new(next_key())
             .flavor(flavor)
             .capacity(CAPACITY)
-            .transport(Transport::ShmRing)
+            .transport(transport)
             .create()
         {
             Ok(ch) => return ch,
@@ -155,10 +155,11 @@ fn flavor_name(f: Flavor) -> &'static str {
 fn throughput<M: Msg>(
     c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     flavor: Flavor,
+    transport: Transport,
 ) {
     let size = std::mem::size_of::<M>();
-    let data = create::<M>(flavor);
-    let ack = create::<u64>(Flavor::Spsc);
+    let data = create::<M>(flavor, transport);
+    let ack = create::<u64>(Flavor::Spsc, Transport::ShmRing);
     let tx = data.sender().expect("sender");
     let acks = ack.receiver().expect("ack receiver");
     let peer = Peer::spawn(
@@ -196,10 +197,10 @@ fn spsc_throughput(c: &mut Criterion) {
     let mut g = c.benchmark_group("spsc/throughput");
     for size in SIZES {
         match size {
-            8 => throughput::<Msg8>(&mut g, Flavor::Spsc),
-            64 => throughput::<Msg64>(&mut g, Flavor::Spsc),
-            1024 => throughput::<Msg1K>(&mut g, Flavor::Spsc),
-            _ => throughput::<Msg4K>(&mut g, Flavor::Spsc),
+            8 => throughput::<Msg8>(&mut g, Flavor::Spsc, Transport::ShmRing),
+            64 => throughput::<Msg64>(&mut g, Flavor::Spsc, Transport::ShmRing),
+            1024 => throughput::<Msg1K>(&mut g, Flavor::Spsc, Transport::ShmRing),
+            _ => throughput::<Msg4K>(&mut g, Flavor::Spsc, Transport::ShmRing),
         }
     }
     g.finish();
@@ -209,13 +210,27 @@ fn mpmc_throughput(c: &mut Criterion) {
     let mut g = c.benchmark_group("mpmc/throughput");
     for size in SIZES {
         match size {
-            8 => throughput::<Msg8>(&mut g, Flavor::Mpmc),
-            64 => throughput::<Msg64>(&mut g, Flavor::Mpmc),
-            1024 => throughput::<Msg1K>(&mut g, Flavor::Mpmc),
-            _ => throughput::<Msg4K>(&mut g, Flavor::Mpmc),
+            8 => throughput::<Msg8>(&mut g, Flavor::Mpmc, Transport::ShmRing),
+            64 => throughput::<Msg64>(&mut g, Flavor::Mpmc, Transport::ShmRing),
+            1024 => throughput::<Msg1K>(&mut g, Flavor::Mpmc, Transport::ShmRing),
+            _ => throughput::<Msg4K>(&mut g, Flavor::Mpmc, Transport::ShmRing),
         }
     }
     g.finish();
+}
+
+/// The two transports side by side: SPSC throughput of 8- and 64-byte messages on the
+/// shared-memory ring and on the message queue.
+fn transports(c: &mut Criterion) {
+    for (name, t) in [
+        ("transport/shm", Transport::ShmRing),
+        ("transport/msgq", Transport::MessageQueue),
+    ] {
+        let mut g = c.benchmark_group(name);
+        throughput::<Msg8>(&mut g, Flavor::Spsc, t);
+        throughput::<Msg64>(&mut g, Flavor::Spsc, t);
+        g.finish();
+    }
 }
 
 /// Round trips of 64-byte messages: sysvring SPSC, pipe, Unix stream socket.
@@ -224,8 +239,8 @@ fn latency(c: &mut Criterion) {
 
     // sysvring: one channel each way.
     {
-        let ping = create::<Msg64>(Flavor::Spsc);
-        let pong = create::<Msg64>(Flavor::Spsc);
+        let ping = create::<Msg64>(Flavor::Spsc, Transport::ShmRing);
+        let pong = create::<Msg64>(Flavor::Spsc, Transport::ShmRing);
         let tx = ping.sender().expect("sender");
         let rx = pong.receiver().expect("receiver");
         let peer = Peer::spawn(
@@ -496,6 +511,7 @@ fn main() {
         .configure_from_args();
     spsc_throughput(&mut c);
     mpmc_throughput(&mut c);
+    transports(&mut c);
     latency(&mut c);
     crossbeam_reference(&mut c);
     c.final_summary();
