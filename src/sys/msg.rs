@@ -236,6 +236,39 @@ impl MsgQueue {
         e
     }
 
+    /// Takes the first message chosen by `select` out of the queue and throws it away,
+    /// whatever its length (`msgrcv` of 0 bytes with `MSG_NOERROR`); returns its type.
+    /// For frames that must be dropped (too long for any buffer the caller has).
+    ///
+    /// # Errors
+    /// As [`MsgQueue::recv`], but never `E2BIG`.
+    pub fn discard(&self, select: RecvSelect, nowait: bool) -> Result<i64> {
+        let (typ, mut flags) = select.raw()?;
+        flags |= libc::MSG_NOERROR;
+        if nowait {
+            flags |= libc::IPC_NOWAIT;
+        }
+        let mut raw = [0 as libc::c_long; 1];
+        loop {
+            // SAFETY: `raw` holds the mtype word; msgsz 0 with MSG_NOERROR writes no text.
+            let r = unsafe { libc::msgrcv(self.id, raw.as_mut_ptr().cast(), 0, typ, flags) };
+            if r >= 0 {
+                return Ok(raw[0] as i64);
+            }
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::ENOMSG) => {
+                    return Err(SysError::new(
+                        "msgrcv",
+                        io::Error::from(io::ErrorKind::WouldBlock),
+                    ))
+                }
+                _ => return Err(self.gone(SysError::new("msgrcv", e))),
+            }
+        }
+    }
+
     fn raw_stat(&self) -> Result<libc::msqid_ds> {
         // SAFETY: msqid_ds is plain data; all-zero is valid.
         let mut ds: libc::msqid_ds = unsafe { std::mem::zeroed() };
@@ -339,6 +372,19 @@ mod tests {
             .recv(&mut buf, RecvSelect::Any, true)
             .unwrap_err()
             .is_would_block());
+        q.remove().unwrap();
+    }
+
+    #[test]
+    fn discard_drops_a_frame_of_any_length() {
+        let q = MsgQueue::create(Key::private(), 0o600).unwrap();
+        q.send(2, &[1u8; 4000], false).unwrap();
+        q.send(1, b"kept", false).unwrap();
+        assert_eq!(q.discard(RecvSelect::Type(2), true).unwrap(), 2);
+        assert_eq!(q.stat().unwrap().qnum, 1);
+        assert!(q.discard(RecvSelect::Type(2), true).unwrap_err().is_would_block());
+        let mut b = [0u8; 4];
+        assert_eq!(q.recv(&mut b, RecvSelect::Any, true).unwrap(), (1, 4));
         q.remove().unwrap();
     }
 

@@ -25,6 +25,9 @@ use crate::sys::{self, Key, Limits, MsgQueue, RecvSelect, SemOp, SemSet, Shm};
 
 use super::{Side, Spin, WaitError, SLICE};
 
+/// Wrong-sized frames one non-blocking receive drops at most.
+const MAX_DROPS_PER_CALL: usize = 64;
+
 /// `mtype` of every data message.
 pub(crate) const DATA: i64 = 1;
 
@@ -401,7 +404,9 @@ impl MsgqShared {
     /// `Ok(true)` received, `Ok(false)` empty. A frame of another size is dropped and
     /// counted (never handed out as a `T`).
     pub(crate) fn try_recv_bytes(&self, buf: &mut [u8]) -> Result<bool, ()> {
-        loop {
+        // A peer flooding wrong frames cannot keep a "try" busy: after this many drops
+        // the call reports empty and the next one goes on.
+        for _ in 0..MAX_DROPS_PER_CALL {
             match self.queue.recv(buf, RecvSelect::Type(DATA), true) {
                 Ok((_, n)) if n == buf.len() => return Ok(true),
                 Ok(_) => {
@@ -409,14 +414,15 @@ impl MsgqShared {
                 }
                 Err(e) if e.is_would_block() => return Ok(false),
                 Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                    // Longer than T: take it out (truncating) and drop it.
-                    let mut big = vec![0u8; 1 << 16];
-                    let _ = self.queue.recv(&mut big, RecvSelect::Type(DATA), true);
-                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    // Longer than T (E2BIG, left in the queue): take it out unread.
+                    if self.queue.discard(RecvSelect::Type(DATA), true).is_ok() {
+                        self.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 Err(_) => return Err(()),
             }
         }
+        Ok(false)
     }
 
     /// Polls `attempt` until it succeeds, the deadline passes or the other side is
