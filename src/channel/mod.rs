@@ -803,14 +803,20 @@ impl<T: Pod> Sender<T> {
             return self.send(v).map(|()| r).map_err(|_| SendError(()));
         }
         let mut f = Some(f);
-        let r = self.h.wait(None, || {
-            let attempt = |slot: &mut T| (f.take().expect("called once"))(slot);
-            Ok(match &self.ring {
-                SendRing::Spsc(p) => p.push_with(attempt),
-                SendRing::Mpmc(q) => q.push_with(attempt),
+        let mut attempt = || {
+            let fill = |slot: &mut T| (f.take().expect("called once"))(slot);
+            match &self.ring {
+                SendRing::Spsc(p) => p.push_with(fill),
+                SendRing::Mpmc(q) => q.push_with(fill),
                 SendRing::Msgq => None,
-            })
-        });
+            }
+        };
+        // The fast path, inline: a free slot now needs no wait set-up.
+        if let Some(r) = attempt() {
+            self.h.progressed();
+            return Ok(r);
+        }
+        let r = self.h.wait(None, || Ok(attempt()));
         r.map_err(|_| SendError(()))
     }
 
@@ -1006,6 +1012,19 @@ impl<T: Pod> Receiver<T> {
             return self.recv().map(|v| f(&v));
         }
         let mut f = Some(f);
+        if !self.h.forked() {
+            let read = |m: &T| (f.take().expect("called once"))(m);
+            let fast = match &self.ring {
+                RecvRing::Spsc(c) => c.pop_with(read),
+                RecvRing::Mpmc(q) => q.pop_with(read),
+                RecvRing::Msgq => None,
+            };
+            // The fast path, inline: a waiting message needs no wait set-up.
+            if let Some(r) = fast {
+                self.h.progressed();
+                return Ok(r);
+            }
+        }
         let r = self.h.wait(None, || {
             let attempt = |m: &T| (f.take().expect("called once"))(m);
             Ok(match &self.ring {
