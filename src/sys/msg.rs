@@ -382,7 +382,10 @@ mod tests {
         q.send(1, b"kept", false).unwrap();
         assert_eq!(q.discard(RecvSelect::Type(2), true).unwrap(), 2);
         assert_eq!(q.stat().unwrap().qnum, 1);
-        assert!(q.discard(RecvSelect::Type(2), true).unwrap_err().is_would_block());
+        assert!(q
+            .discard(RecvSelect::Type(2), true)
+            .unwrap_err()
+            .is_would_block());
         let mut b = [0u8; 4];
         assert_eq!(q.recv(&mut b, RecvSelect::Any, true).unwrap(), (1, 4));
         q.remove().unwrap();
