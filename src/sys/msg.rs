@@ -248,12 +248,12 @@ impl MsgQueue {
         if nowait {
             flags |= libc::IPC_NOWAIT;
         }
-        let mut raw = [0 as libc::c_long; 1];
+        let mut raw = [0u64; 1];
         loop {
             // SAFETY: `raw` holds the mtype word; msgsz 0 with MSG_NOERROR writes no text.
             let r = unsafe { libc::msgrcv(self.id, raw.as_mut_ptr().cast(), 0, typ, flags) };
             if r >= 0 {
-                return Ok(i64::from(raw[0]));
+                return Ok(raw[0] as i64);
             }
             let e = io::Error::last_os_error();
             match e.raw_os_error() {
