@@ -854,11 +854,7 @@ impl<T: Pod> Sender<T> {
 
     /// Messages in the channel now.
     pub fn len(&self) -> usize {
-        match &self.ring {
-            SendRing::Spsc(p) => p.len() as usize,
-            SendRing::Mpmc(q) => q.len() as usize,
-            SendRing::Msgq => self.h.shared.len() as usize,
-        }
+        self.h.shared.len() as usize
     }
 
     /// Whether the channel is empty now.
@@ -1095,11 +1091,7 @@ impl<T: Pod> Receiver<T> {
 
     /// Messages in the channel now.
     pub fn len(&self) -> usize {
-        match &self.ring {
-            RecvRing::Spsc(c) => c.len() as usize,
-            RecvRing::Mpmc(q) => q.len() as usize,
-            RecvRing::Msgq => self.h.shared.len() as usize,
-        }
+        self.h.shared.len() as usize
     }
 
     /// Whether the channel is empty now.
