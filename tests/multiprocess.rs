@@ -551,7 +551,10 @@ fn child_stuck_receiver() {
         assert_eq!(rx.recv().expect("recv").seq, seq);
     }
     let _ = rx.recv_with(|m| {
-        fs::write(&ready, m.seq.to_string()).unwrap();
+        // Written aside, then renamed: the parent sees the file only with its content.
+        let tmp = format!("{ready}.tmp");
+        fs::write(&tmp, m.seq.to_string()).unwrap();
+        fs::rename(&tmp, &ready).unwrap();
         thread::sleep(WATCHDOG * 2);
     });
 }
