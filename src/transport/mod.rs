@@ -22,7 +22,7 @@ pub mod shm;
 use std::time::Duration;
 
 use crate::channel::{Error, Transport};
-use crate::sys::Key;
+use crate::sys::{Key, SemOp, SemSet, SysError};
 
 /// Which side of the channel a handle is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +60,43 @@ impl Default for Spin {
     fn default() -> Spin {
         Spin::For(Duration::from_micros(50))
     }
+}
+
+/// Maps a failed call to its `Error` variant, naming `call` in `Os`.
+pub(crate) fn os(call: &'static str) -> impl Fn(SysError) -> Error {
+    move |e| match Error::from(e) {
+        Error::Os(_, io) => Error::Os(call, io),
+        other => other,
+    }
+}
+
+/// Registers one sender or receiver in a channel's set: the live `count` (and, when
+/// `exclusive`, the SPSC `role`) taken with `SEM_UNDO` in one atomic semop, so the
+/// kernel gives both back if the process dies. Both transports use it.
+pub(crate) fn register(sems: &SemSet, count: u16, role: u16, exclusive: bool) -> Result<(), Error> {
+    let add = SemOp::new(count, 1).undo();
+    let take = SemOp::new(role, -1).nowait().undo();
+    let r = if exclusive {
+        sems.op(&[take, add])
+    } else {
+        sems.op(&[add])
+    };
+    match r {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_would_block() => Err(Error::RoleTaken),
+        Err(e) => Err(os("semop")(e)),
+    }
+}
+
+/// Undoes [`register`] (errors ignored: a removed set has nothing left to undo).
+pub(crate) fn unregister(sems: &SemSet, count: u16, role: u16, exclusive: bool) {
+    let sub = SemOp::new(count, -1).nowait().undo();
+    let give = SemOp::new(role, 1).undo();
+    let _ = if exclusive {
+        sems.op(&[sub, give])
+    } else {
+        sems.op(&[sub])
+    };
 }
 
 /// The longest single sleep: blocked waits re-check peer presence this often, so a

@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 
 use crate::channel::Error;
 use crate::ring::layout::{RingKind, VERSION};
-use crate::sys::{self, Key, Limits, MsgQueue, RecvSelect, SemOp, SemSet, Shm};
+use crate::sys::{self, Key, Limits, MsgQueue, RecvSelect, SemSet, Shm};
 
-use super::{Side, Spin, WaitError, SLICE};
+use super::{os, Side, Spin, WaitError, SLICE};
 
 /// Wrong-sized frames one non-blocking receive drops at most.
 const MAX_DROPS_PER_CALL: usize = 64;
@@ -131,13 +131,6 @@ pub(crate) struct MsgqShared {
 /// What an opener expects (mirrors the ring's `Expect`).
 pub(crate) use super::shm::Expect;
 
-fn map(call: &'static str) -> impl Fn(crate::sys::SysError) -> Error {
-    move |e| match Error::from(e) {
-        Error::Os(_, io) => Error::Os(call, io),
-        other => other,
-    }
-}
-
 impl MsgqShared {
     /// Checks that `T` of `elem_size` bytes fits one message on this host.
     pub(crate) fn check_size(elem_size: usize) -> Result<(), Error> {
@@ -164,12 +157,12 @@ impl MsgqShared {
         if !key.is_private() && Shm::open(key).is_ok() {
             return Err(Error::AlreadyExists);
         }
-        let sems = SemSet::create(key, NSEMS, mode).map_err(map("semget"))?;
+        let sems = SemSet::create(key, NSEMS, mode).map_err(os("semget"))?;
         let queue = match MsgQueue::create(Key::private(), mode) {
             Ok(q) => q,
             Err(e) => {
                 let _ = sems.remove();
-                return Err(map("msgget")(e));
+                return Err(os("msgget")(e));
             }
         };
         let fail = |e: Error| {
@@ -181,7 +174,7 @@ impl MsgqShared {
         // when refused the default stays and capacity() reports what fits.
         let want = capacity.saturating_mul(elem_size.max(1) as u64);
         let _ = queue.set_qbytes(want);
-        let qbytes = queue.stat().map_err(|e| fail(map("msgctl")(e)))?.qbytes;
+        let qbytes = queue.stat().map_err(|e| fail(os("msgctl")(e)))?.qbytes;
         // A budget that cannot hold one message (msgmax above msgmnb, and no
         // privilege to raise it) would make every send block forever.
         if qbytes < elem_size as u64 {
@@ -203,10 +196,10 @@ impl MsgqShared {
         split(sys::current_pid() as u64, &mut v[S_PID..S_PID + 2]);
         v[usize::from(S_SENDER_ROLE)] = 1;
         v[usize::from(S_RECEIVER_ROLE)] = 1;
-        sems.set_all(&v).map_err(|e| fail(map("semctl")(e)))?;
+        sems.set_all(&v).map_err(|e| fail(os("semctl")(e)))?;
         // Ready last: an opener validates nothing before it sees this.
         sems.set_val(S_STATE as u16, i32::from(STATE_READY))
-            .map_err(|e| fail(map("semctl")(e)))?;
+            .map_err(|e| fail(os("semctl")(e)))?;
         Ok(MsgqShared {
             sems,
             queue,
@@ -223,9 +216,9 @@ impl MsgqShared {
     /// Opens the message-queue channel at `key`: waits (bounded) for Ready, then
     /// validates magic, version, flavor, element size and fingerprint.
     pub(crate) fn open(key: Key, expect: &Expect, timeout: Duration) -> Result<MsgqShared, Error> {
-        let sems = SemSet::open(key).map_err(map("semget"))?;
+        let sems = SemSet::open(key).map_err(os("semget"))?;
         // Unreadable (another user's 0600 set): say so before judging its shape.
-        let st = sems.stat().map_err(map("semctl"))?;
+        let st = sems.stat().map_err(os("semctl"))?;
         expect.check_creator(st.perm.cuid)?;
         if sems.len() != NSEMS {
             return Err(Error::NotSysvring);
@@ -286,10 +279,10 @@ impl MsgqShared {
             if e.is_removed() {
                 Error::NotSysvring
             } else {
-                map("msgctl")(e)
+                os("msgctl")(e)
             }
         })?;
-        let sst = sems.stat().map_err(map("semctl"))?;
+        let sst = sems.stat().map_err(os("semctl"))?;
         if qst.perm.cuid != sst.perm.cuid {
             return Err(Error::PermissionDenied);
         }
@@ -332,8 +325,8 @@ impl MsgqShared {
         let a = self.queue.remove();
         let b = self.sems.remove();
         match (a, b) {
-            (Err(e), _) if !e.is_removed() => Err(map("msgctl")(e)),
-            (_, Err(e)) if !e.is_removed() => Err(map("semctl")(e)),
+            (Err(e), _) if !e.is_removed() => Err(os("msgctl")(e)),
+            (_, Err(e)) if !e.is_removed() => Err(os("semctl")(e)),
             _ => Ok(()),
         }
     }
@@ -343,19 +336,8 @@ impl MsgqShared {
             Side::Send => (S_SENDERS, S_SENDER_ROLE, S_EVER_SENDERS),
             Side::Recv => (S_RECEIVERS, S_RECEIVER_ROLE, S_EVER_RECEIVERS),
         };
-        let add = SemOp::new(count, 1).undo();
-        let take = SemOp::new(role, -1).nowait().undo();
-        let r = if exclusive {
-            self.sems.op(&[take, add])
-        } else {
-            self.sems.op(&[add])
-        };
-        match r {
-            Ok(()) => {}
-            Err(e) if e.is_would_block() => return Err(Error::RoleTaken),
-            Err(e) => return Err(map("semop")(e)),
-        }
-        self.sems.set_val(ever, 1).map_err(map("semctl"))?;
+        super::register(&self.sems, count, role, exclusive)?;
+        self.sems.set_val(ever, 1).map_err(os("semctl"))?;
         Ok(())
     }
 
@@ -364,13 +346,7 @@ impl MsgqShared {
             Side::Send => (S_SENDERS, S_SENDER_ROLE),
             Side::Recv => (S_RECEIVERS, S_RECEIVER_ROLE),
         };
-        let sub = SemOp::new(count, -1).nowait().undo();
-        let give = SemOp::new(role, 1).undo();
-        let _ = if exclusive {
-            self.sems.op(&[sub, give])
-        } else {
-            self.sems.op(&[sub])
-        };
+        super::unregister(&self.sems, count, role, exclusive);
     }
 
     /// Whether a peer of the other side may still act (see the ring's `peers_alive`).

@@ -24,7 +24,7 @@ use crate::ring::RawRing;
 use crate::sync::{fence, AtomicU32, Ordering};
 use crate::sys::{self, Attachment, Key, SemOp, SemSet, Shm};
 
-use super::{Side, Spin, WaitError, SLICE};
+use super::{os, Side, Spin, WaitError, SLICE};
 
 pub(crate) const ITEMS: u16 = 0;
 pub(crate) const SPACE: u16 = 1;
@@ -47,16 +47,6 @@ pub(crate) struct ShmShared {
     pub(crate) key: Key,
     owner: AtomicBool,
     fork_gen: u64,
-}
-
-fn os(call: &'static str) -> impl Fn(sys::SysError) -> Error {
-    move |e| {
-        let e: Error = e.into();
-        match e {
-            Error::Os(_, io) => Error::Os(call, io),
-            other => other,
-        }
-    }
 }
 
 fn mismatch(field: &'static str, expected: u64, found: u64) -> Error {
@@ -260,18 +250,7 @@ impl ShmShared {
             Side::Send => (SENDERS, SENDER_ROLE),
             Side::Recv => (RECEIVERS, RECEIVER_ROLE),
         };
-        let add = SemOp::new(count, 1).undo();
-        let take = SemOp::new(role, -1).nowait().undo();
-        let r = if exclusive {
-            self.sems.op(&[take, add])
-        } else {
-            self.sems.op(&[add])
-        };
-        match r {
-            Ok(()) => {}
-            Err(e) if e.is_would_block() => return Err(Error::RoleTaken),
-            Err(e) => return Err(os("semop")(e)),
-        }
+        super::register(&self.sems, count, role, exclusive)?;
         let (live, ever) = match side {
             Side::Send => (&c.senders, &c.ever_senders),
             Side::Recv => (&c.receivers, &c.ever_receivers),
@@ -293,13 +272,7 @@ impl ShmShared {
             Side::Recv => (RECEIVERS, RECEIVER_ROLE, &c.receivers),
         };
         let _ = live.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
-        let sub = SemOp::new(count, -1).nowait().undo();
-        let give = SemOp::new(role, 1).undo();
-        let _ = if exclusive {
-            self.sems.op(&[sub, give])
-        } else {
-            self.sems.op(&[sub])
-        };
+        super::unregister(&self.sems, count, role, exclusive);
         // Wake every sleeper of the other side (and of ours: MPMC peers of the same
         // side do not care, but a wake-up costs them only a re-check).
         self.wake_all(match side {
