@@ -289,24 +289,6 @@ impl<T: Pod> Mpmc<T> {
         }
         n as usize
     }
-
-    /// Messages in the ring (claimed positions, clamped to the capacity).
-    pub fn len(&self) -> u64 {
-        let c = self.ring.control();
-        let head = c.head.load(Ordering::Acquire);
-        let tail = c.tail.load(Ordering::Acquire);
-        let n = tail.wrapping_sub(head);
-        if n > self.cap() {
-            0
-        } else {
-            n
-        }
-    }
-
-    /// Whether the ring holds no message.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 struct PublishOnDrop<'a, T: Pod> {

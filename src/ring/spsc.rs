@@ -174,22 +174,6 @@ impl<T: Pod> Producer<T> {
         }
         n
     }
-
-    /// Messages in the ring as the producer sees it (exact for `tail`, fresh `head`).
-    pub fn len(&self) -> u64 {
-        let head = self.ring.control().head.load(Ordering::Acquire);
-        self.tail.get().wrapping_sub(head).min(self.cap())
-    }
-
-    /// Whether the ring holds no message.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The next index to write.
-    pub fn tail(&self) -> u64 {
-        self.tail.get()
-    }
 }
 
 impl<T: Pod> Consumer<T> {
@@ -281,26 +265,5 @@ impl<T: Pod> Consumer<T> {
             self.publish_head(h.wrapping_add(n as u64));
         }
         n
-    }
-
-    /// Messages in the ring (fresh `tail`, clamped: indices are untrusted).
-    pub fn len(&self) -> u64 {
-        let tail = self.ring.control().tail.load(Ordering::Acquire);
-        let n = tail.wrapping_sub(self.head.get());
-        if n > self.ring.geo.capacity {
-            0
-        } else {
-            n
-        }
-    }
-
-    /// Whether no message is ready.
-    pub fn is_empty(&self) -> bool {
-        !self.ready(self.head.get())
-    }
-
-    /// The next index to read.
-    pub fn head(&self) -> u64 {
-        self.head.get()
     }
 }
