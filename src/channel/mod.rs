@@ -21,7 +21,7 @@ use crate::sys::{self, Key};
 use crate::transport::msgq::MsgqShared;
 use crate::transport::shm::{Expect, ShmShared};
 pub use crate::transport::Spin;
-use crate::transport::{AnyChannel, Channel as _, Side, WaitError};
+use crate::transport::{AnyChannel, Channel as _, Deadline, Side, WaitError};
 
 /// The queue algorithm of a channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -632,7 +632,7 @@ impl Handle {
     #[inline]
     fn wait<R>(
         &self,
-        deadline: Option<Instant>,
+        deadline: Deadline,
         mut attempt: impl FnMut() -> Result<Option<R>, ()>,
     ) -> Result<R, WaitError> {
         if self.forked() {
@@ -723,12 +723,12 @@ impl<T: Pod> Sender<T> {
     ///
     /// # Errors
     /// `SendError` when every receiver is gone; holds the message.
-    #[inline]
+    #[inline(always)]
     pub fn send(&self, msg: T) -> Result<(), SendError<T>> {
         if self.send_fast(msg) {
             return Ok(());
         }
-        self.send_deadline_opt(msg, None)
+        self.send_deadline_opt(msg, Deadline::Never)
             .map_err(|e| SendError(e.into_inner()))
     }
 
@@ -755,7 +755,7 @@ impl<T: Pod> Sender<T> {
         if self.send_fast(msg) {
             return Ok(());
         }
-        self.send_deadline_opt(msg, Instant::now().checked_add(timeout))
+        self.send_deadline_opt(msg, Deadline::After(timeout))
     }
 
     /// Sends, blocking until `deadline` at the latest while the channel is full.
@@ -763,15 +763,11 @@ impl<T: Pod> Sender<T> {
     /// # Errors
     /// `Timeout` or `Disconnected`, with the message.
     pub fn send_deadline(&self, msg: T, deadline: Instant) -> Result<(), SendTimeoutError<T>> {
-        self.send_deadline_opt(msg, Some(deadline))
+        self.send_deadline_opt(msg, Deadline::At(deadline))
     }
 
     #[inline]
-    fn send_deadline_opt(
-        &self,
-        msg: T,
-        deadline: Option<Instant>,
-    ) -> Result<(), SendTimeoutError<T>> {
+    fn send_deadline_opt(&self, msg: T, deadline: Deadline) -> Result<(), SendTimeoutError<T>> {
         if self.h.gone_fast() {
             return Err(SendTimeoutError::Disconnected(msg));
         }
@@ -816,7 +812,7 @@ impl<T: Pod> Sender<T> {
             self.h.progressed();
             return Ok(r);
         }
-        let r = self.h.wait(None, || Ok(attempt()));
+        let r = self.h.wait(Deadline::Never, || Ok(attempt()));
         r.map_err(|_| SendError(()))
     }
 
@@ -945,12 +941,13 @@ impl<T: Pod> Receiver<T> {
     ///
     /// # Errors
     /// `RecvError` when the channel is empty and every sender is gone.
-    #[inline]
+    #[inline(always)]
     pub fn recv(&self) -> Result<T, RecvError> {
         if let Some(v) = self.recv_fast() {
             return Ok(v);
         }
-        self.recv_deadline_opt(None).map_err(|_| RecvError)
+        self.recv_deadline_opt(Deadline::Never)
+            .map_err(|_| RecvError)
     }
 
     /// The ring's fast path, inlined into the blocking calls: one attempt, no clock
@@ -976,7 +973,7 @@ impl<T: Pod> Receiver<T> {
         if let Some(v) = self.recv_fast() {
             return Ok(v);
         }
-        self.recv_deadline_opt(Instant::now().checked_add(timeout))
+        self.recv_deadline_opt(Deadline::After(timeout))
     }
 
     /// Receives, blocking until `deadline` at the latest.
@@ -984,11 +981,11 @@ impl<T: Pod> Receiver<T> {
     /// # Errors
     /// `Timeout`, or `Disconnected` when empty and every sender is gone.
     pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
-        self.recv_deadline_opt(Some(deadline))
+        self.recv_deadline_opt(Deadline::At(deadline))
     }
 
     #[inline]
-    fn recv_deadline_opt(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+    fn recv_deadline_opt(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
         match self.h.wait(deadline, || self.pop()) {
             Ok(v) => Ok(v),
             Err(WaitError::Timeout) => Err(RecvTimeoutError::Timeout),
@@ -1021,7 +1018,7 @@ impl<T: Pod> Receiver<T> {
                 return Ok(r);
             }
         }
-        let r = self.h.wait(None, || {
+        let r = self.h.wait(Deadline::Never, || {
             let attempt = |m: &T| (f.take().expect("called once"))(m);
             Ok(match &self.ring {
                 RecvRing::Spsc(c) => c.pop_with(attempt),

@@ -108,6 +108,7 @@ pub fn membarrier_global() -> bool {
 ///
 /// The first call registers a `pthread_atfork` child handler; forks before it are
 /// not counted, so call it when a handle is made.
+#[inline]
 pub fn fork_generation() -> u64 {
     ATFORK.call_once(|| {
         // SAFETY: registers a child handler that only does an atomic increment, which

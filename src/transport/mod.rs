@@ -19,7 +19,7 @@
 pub mod msgq;
 pub mod shm;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::channel::{Error, Transport};
 use crate::sys::{Key, SemOp, SemSet, SysError};
@@ -40,6 +40,35 @@ pub enum WaitError {
     Timeout,
     /// Every peer of the other side is gone (or the channel was removed).
     Disconnected,
+}
+
+/// When a blocking wait gives up. A relative timeout is turned into an instant only
+/// when the wait first reads the clock, after its first polls: a wait that succeeds
+/// while spinning never reads the clock at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deadline {
+    /// Never: wait until success or disconnection.
+    Never,
+    /// At this instant.
+    At(Instant),
+    /// This long after the wait first reads the clock.
+    After(Duration),
+}
+
+impl Deadline {
+    /// The instant, fixing a relative deadline against `now` on first use (a timeout
+    /// too large to represent never expires).
+    #[inline]
+    pub fn resolve(&mut self, now: Instant) -> Option<Instant> {
+        match *self {
+            Deadline::Never => None,
+            Deadline::At(t) => Some(t),
+            Deadline::After(d) => {
+                *self = now.checked_add(d).map_or(Deadline::Never, Deadline::At);
+                self.resolve(now)
+            }
+        }
+    }
 }
 
 /// How long a blocked side spins before it sleeps in the kernel.

@@ -23,7 +23,7 @@ use crate::channel::Error;
 use crate::ring::layout::{RingKind, VERSION};
 use crate::sys::{self, Key, Limits, MsgQueue, RecvSelect, SemSet, Shm};
 
-use super::{os, Side, Spin, WaitError, SLICE};
+use super::{os, Deadline, Side, Spin, WaitError, SLICE};
 
 /// Wrong-sized frames one non-blocking receive drops at most.
 const MAX_DROPS_PER_CALL: usize = 64;
@@ -406,11 +406,12 @@ impl MsgqShared {
     pub(crate) fn wait<R>(
         &self,
         side: Side,
-        deadline: Option<Instant>,
+        mut deadline: Deadline,
         spin: Spin,
         mut attempt: impl FnMut() -> Result<Option<R>, ()>,
     ) -> Result<R, WaitError> {
         let start = Instant::now();
+        let deadline = deadline.resolve(start);
         let spin_for = match spin {
             Spin::Never => Duration::ZERO,
             Spin::For(d) => d,

@@ -24,7 +24,14 @@ use crate::ring::RawRing;
 use crate::sync::{fence, AtomicU32, Ordering};
 use crate::sys::{self, Attachment, Key, SemOp, SemSet, Shm};
 
-use super::{os, Side, Spin, WaitError, SLICE};
+use super::{os, Deadline, Side, Spin, WaitError, SLICE};
+
+/// Polls between clock reads while spinning (the first read comes after as many).
+const CLOCK_EVERY: u64 = 64;
+/// Polls before a spinning side starts yielding its CPU now and then.
+const YIELD_AFTER: u64 = 4096;
+/// Once yielding: one `sched_yield` per this many polls.
+const YIELD_EVERY: u64 = 64;
 
 pub(crate) const ITEMS: u16 = 0;
 pub(crate) const SPACE: u16 = 1;
@@ -475,42 +482,54 @@ impl ShmShared {
     pub(crate) fn wait<R>(
         &self,
         side: Side,
-        deadline: Option<Instant>,
+        mut deadline: Deadline,
         spin: Spin,
         mut attempt: impl FnMut() -> Option<R>,
     ) -> Result<R, WaitError> {
         if let Some(r) = attempt() {
             return Ok(r);
         }
-        let backoff = crossbeam_utils::Backoff::new();
-        let spin_until = match spin {
+        // The spin phase polls once per `spin_loop` hint (a message is seen within
+        // one poll of its arrival, as in a raw ping-pong) and reads the clock only
+        // every `CLOCK_EVERY` polls, first after them: a wait that ends while
+        // spinning costs no clock read. Past `YIELD_AFTER` polls it also yields now
+        // and then, so a peer that shares our CPU gets to run.
+        let budget = match spin {
             Spin::Never => None,
-            Spin::For(d) => Some(Instant::now() + d),
-            Spin::Forever => Some(Instant::now() + Duration::from_secs(u64::MAX / 4)),
+            Spin::For(d) => Some(d),
+            Spin::Forever => Some(Duration::MAX),
         };
-        let mut spins = 0u32;
-        let mut next_check = Instant::now() + SLICE;
         let mut seen = None;
-        if let Some(until) = spin_until {
+        if let Some(budget) = budget {
+            let mut polls = 0u64;
+            // (end of the spin budget, next crash-recovery check), set at the first
+            // clock read.
+            let mut clock: Option<(Option<Instant>, Instant)> = None;
             loop {
-                backoff.snooze();
+                if polls >= YIELD_AFTER && polls % YIELD_EVERY == 0 {
+                    std::thread::yield_now();
+                } else {
+                    std::hint::spin_loop();
+                }
                 if let Some(r) = attempt() {
                     return Ok(r);
                 }
                 if self.peers_gone_fast(side) {
                     return self.last_attempt(side, &mut attempt);
                 }
-                spins += 1;
-                if spins % 64 == 0 {
+                polls += 1;
+                if polls % CLOCK_EVERY == 0 {
                     let now = Instant::now();
-                    if deadline.is_some_and(|d| now >= d) {
+                    let (until, next_check) =
+                        clock.get_or_insert_with(|| (now.checked_add(budget), now + SLICE));
+                    if deadline.resolve(now).is_some_and(|d| now >= d) {
                         return self.timed_out(side, &mut attempt);
                     }
-                    if now >= until {
+                    if until.is_some_and(|u| now >= u) {
                         break;
                     }
-                    if now >= next_check {
-                        next_check = now + SLICE;
+                    if now >= *next_check {
+                        *next_check = now + SLICE;
                         self.recover(&mut seen);
                         if !self.peers_alive(side) {
                             return self.last_attempt(side, &mut attempt);
@@ -522,7 +541,7 @@ impl ShmShared {
         let (waiters, sem) = self.waiters(side);
         loop {
             let now = Instant::now();
-            let slice = match deadline {
+            let slice = match deadline.resolve(now) {
                 Some(d) if now >= d => return self.timed_out(side, &mut attempt),
                 Some(d) => (d - now).min(SLICE),
                 None => SLICE,
