@@ -751,6 +751,7 @@ impl<T: Pod> Sender<T> {
     ///
     /// # Errors
     /// `Timeout` or `Disconnected`, with the message.
+    #[inline(always)]
     pub fn send_timeout(&self, msg: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
         if self.send_fast(msg) {
             return Ok(());
@@ -969,6 +970,7 @@ impl<T: Pod> Receiver<T> {
     ///
     /// # Errors
     /// `Timeout`, or `Disconnected` when empty and every sender is gone.
+    #[inline(always)]
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         if let Some(v) = self.recv_fast() {
             return Ok(v);

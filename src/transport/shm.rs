@@ -500,6 +500,14 @@ impl ShmShared {
             Spin::Forever => Some(Duration::MAX),
         };
         let mut seen = None;
+        // A full ring's sender polls the consumer's index line: each poll steals
+        // that line from the consumer, whose next store must take it back. With room
+        // for many messages queued, polling less often costs the sender nothing (the
+        // consumer has plenty to read) and keeps the consumer at full speed.
+        let gap = match side {
+            Side::Send => (self.ring.geometry().capacity / 64).clamp(1, 16),
+            Side::Recv => 1,
+        };
         if let Some(budget) = budget {
             let mut polls = 0u64;
             // (end of the spin budget, next crash-recovery check), set at the first
@@ -509,7 +517,9 @@ impl ShmShared {
                 if polls >= YIELD_AFTER && polls % YIELD_EVERY == 0 {
                     std::thread::yield_now();
                 } else {
-                    std::hint::spin_loop();
+                    for _ in 0..gap {
+                        std::hint::spin_loop();
+                    }
                 }
                 if let Some(r) = attempt() {
                     return Ok(r);

@@ -98,7 +98,7 @@ trait Rx<M: BenchMsg> {
     fn recv(&mut self) -> Result<Option<M>>;
     /// The sequence number of the next message (what a consumer checks).
     fn recv_seq(&mut self) -> Result<Option<u64>> {
-        Ok(self.recv()?.map(|m| m.seq()))
+        Ok(self.recv()?.map(|m| m.touch()))
     }
 }
 
@@ -116,6 +116,8 @@ fn typed<M: BenchMsg>(a: &Args) -> Result<()> {
         "sysvzc" => role::<M, SysvInPlace>(a),
         "hand" => role::<M, Hand>(a),
         "mailbox" => role::<M, Mail>(a),
+        "semmail" => role::<M, SemMail>(a),
+        "xbeam" => xbeam::<M>(a),
         "stream" => role::<M, Stream>(a),
         "msgq" => role::<M, Msgq>(a),
         other => Err(format!("unknown child transport `{other}`").into()),
@@ -268,7 +270,7 @@ fn ping<M: BenchMsg>(
         tx.send(&m)?;
         let r = rx.recv()?.ok_or("the ponger ended early")?;
         let t1 = Instant::now();
-        if r.seq() != i {
+        if r.touch() != i {
             return Err(format!("pong {} for ping {i}", r.seq()).into());
         }
         rtts.push((t1 - t0).as_nanos().min(u128::from(u32::MAX)) as u32);
@@ -395,7 +397,7 @@ impl<M: BenchMsg> Rx<M> for InPlaceRx<M> {
     }
     #[inline]
     fn recv_seq(&mut self) -> Result<Option<u64>> {
-        Ok(self.0.recv_with(|m| m.seq()).ok())
+        Ok(self.0.recv_with(|m| m.touch()).ok())
     }
 }
 
@@ -479,6 +481,158 @@ impl<M: BenchMsg> Endpoints<M> for Mail {
     fn rx(a: &Args, dir: Dir) -> Result<Self::R> {
         MailIn::attach(a.num("shm")?, dir == Dir::Back)
     }
+}
+
+// ---- the kernel wake-up floor: a mailbox and a semaphore per direction ----------------
+
+/// The raw SysV semaphore round trip: the mailbox of the latency floor, but the
+/// reader sleeps in `semop` and the writer posts after every message (what a
+/// channel whose receivers never spin costs at least).
+struct SemMail;
+
+struct SemOut<M> {
+    out: MailOut<M>,
+    sems: SemSet,
+    num: u16,
+}
+
+struct SemIn<M> {
+    inbox: MailIn<M>,
+    sems: SemSet,
+    num: u16,
+}
+
+impl<M: BenchMsg> Tx<M> for SemOut<M> {
+    #[inline]
+    fn send(&mut self, m: &M) -> Result<()> {
+        self.out.send(m)?;
+        Ok(self.sems.op(&[SemOp::new(self.num, 1)])?)
+    }
+    fn finish(self) -> Result<()> {
+        self.out.finish();
+        Ok(self.sems.op(&[SemOp::new(self.num, 1)])?)
+    }
+}
+
+impl<M: BenchMsg> Rx<M> for SemIn<M> {
+    #[inline]
+    fn recv(&mut self) -> Result<Option<M>> {
+        // semop is a full barrier: the box is written once the post is seen.
+        self.sems
+            .op_timeout(&[SemOp::new(self.num, -1)], WAIT)
+            .map_err(|e| format!("semop: {e}"))?;
+        self.inbox.recv()
+    }
+}
+
+impl<M: BenchMsg> Endpoints<M> for SemMail {
+    type T = SemOut<M>;
+    type R = SemIn<M>;
+    // Semaphore 0 carries pings (Fwd), 1 pongs (Back).
+    fn tx(a: &Args, dir: Dir) -> Result<Self::T> {
+        Ok(SemOut {
+            out: MailOut::attach(a.num("shm")?, dir == Dir::Fwd)?,
+            sems: SemSet::from_id(a.num("sem")?)?,
+            num: u16::from(dir == Dir::Back),
+        })
+    }
+    fn rx(a: &Args, dir: Dir) -> Result<Self::R> {
+        Ok(SemIn {
+            inbox: MailIn::attach(a.num("shm")?, dir == Dir::Back)?,
+            sems: SemSet::from_id(a.num("sem")?)?,
+            num: u16::from(dir == Dir::Back),
+        })
+    }
+}
+
+// ---- the in-process reference: crossbeam-channel between threads ---------------------
+
+/// Two producer and two consumer threads of one process over a bounded
+/// crossbeam-channel of `cap` slots: what MPMC 2x2 between processes is compared with.
+#[cfg(feature = "bench-reference")]
+fn xbeam<M: BenchMsg>(a: &Args) -> Result<()> {
+    // Not pinned: the one process runs all four threads on every allowed CPU.
+    let go = SemSet::from_id(a.num("go")?)?;
+    let secs = Duration::from_secs_f64(a.num("secs")?);
+    let warm = Duration::from_secs_f64(a.opt("warm")?.unwrap_or(0.0));
+    let count: Option<u64> = a.opt("count")?;
+    let (tx, rx) = crossbeam_channel::bounded::<M>(a.num("cap")?);
+    ready(&go)?;
+    let start = Instant::now();
+    let (sent, recv, windows) = std::thread::scope(|s| {
+        let producers: Vec<_> = (0..2u64)
+            .map(|p| {
+                let tx = tx.clone();
+                s.spawn(move || {
+                    let mut m = M::zeroed();
+                    let mut i = 0u64;
+                    let quota = count.map(|n| n / 2 + u64::from(p < n % 2));
+                    loop {
+                        if quota.is_some_and(|q| i >= q)
+                            || (quota.is_none() && i % 64 == 0 && start.elapsed() >= secs)
+                        {
+                            break;
+                        }
+                        m.set_seq(p << SEQ_BITS | i);
+                        if tx.send(m).is_err() {
+                            break;
+                        }
+                        i += 1;
+                    }
+                    i
+                })
+            })
+            .collect();
+        drop(tx);
+        let consumers: Vec<_> = (0..2)
+            .map(|_| {
+                let rx = rx.clone();
+                s.spawn(move || {
+                    // The same window as the processes' consumers: from `warm` after
+                    // the start to the last multiple of 64 received.
+                    let mut n = 0u64;
+                    let mut base: Option<(u64, Duration)> = None;
+                    let mut last = (0u64, Duration::ZERO);
+                    while let Ok(m) = rx.recv() {
+                        std::hint::black_box(m.touch());
+                        n += 1;
+                        if n % 64 == 1 {
+                            let e = start.elapsed();
+                            last = (n - 1, e);
+                            if base.is_none() && e >= warm {
+                                base = Some(last);
+                            }
+                        }
+                    }
+                    let (n0, t0) = base.unwrap_or_default();
+                    (n, last.0.saturating_sub(n0), last.1.saturating_sub(t0))
+                })
+            })
+            .collect();
+        drop(rx);
+        let sent: u64 = producers.into_iter().map(|h| h.join().unwrap_or(0)).sum();
+        let mut recv = 0;
+        let mut windows = Vec::new();
+        for h in consumers {
+            let (n, wn, ws) = h.join().unwrap_or_default();
+            recv += n;
+            windows.push((wn, ws));
+        }
+        (sent, recv, windows)
+    });
+    let wn: u64 = windows.iter().map(|w| w.0).sum();
+    let ws = windows.iter().map(|w| w.1).max().unwrap_or_default();
+    eprintln!(
+        "RESULT sent={sent} recv={recv} wn={wn} ws={} secs={}",
+        ws.as_secs_f64(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+#[cfg(not(feature = "bench-reference"))]
+fn xbeam<M: BenchMsg>(_: &Args) -> Result<()> {
+    Err("built without the `bench-reference` feature (crossbeam-channel)".into())
 }
 
 // ---- streams: pipe and Unix socket on stdin/stdout ------------------------------------

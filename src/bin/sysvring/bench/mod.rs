@@ -22,7 +22,7 @@ use std::process::{ExitCode, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use sysvring::sys::{MsgQueue, Shm};
+use sysvring::sys::{MsgQueue, SemSet, Shm};
 use sysvring::{Builder, Flavor, Key, Transport};
 
 mod child;
@@ -32,7 +32,7 @@ mod raw;
 mod report;
 
 use msg::{with_msg, BenchMsg, SIZES};
-use procs::{created, field, Created, Group, MsgqGuard, Report, ShmGuard};
+use procs::{created, field, Created, Group, MsgqGuard, Report, SemGuard, ShmGuard};
 
 /// The hidden subcommand that runs a child role.
 pub const CHILD_COMMAND: &str = "__bench-child";
@@ -57,7 +57,11 @@ Transports (names for --transports):
   spsc-zc   sysvring SPSC with send_with/recv_with: written and read in place
   mpmc      sysvring MPMC channel, 1 producer x 1 consumer
   mpmc2x2   sysvring MPMC channel, 2 producer and 2 consumer processes (throughput)
+  crossbeam crossbeam-channel, 2 producer and 2 consumer threads in one process
+            (throughput): the in-process reference for mpmc2x2
   blocking  sysvring SPSC whose receivers never spin (Spin::Never): they sleep
+  semop     raw mailbox + one semop(2) post and one sleeping semop per message
+            (latency): the kernel wake-up floor for blocking
   msgq-chan sysvring SPSC channel on the message-queue transport
   pipe      anonymous pipe, one write(2) per message
   unix      Unix stream socket pair, one write(2) per message
@@ -75,9 +79,9 @@ Options:
                        the best round: highest throughput, lowest median
                        latency (default 3)
   --capacity N         Ring slots of the ring transports (default 1024)
-  --pin                Pin the processes of each run on distinct CPUs (round
-                       robin over the allowed CPUs); steadier figures on a
-                       machine where other work runs
+  --no-pin             Do not pin the processes of a run on distinct CPUs (by
+                       default they are, round robin over the allowed CPUs,
+                       when there are two or more: steadier figures)
   --json               Print the results as JSON on stdout instead of the table
   --plot FILE.svg      Also write throughput and latency against size as SVG
   -h, --help           Print this help
@@ -97,20 +101,24 @@ pub enum Tr {
     Mpmc2x2,
     Blocking,
     ChanMsgq,
+    Crossbeam,
+    Semop,
     Pipe,
     Unix,
     Msgq,
 }
 
 impl Tr {
-    const ALL: [Tr; 11] = [
+    const ALL: [Tr; 13] = [
         Tr::Floor,
         Tr::Ceiling,
         Tr::Spsc,
         Tr::SpscZc,
         Tr::Mpmc,
         Tr::Mpmc2x2,
+        Tr::Crossbeam,
         Tr::Blocking,
+        Tr::Semop,
         Tr::ChanMsgq,
         Tr::Pipe,
         Tr::Unix,
@@ -127,6 +135,8 @@ impl Tr {
             Tr::Mpmc => "mpmc",
             Tr::Mpmc2x2 => "mpmc2x2",
             Tr::Blocking => "blocking",
+            Tr::Crossbeam => "crossbeam",
+            Tr::Semop => "semop",
             Tr::ChanMsgq => "msgq-chan",
             Tr::Pipe => "pipe",
             Tr::Unix => "unix",
@@ -144,6 +154,8 @@ impl Tr {
             Tr::Mpmc => "sysvring mpmc 1x1",
             Tr::Mpmc2x2 => "sysvring mpmc 2x2",
             Tr::Blocking => "sysvring blocking",
+            Tr::Crossbeam => "crossbeam 2x2 threads",
+            Tr::Semop => "raw semop (wake floor)",
             Tr::ChanMsgq => "sysvring msgq",
             Tr::Pipe => "pipe",
             Tr::Unix => "unix stream",
@@ -152,11 +164,11 @@ impl Tr {
     }
 
     fn throughput(self) -> bool {
-        self != Tr::Floor
+        !matches!(self, Tr::Floor | Tr::Semop)
     }
 
     fn latency(self) -> bool {
-        !matches!(self, Tr::Ceiling | Tr::Mpmc2x2)
+        !matches!(self, Tr::Ceiling | Tr::Mpmc2x2 | Tr::Crossbeam)
     }
 }
 
@@ -184,7 +196,7 @@ fn parse(args: &[String]) -> Result<Option<Opts>> {
         capacity: 1024,
         json: false,
         plot: None,
-        pin: false,
+        pin: true,
     };
     let mut quick = false;
     let (mut sizes, mut secs, mut rounds) = (None, None, None);
@@ -205,6 +217,7 @@ fn parse(args: &[String]) -> Result<Option<Opts>> {
             "--quick" => quick = true,
             "--json" => o.json = true,
             "--pin" => o.pin = true,
+            "--no-pin" => o.pin = false,
             "--sizes" => {
                 let v = value()?;
                 let mut s = Vec::new();
@@ -536,9 +549,12 @@ fn args(list: &[&dyn std::fmt::Display]) -> Vec<String> {
     list.iter().map(|a| a.to_string()).collect()
 }
 
-/// The CPUs to pin children on, with `--pin`.
+/// The CPUs to pin children on: none with `--no-pin` or fewer than two CPUs.
 fn cpus(o: &Opts) -> Option<Vec<usize>> {
-    o.pin.then(procs::allowed_cpus).flatten()
+    o.pin
+        .then(procs::allowed_cpus)
+        .flatten()
+        .filter(|c| c.len() >= 2)
 }
 
 /// How long a measurement may take after its start before it is killed.
@@ -671,7 +687,35 @@ fn throughput(tr: Tr, size: usize, o: &Opts) -> Result<Thr> {
     let consumer = |a: &[String]| plus(a, ["role=consume".into()]);
     let null = Stdio::null;
     match tr {
-        Tr::Floor => return Err("the floor measures latency only".into()),
+        Tr::Floor | Tr::Semop => return Err("measures latency only".into()),
+        Tr::Crossbeam => {
+            // One process, four threads: not pinned (it needs every CPU).
+            let mut g = Group::new(common(size, o), None)?;
+            let count = o.messages.map(|n| format!("count={n}"));
+            let a = plus(
+                &args(&[&"tr=xbeam", &"role=xbeam", &format!("cap={}", o.capacity)]),
+                count,
+            );
+            g.spawn("threads", &a, null(), null())?;
+            let reports = g.run(run_timeout(o))?;
+            let r = reports.first().ok_or("no report")?;
+            let (sent, recv): (u64, u64) = (field(r, "sent")?, field(r, "recv")?);
+            if sent != recv {
+                return Err(format!("{sent} messages sent but {recv} received").into());
+            }
+            let (wn, ws): (u64, f64) = (field(r, "wn")?, field(r, "ws")?);
+            let (msgs, secs) = if wn >= 64 && ws > 0.0 {
+                (wn, ws)
+            } else {
+                (recv, field(r, "secs")?)
+            };
+            return Ok(Thr {
+                msgs,
+                secs,
+                rate: msgs as f64 / secs,
+                sleeps: None,
+            });
+        }
         Tr::Ceiling => {
             let shm = Shm::create(Key::private(), raw::ring_bytes(size, o.capacity), 0o600)?;
             created(Created::Shm(shm.id()));
@@ -787,7 +831,22 @@ fn latency(tr: Tr, size: usize, o: &Opts) -> Result<Lat> {
     let pong = |a: &[String]| plus(a, ["role=pong".into()]);
     let null = Stdio::null;
     match tr {
-        Tr::Ceiling | Tr::Mpmc2x2 => return Err("measures throughput only".into()),
+        Tr::Ceiling | Tr::Mpmc2x2 | Tr::Crossbeam => return Err("measures throughput only".into()),
+        Tr::Semop => {
+            let shm = Shm::create(Key::private(), raw::mailbox_bytes(size), 0o600)?;
+            created(Created::Shm(shm.id()));
+            keep.push(Box::new(ShmGuard(shm)));
+            let sems = SemSet::create(Key::private(), 2, 0o600)?;
+            created(Created::Sem(sems.id()));
+            keep.push(Box::new(SemGuard(sems)));
+            let a = args(&[
+                &"tr=semmail",
+                &format!("shm={}", shm.id()),
+                &format!("sem={}", sems.id()),
+            ]);
+            g.spawn("ponger", &pong(&a), null(), null())?;
+            g.spawn("pinger", &ping(&a), null(), null())?;
+        }
         Tr::Floor => {
             let shm = Shm::create(Key::private(), raw::mailbox_bytes(size), 0o600)?;
             created(Created::Shm(shm.id()));

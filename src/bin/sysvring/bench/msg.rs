@@ -17,6 +17,23 @@ pub trait BenchMsg: bytemuck::Pod + Send + 'static {
         u64::from_le_bytes(b[..8].try_into().expect("messages are at least 8 bytes"))
     }
 
+    /// What a consumer does with a message: reads one word of every 64-byte line
+    /// (so every transport moves the whole message to the reader, even where the
+    /// compiler could otherwise load just the sequence number) and returns the
+    /// sequence number.
+    #[inline]
+    fn touch(&self) -> u64 {
+        let b = bytemuck::bytes_of(self);
+        let mut x = 0u64;
+        let mut i = 64;
+        while i + 8 <= b.len() {
+            x ^= u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+            i += 64;
+        }
+        std::hint::black_box(x);
+        self.seq()
+    }
+
     /// Sets the sequence number in place (the rest of the message is left alone, so a
     /// producer does not rewrite 4 KiB of zeros per message).
     #[inline]
