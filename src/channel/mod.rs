@@ -739,7 +739,8 @@ impl<T: Pod> Sender<T> {
         let sent = match &self.ring {
             SendRing::Spsc(p) => !self.h.gone_fast() && p.push(msg).is_ok(),
             SendRing::Mpmc(q) => !self.h.gone_fast() && q.push(msg).is_ok(),
-            SendRing::Msgq => false,
+            // One presence check (the queue has no shared mirror) and one msgsnd.
+            SendRing::Msgq => !self.h.gone_fast() && self.push(msg) == Ok(true),
         };
         if sent {
             self.h.progressed();
@@ -958,6 +959,7 @@ impl<T: Pod> Receiver<T> {
         let v = match &self.ring {
             RecvRing::Spsc(c) if !self.h.forked() => c.pop(),
             RecvRing::Mpmc(q) if !self.h.forked() => q.pop(),
+            RecvRing::Msgq if !self.h.forked() => self.pop().ok().flatten(),
             _ => None,
         };
         if v.is_some() {

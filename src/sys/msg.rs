@@ -70,12 +70,21 @@ pub struct MsgQueue {
 /// Messages up to this size go through a stack buffer (no allocation per message).
 const STACK_WORDS: usize = 8192 / 8 + 1;
 
-/// Runs `f` with a word-aligned buffer of at least `bytes` bytes.
+/// Runs `f` with a word-aligned, zeroed buffer of at least `bytes` bytes. The stack
+/// buffer comes in three sizes so that a small message does not pay for zeroing 8 KiB
+/// on every call.
 fn with_buf<R>(bytes: usize, f: impl FnOnce(&mut [u64]) -> R) -> R {
-    let words = bytes.div_ceil(8);
-    if words <= STACK_WORDS {
-        let mut stack = [0u64; STACK_WORDS];
+    fn on_stack<const N: usize, R>(words: usize, f: impl FnOnce(&mut [u64]) -> R) -> R {
+        let mut stack = [0u64; N];
         f(&mut stack[..words])
+    }
+    let words = bytes.div_ceil(8);
+    if words <= 16 {
+        on_stack::<16, R>(words, f)
+    } else if words <= 160 {
+        on_stack::<160, R>(words, f)
+    } else if words <= STACK_WORDS {
+        on_stack::<STACK_WORDS, R>(words, f)
     } else {
         let mut heap = vec![0u64; words];
         f(&mut heap)
