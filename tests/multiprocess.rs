@@ -646,10 +646,13 @@ fn mpmc_producer_killed_while_writing_is_skipped(t: Transport) {
     let rx = ch.receiver().unwrap();
     let (mut kid, ready) = spawn_stuck(&dir, &ch, "stuck_sender", 3);
     wait_ready(&mut kid, &ready);
-    // Another producer queues behind the stuck slot (more than a lap: it blocks).
+    // Another producer queues behind the stuck slot (more than a lap: it blocks). It
+    // connects before the kill: a sender still starting then would leave no live
+    // sender, and the receiver would rightly report Disconnected.
     let opened = Builder::<Msg>::new(ch.key()).open().unwrap();
+    let tx = opened.sender().unwrap();
     let other = thread::spawn(move || {
-        let tx = opened.sender().unwrap();
+        let _keep = opened;
         for seq in 0..MORE {
             tx.send_timeout(Msg::new(1, seq), WATCHDOG).expect("send");
         }
