@@ -17,19 +17,22 @@ pub trait BenchMsg: bytemuck::Pod + Send + 'static {
         u64::from_le_bytes(b[..8].try_into().expect("messages are at least 8 bytes"))
     }
 
-    /// What a consumer does with a message: reads one word of every 64-byte line
-    /// (so every transport moves the whole message to the reader, even where the
-    /// compiler could otherwise load just the sequence number) and returns the
-    /// sequence number.
+    /// What a consumer does with a message: reads one word of every 64 bytes and
+    /// the last word (so every transport moves the whole message to the reader,
+    /// whatever its alignment, even where the compiler could otherwise load just the
+    /// sequence number) and returns the sequence number.
     #[inline]
     fn touch(&self) -> u64 {
         let b = bytemuck::bytes_of(self);
-        let mut x = 0u64;
+        let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        // In address order, as a reader walks a message (the prefetchers follow it).
+        let mut x = 0;
         let mut i = 64;
         while i + 8 <= b.len() {
-            x ^= u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+            x ^= word(i);
             i += 64;
         }
+        x ^= word(b.len() - 8);
         std::hint::black_box(x);
         self.seq()
     }
