@@ -348,15 +348,19 @@ fn set_owner(ring: &RawRing, pos: u64, o: Owner) {
     start.store(o.start, Ordering::Relaxed);
 }
 
-/// Clears the owner words of the slot at `pos` if they still name `o` (a CAS, so a
-/// later claimer's record is never erased).
+/// Clears the owner words of the slot at `pos` if they still name `o`.
+///
+/// A load and plain stores, no locked instruction on the per-message path. Another
+/// claimer can record itself in this slot between our load and our store only if the
+/// slot was skipped under us (we were taken for dead, which a live handle's record
+/// prevents); erasing its record then makes that claimer look dead at worst, and a
+/// skip is decided by a CAS on the stamp, so a live producer whose slot is skipped
+/// sends again and nothing is delivered twice.
 #[inline]
 fn clear_owner(ring: &RawRing, pos: u64, o: Owner) {
     let (pid, start) = owner_words(ring, pos);
-    if pid
-        .compare_exchange(o.pid, 0, Ordering::Relaxed, Ordering::Relaxed)
-        .is_ok()
-    {
+    if pid.load(Ordering::Relaxed) == o.pid {
+        pid.store(0, Ordering::Relaxed);
         start.store(0, Ordering::Relaxed);
     }
 }
