@@ -19,7 +19,7 @@ use crate::ring::layout::{type_fingerprint, Geometry, RingKind};
 use crate::ring::{mpmc::Mpmc, spsc};
 use crate::sys::{self, Key};
 use crate::transport::msgq::MsgqShared;
-use crate::transport::shm::{Expect, ShmShared};
+use crate::transport::shm::{Expect, Hot, ShmShared};
 pub use crate::transport::Spin;
 use crate::transport::{AnyChannel, Channel as _, Deadline, Side, WaitError};
 
@@ -540,6 +540,9 @@ struct Handle {
     checked: Cell<Option<Instant>>,
     /// The fork generation of the process that registered this handle.
     fork_gen: u64,
+    /// Ring channels: the control words of the fast path, inside the segment that
+    /// `shared` keeps mapped.
+    hot: Option<Hot>,
 }
 
 impl Handle {
@@ -551,6 +554,10 @@ impl Handle {
             exclusive,
             checked: Cell::new(None),
             fork_gen: sys::fork_generation(),
+            hot: match &**shared {
+                AnyChannel::Shm(s) => Some(s.hot(side)),
+                AnyChannel::Msgq(_) => None,
+            },
         }
     }
 
@@ -578,9 +585,10 @@ impl Handle {
         if self.forked() {
             return true;
         }
-        match &*self.shared {
-            AnyChannel::Shm(s) => s.peers_gone_fast(self.side),
-            AnyChannel::Msgq(m) => !m.peers_alive(self.side),
+        match (&self.hot, &*self.shared) {
+            (Some(hot), _) => hot.peers_gone(),
+            (None, AnyChannel::Shm(s)) => s.peers_gone_fast(self.side),
+            (None, AnyChannel::Msgq(m)) => !m.peers_alive(self.side),
         }
     }
 
@@ -622,8 +630,17 @@ impl Handle {
     /// nobody sleeps).
     #[inline]
     fn progressed(&self) {
+        if let Some(hot) = &self.hot {
+            if hot.sleepers() {
+                self.wake_sleepers();
+            }
+        }
+    }
+
+    #[cold]
+    fn wake_sleepers(&self) {
         if let AnyChannel::Shm(s) = &*self.shared {
-            s.wake(self.other());
+            s.wake_all(self.other());
         }
     }
 

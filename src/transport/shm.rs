@@ -325,6 +325,27 @@ impl ShmShared {
             || c.closed.load(Ordering::Relaxed) != 0
     }
 
+    /// The words the fast path of a `side` handle reads per message, resolved once
+    /// (see [`Hot`]).
+    pub(crate) fn hot(&self, side: Side) -> Hot {
+        let c = self.control();
+        let (live, ever) = match side {
+            Side::Recv => (&c.senders, &c.ever_senders),
+            Side::Send => (&c.receivers, &c.ever_receivers),
+        };
+        let other = match side {
+            Side::Send => Side::Recv,
+            Side::Recv => Side::Send,
+        };
+        Hot {
+            peers_live: NonNull::from(live),
+            peers_ever: NonNull::from(ever),
+            closed: NonNull::from(&c.closed),
+            needs_fence: NonNull::from(&c.needs_fence),
+            other_waiters: NonNull::from(self.waiters(other).0),
+        }
+    }
+
     fn waiters(&self, side: Side) -> (&AtomicU32, u16) {
         let c = self.control();
         match side {
@@ -333,32 +354,9 @@ impl ShmShared {
         }
     }
 
-    /// Called after publishing: wakes the sleepers of `side` if any registered.
-    /// Zero syscalls while nobody sleeps.
-    #[inline]
-    pub(crate) fn wake(&self, side: Side) {
-        let (waiters, _) = self.waiters(side);
-        // SYNC(waiters): a Dekker pair with the registration in `wait`: either the
-        // sleeper sees our publication on its re-check, or we see it registered here.
-        // Our store (the index) must not pass this load. When every user is
-        // registered for membarrier, the sleeper's `membarrier_global()` supplies
-        // the hardware barrier on our CPU and we only stop the compiler
-        // (asymmetric fences, as liburcu and folly do); otherwise a full fence.
-        if cfg!(not(loom))
-            && sys::membarrier_registered()
-            && self.control().needs_fence.load(Ordering::Relaxed) == 0
-        {
-            std::sync::atomic::compiler_fence(Ordering::SeqCst);
-        } else {
-            fence(Ordering::SeqCst);
-        }
-        if waiters.load(Ordering::Relaxed) != 0 {
-            self.wake_all(side);
-        }
-    }
-
+    /// Posts one wake-up per registered sleeper of `side`.
     #[cold]
-    fn wake_all(&self, side: Side) {
+    pub(crate) fn wake_all(&self, side: Side) {
         let (waiters, sem) = self.waiters(side);
         // One post per registration: take them all with a swap.
         let n = waiters.swap(0, Ordering::SeqCst);
@@ -585,6 +583,66 @@ impl ShmShared {
                 return Ok(r);
             }
         }
+    }
+}
+
+/// The control words that a handle's fast path reads on every message, resolved
+/// once when the handle is made, so a send or receive goes straight to them (no
+/// dispatch on the transport or the side, no offset arithmetic).
+///
+/// The pointers point into the segment mapped by the [`ShmShared`] they came from:
+/// a `Hot` must only be used while that `ShmShared` is alive (the channel handles keep
+/// both, the `Arc` of the shared state beside its `Hot`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Hot {
+    peers_live: NonNull<AtomicU32>,
+    peers_ever: NonNull<AtomicU32>,
+    closed: NonNull<AtomicU32>,
+    needs_fence: NonNull<AtomicU32>,
+    other_waiters: NonNull<AtomicU32>,
+}
+
+// SAFETY: the pointers name atomics in a process-wide shared mapping; reaching them
+// from another thread is as safe as from this one (the handle holding a Hot is Send
+// but not Sync, like the rest of its state).
+unsafe impl Send for Hot {}
+
+impl Hot {
+    #[inline]
+    fn word(&self, p: NonNull<AtomicU32>) -> &AtomicU32 {
+        // SAFETY: `p` points to an atomic of the control block of a mapped segment,
+        // aligned (it came from a reference), and the mapping outlives `self` (the
+        // contract of `Hot`: its ShmShared, which holds the attachment, is alive).
+        unsafe { p.as_ref() }
+    }
+
+    /// [`ShmShared::peers_gone_fast`] for this handle's side.
+    #[inline]
+    pub(crate) fn peers_gone(&self) -> bool {
+        (self.word(self.peers_live).load(Ordering::Relaxed) == 0
+            && self.word(self.peers_ever).load(Ordering::Relaxed) != 0)
+            || self.word(self.closed).load(Ordering::Relaxed) != 0
+    }
+
+    /// After publishing: whether a sleeper of the other side is registered, so the
+    /// caller must post ([`ShmShared::wake_all`]). Zero syscalls while nobody sleeps.
+    #[inline]
+    pub(crate) fn sleepers(&self) -> bool {
+        // SYNC(waiters): a Dekker pair with the registration in `wait`: either the
+        // sleeper sees our publication on its re-check, or we see it registered here.
+        // Our store (the index or stamp) must not pass this load. When every user is
+        // registered for membarrier, the sleeper's `membarrier_global()` supplies
+        // the hardware barrier on our CPU and we only stop the compiler
+        // (asymmetric fences, as liburcu and folly do); otherwise a full fence.
+        if cfg!(not(loom))
+            && sys::membarrier_registered()
+            && self.word(self.needs_fence).load(Ordering::Relaxed) == 0
+        {
+            std::sync::atomic::compiler_fence(Ordering::SeqCst);
+        } else {
+            fence(Ordering::SeqCst);
+        }
+        self.word(self.other_waiters).load(Ordering::Relaxed) != 0
     }
 }
 
