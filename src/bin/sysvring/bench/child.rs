@@ -547,8 +547,8 @@ impl<M: BenchMsg> Endpoints<M> for SemMail {
 
 // ---- the in-process reference: crossbeam-channel between threads ---------------------
 
-/// Two producer and two consumer threads of one process over a bounded
-/// crossbeam-channel of `cap` slots: what MPMC 2x2 between processes is compared with.
+/// `pairs` producer and as many consumer threads of one process over a bounded
+/// crossbeam-channel of `cap` slots: what MPMC NxN between processes is compared with.
 #[cfg(feature = "bench-reference")]
 fn xbeam<M: BenchMsg>(a: &Args) -> Result<()> {
     // Not pinned: the one process runs all four threads on every allowed CPU.
@@ -556,17 +556,18 @@ fn xbeam<M: BenchMsg>(a: &Args) -> Result<()> {
     let secs = Duration::from_secs_f64(a.num("secs")?);
     let warm = Duration::from_secs_f64(a.opt("warm")?.unwrap_or(0.0));
     let count: Option<u64> = a.opt("count")?;
+    let pairs: u64 = a.opt("pairs")?.unwrap_or(2);
     let (tx, rx) = crossbeam_channel::bounded::<M>(a.num("cap")?);
     ready(&go)?;
     let start = Instant::now();
     let (sent, recv, windows) = std::thread::scope(|s| {
-        let producers: Vec<_> = (0..2u64)
+        let producers: Vec<_> = (0..pairs)
             .map(|p| {
                 let tx = tx.clone();
                 s.spawn(move || {
                     let mut m = M::zeroed();
                     let mut i = 0u64;
-                    let quota = count.map(|n| n / 2 + u64::from(p < n % 2));
+                    let quota = count.map(|n| n / pairs + u64::from(p < n % pairs));
                     loop {
                         if quota.is_some_and(|q| i >= q)
                             || (quota.is_none() && i % 64 == 0 && start.elapsed() >= secs)
@@ -584,7 +585,7 @@ fn xbeam<M: BenchMsg>(a: &Args) -> Result<()> {
             })
             .collect();
         drop(tx);
-        let consumers: Vec<_> = (0..2)
+        let consumers: Vec<_> = (0..pairs)
             .map(|_| {
                 let rx = rx.clone();
                 s.spawn(move || {

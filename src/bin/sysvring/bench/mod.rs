@@ -56,9 +56,10 @@ Transports (names for --transports):
   spsc      sysvring SPSC channel
   spsc-zc   sysvring SPSC with send_with/recv_with: written and read in place
   mpmc      sysvring MPMC channel, 1 producer x 1 consumer
-  mpmc2x2   sysvring MPMC channel, 2 producer and 2 consumer processes (throughput)
+  mpmc2x2   sysvring MPMC channel, 2 producer and 2 consumer processes (throughput;
+            --pairs N for NxN)
   crossbeam crossbeam-channel, 2 producer and 2 consumer threads in one process
-            (throughput): the in-process reference for mpmc2x2
+            (throughput; --pairs N for NxN): the in-process reference for mpmc2x2
   blocking  sysvring SPSC whose receivers never spin (Spin::Never): they sleep
   semop     raw mailbox + one semop(2) post and one sleeping semop per message
             (latency): the kernel wake-up floor for blocking
@@ -79,6 +80,8 @@ Options:
                        the best round: highest throughput, lowest median
                        latency (default 3)
   --capacity N         Ring slots of the ring transports (default 1024)
+  --pairs N            Producers and consumers of the mpmc2x2 and crossbeam
+                       rows (default 2: 2x2)
   --no-pin             Do not pin the processes of a run on distinct CPUs (by
                        default they are, round robin over the allowed CPUs,
                        when there are two or more: steadier figures)
@@ -152,15 +155,20 @@ impl Tr {
             Tr::Spsc => "sysvring spsc",
             Tr::SpscZc => "sysvring zero-copy",
             Tr::Mpmc => "sysvring mpmc 1x1",
-            Tr::Mpmc2x2 => "sysvring mpmc 2x2",
+            Tr::Mpmc2x2 => "sysvring mpmc NxN",
             Tr::Blocking => "sysvring blocking",
-            Tr::Crossbeam => "crossbeam 2x2 threads",
+            Tr::Crossbeam => "crossbeam NxN threads",
             Tr::Semop => "raw semop (wake floor)",
             Tr::ChanMsgq => "sysvring msgq",
             Tr::Pipe => "pipe",
             Tr::Unix => "unix stream",
             Tr::Msgq => "sysv msgq",
         }
+    }
+
+    /// [`Tr::label`] with the producer and consumer counts of the NxN rows filled in.
+    pub fn label_for(self, pairs: usize) -> String {
+        self.label().replace("NxN", &format!("{pairs}x{pairs}"))
     }
 
     fn throughput(self) -> bool {
@@ -184,6 +192,8 @@ pub struct Opts {
     pub json: bool,
     pub plot: Option<std::path::PathBuf>,
     pub pin: bool,
+    /// Producers (and consumers) of the `mpmc2x2` and `crossbeam` rows.
+    pub pairs: usize,
 }
 
 fn parse(args: &[String]) -> Result<Option<Opts>> {
@@ -197,6 +207,7 @@ fn parse(args: &[String]) -> Result<Option<Opts>> {
         json: false,
         plot: None,
         pin: true,
+        pairs: 2,
     };
     let mut quick = false;
     let (mut sizes, mut secs, mut rounds) = (None, None, None);
@@ -283,6 +294,13 @@ fn parse(args: &[String]) -> Result<Option<Opts>> {
                 o.capacity = n;
             }
             "--plot" => o.plot = Some(value()?.into()),
+            "--pairs" => {
+                let n: usize = value()?.parse().map_err(|_| "bad --pairs")?;
+                if !(1..=64).contains(&n) {
+                    return Err("--pairs must be in 1..=64".into());
+                }
+                o.pairs = n;
+            }
             other => return Err(format!("unknown option `{other}` (see --help)").into()),
         }
     }
@@ -430,7 +448,11 @@ fn run_all(o: &Opts) -> Vec<Row> {
             };
             p.start(
                 round * jobs.len() + n,
-                &format!("{:>6}  {:<20} {what}", fmt_size(size), tr.label()),
+                &format!(
+                    "{:>6}  {:<22} {what}",
+                    fmt_size(size),
+                    tr.label_for(o.pairs)
+                ),
             );
             let r = match kind {
                 Kind::Throughput => throughput(tr, size, o).map(|t| {
@@ -671,7 +693,7 @@ fn throughput(tr: Tr, size: usize, o: &Opts) -> Result<Thr> {
     let mut keep: Vec<Box<dyn Any>> = Vec::new();
     let mut chans: Vec<Box<dyn Owned>> = Vec::new();
     let mut g = Group::new(common(size, o), cpus(o))?;
-    let producers: u64 = if tr == Tr::Mpmc2x2 { 2 } else { 1 };
+    let producers: u64 = if tr == Tr::Mpmc2x2 { o.pairs as u64 } else { 1 };
     // With --messages, the producers share the work.
     let producer = |a: &[String], p: u64| {
         let count = o
@@ -693,7 +715,12 @@ fn throughput(tr: Tr, size: usize, o: &Opts) -> Result<Thr> {
             let mut g = Group::new(common(size, o), None)?;
             let count = o.messages.map(|n| format!("count={n}"));
             let a = plus(
-                &args(&[&"tr=xbeam", &"role=xbeam", &format!("cap={}", o.capacity)]),
+                &args(&[
+                    &"tr=xbeam",
+                    &"role=xbeam",
+                    &format!("cap={}", o.capacity),
+                    &format!("pairs={}", o.pairs),
+                ]),
                 count,
             );
             g.spawn("threads", &a, null(), null())?;

@@ -53,7 +53,7 @@ fn header(o: &Opts) -> String {
     } else {
         work
     };
-    let work = if o.pin {
+    let work = if super::cpus(o).is_some() {
         format!("{work}, pinned")
     } else {
         work
@@ -76,7 +76,7 @@ pub fn table(out: &mut impl Write, o: &Opts, rows: &[Row], elapsed: Duration) ->
     writeln!(out)?;
     writeln!(
         out,
-        "{:<7} {:<20} │{:>10} {:>9} {:>6} {:>6} │{:>9} {:>9} {:>9} {:>7} {:>6}",
+        "{:<7} {:<22} │{:>10} {:>9} {:>6} {:>6} │{:>9} {:>9} {:>9} {:>7} {:>6}",
         "size",
         "transport",
         "msg/s",
@@ -120,9 +120,9 @@ pub fn table(out: &mut impl Write, o: &Opts, rows: &[Row], elapsed: Duration) ->
         };
         writeln!(
             out,
-            "{:<7} {:<20} │{:>10} {:>9} {:>6} {:>6} │{:>9} {:>9} {:>9} {:>7} {:>6}",
+            "{:<7} {:<22} │{:>10} {:>9} {:>6} {:>6} │{:>9} {:>9} {:>9} {:>7} {:>6}",
             size,
-            r.tr.label(),
+            r.tr.label_for(o.pairs),
             msgs,
             mbs,
             fmt_ratio(rc),
@@ -151,7 +151,12 @@ pub fn table(out: &mut impl Write, o: &Opts, rows: &[Row], elapsed: Duration) ->
         writeln!(out)?;
         writeln!(out, "errors:")?;
         for (r, e) in errors {
-            writeln!(out, "  {} {}: {e}", r.tr.label(), fmt_size(r.size))?;
+            writeln!(
+                out,
+                "  {} {}: {e}",
+                r.tr.label_for(o.pairs),
+                fmt_size(r.size)
+            )?;
         }
     }
     writeln!(out, "total time: {:.1} s", elapsed.as_secs_f64())?;
@@ -221,7 +226,7 @@ pub fn json(out: &mut impl Write, o: &Opts, rows: &[Row], elapsed: Duration) -> 
         o.messages.map_or("null".into(), |n| n.to_string())
     );
     let _ = writeln!(s, "  \"rounds\": {},", o.rounds);
-    let _ = writeln!(s, "  \"pinned\": {},", o.pin);
+    let _ = writeln!(s, "  \"pinned\": {},", super::cpus(o).is_some());
     let _ = writeln!(s, "  \"capacity\": {},", o.capacity);
     let _ = writeln!(
         s,
@@ -236,7 +241,7 @@ pub fn json(out: &mut impl Write, o: &Opts, rows: &[Row], elapsed: Duration) -> 
             s,
             "    {{\"transport\": {}, \"label\": {}, \"size\": {}",
             json_str(r.tr.name()),
-            json_str(r.tr.label()),
+            json_str(&r.tr.label_for(o.pairs)),
             r.size
         );
         match r.thr {
@@ -513,7 +518,7 @@ pub fn svg(path: &Path, o: &Opts, rows: &[Row]) -> io::Result<()> {
             color(*tr),
             x + 38.0,
             y + 4.0,
-            tr.label()
+            tr.label_for(o.pairs)
         );
     }
     s.push_str("</svg>\n");
