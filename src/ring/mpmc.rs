@@ -71,7 +71,7 @@ impl<T: Pod> Mpmc<T> {
     #[inline]
     fn claim(&self, index: &AtomicU64, lag: u64, n: u64) -> Option<(u64, u64)> {
         let mut pos = index.load(Ordering::Relaxed);
-        for _ in 0..MAX_RETRIES {
+        for attempt in 0..MAX_RETRIES {
             let mut count = 0;
             let mut ahead = false;
             while count < n {
@@ -99,7 +99,15 @@ impl<T: Pod> Mpmc<T> {
                         }
                         return Some((pos, count));
                     }
-                    Err(cur) => pos = cur,
+                    Err(cur) => {
+                        // Lost the race to another handle: back off a little (up to 64
+                        // pauses) before retrying, so the claimers of a contended
+                        // index do not keep stealing its line from each other.
+                        for _ in 0..1u32 << attempt.min(6) {
+                            std::hint::spin_loop();
+                        }
+                        pos = cur;
+                    }
                 }
             } else if ahead {
                 // Another handle claimed `pos`; it advanced the index before stamping,
