@@ -72,14 +72,21 @@ impl Deadline {
 }
 
 /// How long a blocked side spins before it sleeps in the kernel.
+///
+/// Spinning on the ring polls once per CPU spin hint (a message is seen within one
+/// poll of its arrival), reads the clock every 64 polls (the budget is checked then,
+/// so the shortest spin is 64 polls, a few microseconds) and, after a few thousand
+/// polls, also yields the CPU now and then in case the peer shares it. A full ring's
+/// sender polls less often (the receiver has plenty to read meanwhile). The
+/// message-queue transport polls with a system call each time, with backoff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Spin {
     /// Never spin: register and sleep at once (least CPU, highest latency).
     Never,
-    /// Spin (with backoff and yields) for up to this long, then sleep.
+    /// Spin for up to this long, then sleep.
     For(Duration),
-    /// Never sleep: spin (with backoff and yields) until done. Lowest latency, one
-    /// busy core per blocked side. Peer presence and deadlines are still checked.
+    /// Never sleep: spin until done. Lowest latency, one busy core per blocked side.
+    /// Peer presence and deadlines are still checked.
     Forever,
 }
 

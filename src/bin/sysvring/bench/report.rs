@@ -287,10 +287,12 @@ pub fn json(out: &mut impl Write, o: &Opts, rows: &[Row], elapsed: Duration) -> 
 
 // ---- SVG ----------------------------------------------------------------------------
 
-const COLORS: [&str; 9] = [
-    "#555555", "#000000", "#d62728", "#ff7f0e", "#e377c2", "#9467bd", "#1f77b4", "#2ca02c",
-    "#8c564b",
+/// One colour per row of `Tr::ALL` (in that order), all distinct.
+const COLORS: [&str; 13] = [
+    "#555555", "#000000", "#d62728", "#ff7f0e", "#e377c2", "#9467bd", "#1f77b4", "#17becf",
+    "#2ca02c", "#bcbd22", "#8c564b", "#7f7f7f", "#393b79",
 ];
+const _: () = assert!(COLORS.len() == Tr::ALL.len());
 
 fn color(tr: Tr) -> &'static str {
     COLORS[Tr::ALL.iter().position(|&t| t == tr).unwrap_or(0) % COLORS.len()]
@@ -441,7 +443,9 @@ fn panel(s: &mut String, p: &Panel<'_>, sizes: &[usize], series: &[(Tr, Vec<(usi
 
 /// Writes throughput (MB/s) and median round trip (µs) against message size.
 pub fn svg(path: &Path, o: &Opts, rows: &[Row]) -> io::Result<()> {
-    let (w, h) = (1000.0, 520.0);
+    // Room for the legend: three entries a row under the panels.
+    let legend_rows = o.transports.len().div_ceil(3) as f64;
+    let (w, h) = (1000.0, 70.0 + 300.0 + 60.0 + legend_rows * 22.0 + 16.0);
     let mut s = String::new();
     let _ = writeln!(
         s,
