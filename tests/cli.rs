@@ -3,6 +3,7 @@
 //! `gc --dry-run` after every user was SIGKILLed. (A real `gc` would also collect
 //! channels that tests running in parallel just abandoned on purpose, so this suite
 //! removes what it made with `rm`; `tests/crash.rs` covers the collection itself.)
+//! And `bench`, the README's main job, run small over every row.
 
 mod common;
 
@@ -147,4 +148,57 @@ fn foreign_objects_are_never_listed_or_collected() {
     let (ok, dry) = sysvring(&["gc", "--dry-run"]);
     assert!(ok && !dry.contains(&key.to_string()), "{dry}");
     assert!(shm.stat().is_ok() && sem.stat().is_ok());
+}
+
+/// The README's main job, small: every row of `bench` runs between real processes
+/// (fixed work, so nothing depends on the machine's speed), gives figures and no
+/// error, and leaves no System V object behind (the command checks the objects it
+/// made and fails otherwise). `--pairs` reaches the NxN rows.
+#[test]
+fn bench_runs_every_row() {
+    if role().is_some() {
+        return;
+    }
+    let (ok, out) = sysvring(&[
+        "bench",
+        "--messages",
+        "2000",
+        "--sizes",
+        "8,64",
+        "--rounds",
+        "1",
+        "--pairs",
+        "3",
+        "--json",
+    ]);
+    assert!(ok, "{out}");
+    for tr in [
+        "floor",
+        "ceiling",
+        "spsc",
+        "spsc-zc",
+        "mpmc",
+        "mpmc2x2",
+        "crossbeam",
+        "blocking",
+        "semop",
+        "msgq-chan",
+        "pipe",
+        "unix",
+        "msgq",
+    ] {
+        let rows = out.matches(&format!("{{\"transport\": \"{tr}\",")).count();
+        assert_eq!(rows, 2, "{tr}: one row per size in {out}");
+    }
+    assert!(out.contains("\"sysvring mpmc 3x3\""), "{out}");
+    assert!(out.contains("\"crossbeam 3x3 threads\""), "{out}");
+    assert_eq!(out.matches("\"errors\": []").count(), 26, "{out}");
+    // A row measures what it can: throughput-only and latency-only rows say so.
+    assert!(
+        out.contains("\"label\": \"raw semop (wake floor)\", \"size\": 8, \"throughput\": null")
+    );
+    let (ok, out) = sysvring(&["bench", "--pairs", "0"]);
+    assert!(!ok && out.contains("--pairs"), "{out}");
+    let (ok, out) = sysvring(&["bench", "--transports", "carrier-pigeon"]);
+    assert!(!ok && out.contains("unknown transport"), "{out}");
 }

@@ -231,3 +231,25 @@ impl Channel for AnyChannel {
         dispatch!(self, c => c.remove())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_relative_deadline_is_fixed_at_its_first_use() {
+        let t0 = Instant::now();
+        let mut d = Deadline::After(Duration::from_millis(5));
+        assert_eq!(d.resolve(t0), Some(t0 + Duration::from_millis(5)));
+        // Later reads of the clock do not move it.
+        let later = t0 + Duration::from_millis(3);
+        assert_eq!(d.resolve(later), Some(t0 + Duration::from_millis(5)));
+        assert_eq!(d, Deadline::At(t0 + Duration::from_millis(5)));
+        assert_eq!(Deadline::Never.resolve(t0), None);
+        assert_eq!(Deadline::At(t0).resolve(later), Some(t0));
+        // A timeout too large for an Instant never expires.
+        let mut huge = Deadline::After(Duration::MAX);
+        assert_eq!(huge.resolve(t0), None);
+        assert_eq!(huge, Deadline::Never);
+    }
+}
