@@ -48,7 +48,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use support::{create_unique, env, key, role, wait_until, Kid, Rng, TempDir, WATCHDOG};
+use support::{create_unique, env, exit_child, key, role, wait_until, Kid, Rng, TempDir, WATCHDOG};
 use sysvring::admin::{self, ChannelInfo};
 use sysvring::sys::{MsgQueue, SemSet, Shm};
 use sysvring::{
@@ -1163,7 +1163,7 @@ fn child_gc_creator() {
         .create()
     {
         Ok(ch) => ch,
-        Err(Error::AlreadyExists) => std::process::exit(17),
+        Err(Error::AlreadyExists) => exit_child(17),
         Err(e) => panic!("create: {e}"),
     };
     let tx = ch.sender().expect("sender");
@@ -1572,7 +1572,7 @@ fn child_role_taker() {
     let count: u64 = env("COUNT");
     let taken = |e: Error| -> ! {
         eprintln!("role: {e}");
-        std::process::exit(if matches!(e, Error::RoleTaken) {
+        exit_child(if matches!(e, Error::RoleTaken) {
             ROLE_TAKEN_EXIT
         } else {
             1
@@ -1860,7 +1860,7 @@ fn child_keep_creator() {
         .create()
     {
         Ok(ch) => ch,
-        Err(Error::AlreadyExists) => std::process::exit(17),
+        Err(Error::AlreadyExists) => exit_child(17),
         Err(e) => panic!("create: {e}"),
     };
     ch.keep();

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{env_i32, role, spawn_role, unique_key, IpcGuard};
+use common::{env_i32, exit_child, role, spawn_role, unique_key, IpcGuard};
 use sysvring::sys::{SemSet, Shm};
 use sysvring::{Builder, Error, Flavor, Key, Transport};
 
@@ -106,7 +106,7 @@ fn child_open_as_nobody() {
             20
         }
     };
-    std::process::exit(code);
+    exit_child(code);
 }
 
 fn open_as_nobody(key: Key, t: Transport, in_group: bool) -> i32 {
@@ -168,10 +168,9 @@ fn another_user_is_refused_0600_and_admitted_to_0660_in_the_group() {
 }
 
 /// Child: as nobody, create a channel at the key with a perfectly valid header and
-/// keep it (no removal when the handle goes). It returns normally: it used to call
-/// `process::exit` from libtest's test thread, and one CI run saw this child die of
-/// SIGSEGV after it had made its objects (not reproduced in 140 runs since; `exit`
-/// from a secondary thread right after a credential change is the suspect).
+/// keep it (no removal when the handle goes). It returns normally (it used to call
+/// `process::exit` from libtest's test thread, which can SIGSEGV: see
+/// `common::exit_child`).
 #[test]
 fn child_squat_as_nobody() {
     let Some(_) = role() else { return };
