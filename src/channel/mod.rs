@@ -579,16 +579,15 @@ impl Handle {
     }
 
     /// Certainly gone, from shared memory alone (no syscall); the message queue has
-    /// no mirror, so it always asks the kernel.
+    /// no mirror (no `hot`), so it always asks the kernel.
     #[inline]
     fn gone_fast(&self) -> bool {
         if self.forked() {
             return true;
         }
-        match (&self.hot, &*self.shared) {
-            (Some(hot), _) => hot.peers_gone(),
-            (None, AnyChannel::Shm(s)) => s.peers_gone_fast(self.side),
-            (None, AnyChannel::Msgq(m)) => !m.peers_alive(self.side),
+        match &self.hot {
+            Some(hot) => hot.peers_gone(),
+            None => !self.shared.peers_alive(self.side),
         }
     }
 
@@ -598,12 +597,12 @@ impl Handle {
         if self.forked() {
             return true;
         }
-        match &*self.shared {
-            AnyChannel::Shm(s) if s.peers_gone_fast(self.side) => return true,
-            AnyChannel::Shm(_) => {}
-            // No shared mirror of the counts: a failing try already made a syscall,
-            // one more keeps a clean disconnect visible at once.
-            AnyChannel::Msgq(m) => return !m.peers_alive(self.side),
+        match &self.hot {
+            Some(hot) if hot.peers_gone() => return true,
+            Some(_) => {}
+            // No shared mirror of the counts (message queue): a failing try already
+            // made a syscall, one more keeps a clean disconnect visible at once.
+            None => return !self.shared.peers_alive(self.side),
         }
         let now = Instant::now();
         if self

@@ -197,26 +197,32 @@ impl MsgQueue {
                 return Ok((raw[0] as i64, n));
             }
             let e = io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(libc::ENOMSG) => {
-                    return Err(SysError::new(
-                        "msgrcv",
-                        io::Error::from(io::ErrorKind::WouldBlock),
-                    ))
-                }
-                Some(libc::E2BIG) => {
-                    return Err(SysError::new(
-                        "msgrcv",
-                        io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            "message longer than the receive buffer (left in the queue)",
-                        ),
-                    ))
-                }
-                _ => return Err(self.gone(SysError::new("msgrcv", e))),
+            if e.raw_os_error() == Some(libc::E2BIG) {
+                return Err(SysError::new(
+                    "msgrcv",
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "message longer than the receive buffer (left in the queue)",
+                    ),
+                ));
+            }
+            if let Some(err) = self.recv_error(e) {
+                return Err(err);
             }
         })
+    }
+
+    /// What a failed `msgrcv` reports: `None` for EINTR (call again), would-block for
+    /// an empty queue under IPC_NOWAIT, removed/other errors otherwise.
+    fn recv_error(&self, e: io::Error) -> Option<SysError> {
+        match e.raw_os_error() {
+            Some(libc::EINTR) => None,
+            Some(libc::ENOMSG) => Some(SysError::new(
+                "msgrcv",
+                io::Error::from(io::ErrorKind::WouldBlock),
+            )),
+            _ => Some(self.gone(SysError::new("msgrcv", e))),
+        }
     }
 
     /// Whether the queue still exists (for telling a removed id from a bad argument).
@@ -264,16 +270,8 @@ impl MsgQueue {
             if r >= 0 {
                 return Ok(raw[0] as i64);
             }
-            let e = io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(libc::ENOMSG) => {
-                    return Err(SysError::new(
-                        "msgrcv",
-                        io::Error::from(io::ErrorKind::WouldBlock),
-                    ))
-                }
-                _ => return Err(self.gone(SysError::new("msgrcv", e))),
+            if let Some(err) = self.recv_error(io::Error::last_os_error()) {
+                return Err(err);
             }
         }
     }

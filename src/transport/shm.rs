@@ -312,19 +312,6 @@ impl ShmShared {
         }
     }
 
-    /// The cheap, mirror-only check used on the fast path: `true` when the other side
-    /// has certainly gone (every peer dropped its handle, or the channel was removed).
-    #[inline]
-    pub(crate) fn peers_gone_fast(&self, side: Side) -> bool {
-        let c = self.control();
-        let (live, ever) = match side {
-            Side::Recv => (&c.senders, &c.ever_senders),
-            Side::Send => (&c.receivers, &c.ever_receivers),
-        };
-        (live.load(Ordering::Relaxed) == 0 && ever.load(Ordering::Relaxed) != 0)
-            || c.closed.load(Ordering::Relaxed) != 0
-    }
-
     /// The words the fast path of a `side` handle reads per message, resolved once
     /// (see [`Hot`]).
     pub(crate) fn hot(&self, side: Side) -> Hot {
@@ -498,6 +485,7 @@ impl ShmShared {
             Spin::Forever => Some(Duration::MAX),
         };
         let mut seen = None;
+        let hot = self.hot(side);
         // A full ring's sender polls the consumer's index line: each poll steals
         // that line from the consumer, whose next store must take it back. With room
         // for many messages queued, polling less often costs the sender nothing (the
@@ -522,7 +510,7 @@ impl ShmShared {
                 if let Some(r) = attempt() {
                     return Ok(r);
                 }
-                if self.peers_gone_fast(side) {
+                if hot.peers_gone() {
                     return self.last_attempt(side, &mut attempt);
                 }
                 polls += 1;
@@ -616,7 +604,8 @@ impl Hot {
         unsafe { p.as_ref() }
     }
 
-    /// [`ShmShared::peers_gone_fast`] for this handle's side.
+    /// The cheap, mirror-only check used on the fast path: `true` when the other side
+    /// has certainly gone (every peer dropped its handle, or the channel was removed).
     #[inline]
     pub(crate) fn peers_gone(&self) -> bool {
         (self.word(self.peers_live).load(Ordering::Relaxed) == 0

@@ -13,6 +13,10 @@ use std::time::{Duration, Instant};
 
 use sysvring::sys::{Key, MsgQueue, SemSet, Shm};
 
+mod exit;
+#[allow(unused_imports)] // Each test binary uses a subset of the helpers.
+pub use exit::exit_child;
+
 /// Generous bound for anything a test waits on. A watchdog fails the test when it
 /// passes; it is never an assertion on how fast something is.
 pub const WATCHDOG: Duration = Duration::from_secs(30);
@@ -310,15 +314,4 @@ pub fn proc_sysvipc() -> Vec<ProcIpc> {
         }
     }
     v
-}
-
-/// Ends a child role with `code` at once, without `std::process::exit`: the role runs
-/// on libtest's test thread, and `process::exit` from a thread other than the main
-/// one unmaps the main thread's signal stack (rust-lang/rust#161018; seen here as a
-/// SIGSEGV of a child in CI). Flushes what the child printed first.
-pub fn exit_child(code: i32) -> ! {
-    use std::io::Write;
-    let _ = (std::io::stdout().flush(), std::io::stderr().flush());
-    // SAFETY: _exit ends the process immediately; nothing runs after it.
-    unsafe { libc::_exit(code) }
 }

@@ -7,6 +7,11 @@
 //! they are never assertions on how fast something is.
 #![allow(dead_code)]
 
+#[path = "../common/exit.rs"]
+mod exit;
+#[allow(unused_imports)] // Each test binary uses a subset of the helpers.
+pub use exit::exit_child;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -310,15 +315,4 @@ impl Rng {
     pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
         lo + self.next_u64() % (hi - lo + 1)
     }
-}
-
-/// Ends a child role with `code` at once, without `std::process::exit`: the role runs
-/// on libtest's test thread, and `process::exit` from a thread other than the main
-/// one unmaps the main thread's signal stack (rust-lang/rust#161018; seen here as a
-/// SIGSEGV of a child in CI). Flushes what the child printed first.
-pub fn exit_child(code: i32) -> ! {
-    use std::io::Write;
-    let _ = (std::io::stdout().flush(), std::io::stderr().flush());
-    // SAFETY: _exit ends the process immediately; nothing runs after it.
-    unsafe { libc::_exit(code) }
 }

@@ -203,18 +203,62 @@ fn produce<M: BenchMsg>(mut tx: impl Tx<M>, p: &Params, go: &SemSet) -> Result<(
     Ok(())
 }
 
+/// A consumer's measurement window: it starts `warm` after the first message (a ring
+/// settles into its steady state only after a while) and ends at the last multiple of
+/// 64 received: a clock read per message would slow the fastest transports down, and
+/// the end of the stream is seen only after the producer left.
+struct Window {
+    warm: Duration,
+    n: u64,
+    first: Option<Instant>,
+    base: Option<(u64, Duration)>,
+    last: (u64, Duration),
+}
+
+impl Window {
+    fn new(warm: Duration) -> Window {
+        Window {
+            warm,
+            n: 0,
+            first: None,
+            base: None,
+            last: (0, Duration::ZERO),
+        }
+    }
+
+    /// Counts one message.
+    #[inline]
+    fn received(&mut self) {
+        self.n += 1;
+        match self.first {
+            None => self.first = Some(Instant::now()),
+            Some(t) if self.n % 64 == 1 => {
+                let e = t.elapsed();
+                self.last = (self.n - 1, e);
+                if self.base.is_none() && e >= self.warm {
+                    self.base = Some(self.last);
+                }
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Messages received, and messages and time inside the window.
+    fn finish(self) -> (u64, u64, Duration) {
+        let (n0, t0) = self.base.unwrap_or_default();
+        (
+            self.n,
+            self.last.0.saturating_sub(n0),
+            self.last.1.saturating_sub(t0),
+        )
+    }
+}
+
 fn consume<M: BenchMsg>(mut rx: impl Rx<M>, p: &Params, go: &SemSet) -> Result<()> {
     let mut next = vec![0u64; p.producers];
     let mask = (1u64 << SEQ_BITS) - 1;
     ready(go)?;
-    // The rate is measured over a window that starts `warm` after the first message
-    // (a ring settles into its steady state only after a while) and ends at the last
-    // multiple of 64 received: a clock read per message would slow the fastest
-    // transports down, and the end of the stream is seen only after the producer left.
-    let mut n = 0u64;
-    let mut first: Option<Instant> = None;
-    let mut base: Option<(u64, Duration)> = None;
-    let mut last = (0u64, Duration::ZERO);
+    let mut w = Window::new(p.warm);
     while let Some(s) = rx.recv_seq()? {
         let (id, q) = ((s >> SEQ_BITS) as usize, s & mask);
         match next.get_mut(id) {
@@ -228,25 +272,10 @@ fn consume<M: BenchMsg>(mut rx: impl Rx<M>, p: &Params, go: &SemSet) -> Result<(
             }
             None => return Err(format!("message from unknown producer {id}").into()),
         }
-        n += 1;
-        match first {
-            None => first = Some(Instant::now()),
-            Some(t) if n % 64 == 1 => {
-                let e = t.elapsed();
-                last = (n - 1, e);
-                if base.is_none() && e >= p.warm {
-                    base = Some(last);
-                }
-            }
-            Some(_) => {}
-        }
+        w.received();
     }
-    let (n0, t0) = base.unwrap_or_default();
-    eprintln!(
-        "RESULT recv={n} wn={} ws={}",
-        last.0.saturating_sub(n0),
-        last.1.saturating_sub(t0).as_secs_f64()
-    );
+    let (n, wn, ws) = w.finish();
+    eprintln!("RESULT recv={n} wn={wn} ws={}", ws.as_secs_f64());
     Ok(())
 }
 
@@ -589,24 +618,12 @@ fn xbeam<M: BenchMsg>(a: &Args) -> Result<()> {
             .map(|_| {
                 let rx = rx.clone();
                 s.spawn(move || {
-                    // The same window as the processes' consumers: from `warm` after
-                    // the start to the last multiple of 64 received.
-                    let mut n = 0u64;
-                    let mut base: Option<(u64, Duration)> = None;
-                    let mut last = (0u64, Duration::ZERO);
+                    let mut w = Window::new(warm);
                     while let Ok(m) = rx.recv() {
                         std::hint::black_box(m.touch());
-                        n += 1;
-                        if n % 64 == 1 {
-                            let e = start.elapsed();
-                            last = (n - 1, e);
-                            if base.is_none() && e >= warm {
-                                base = Some(last);
-                            }
-                        }
+                        w.received();
                     }
-                    let (n0, t0) = base.unwrap_or_default();
-                    (n, last.0.saturating_sub(n0), last.1.saturating_sub(t0))
+                    w.finish()
                 })
             })
             .collect();
