@@ -1773,17 +1773,19 @@ fn mpmc_messages_behind_a_dead_producers_slot_are_received_before_disconnected()
     assert_eq!(ch.stats().skipped, 1);
 }
 
-/// Child: opens `KEY` (an MPMC ring), connects a sender, then does exactly what
-/// `Mpmc::claim` does first, the CAS of `tail` from `FROM` to `FROM + 1`, and stops
-/// there (creates `READY`, sleeps until killed): a producer SIGKILLed between the
-/// index CAS and recording itself as the slot's owner (the next two stores). The
-/// window is a few instructions wide, so it is emulated here rather than raced.
+/// Child: opens `KEY` (an MPMC ring of 2 slots), connects a sender, then does exactly
+/// what `Mpmc::claim` does first for position `FROM`: the CAS of the slot's stamp from
+/// (FROM, untagged) to (FROM, its claimer tag), and stops there (creates `READY`,
+/// sleeps until killed): a producer SIGKILLed between claiming the slot and moving
+/// `tail` past it. The window is a few instructions wide, so it is emulated here
+/// rather than raced.
 #[test]
 fn child_half_claimer() {
     if role().as_deref() != Some("half_claimer") {
         return;
     }
-    use sysvring::ring::layout::{Control, CONTROL_OFFSET};
+    use sysvring::ring::layout::{Geometry, RingKind, CLAIMERS, CLAIMERS_OFFSET};
+    use sysvring::ring::mpmc::encode;
     let ch = Builder::<Msg>::new(env_key()).open().expect("open");
     let _tx = ch.sender().expect("sender");
     let from: u64 = env("FROM");
@@ -1791,21 +1793,44 @@ fn child_half_claimer() {
         .expect("shm")
         .attach(false)
         .expect("attach");
-    // SAFETY: the segment is a validated ring (opened above), so the control block is
-    // at CONTROL_OFFSET, 128-aligned, and made of atomics.
-    let c = unsafe { &*att.as_ptr().add(CONTROL_OFFSET).cast::<Control>() };
-    c.tail
-        .compare_exchange(from, from + 1, Ordering::Relaxed, Ordering::Relaxed)
-        .expect("claim by CAS on tail");
+    let geo = Geometry::for_type::<Msg>(RingKind::Mpmc, 2).expect("geometry");
+    let base = att.as_ptr();
+    // Our claimer tag: the table entry (16 bytes each) whose identity word holds our
+    // pid in its high half, taken by `sender()`.
+    let me = u64::from(std::process::id());
+    let tag = (0..CLAIMERS)
+        .find(|&i| {
+            // SAFETY: the segment is a validated MPMC ring (opened above): its claimer
+            // table has CLAIMERS 16-byte entries of atomics at CLAIMERS_OFFSET.
+            let id = unsafe { &*base.add(CLAIMERS_OFFSET + 16 * i).cast::<AtomicU64>() };
+            id.load(Ordering::SeqCst) >> 32 == me
+        })
+        .expect("registered") as u16
+        + 1;
+    let slot = (from & (geo.capacity - 1)) as usize;
+    // SAFETY: slot < capacity, so the stamp (first 8 bytes of the slot) is inside the
+    // validated segment, 8-aligned, and an atomic word.
+    let stamp = unsafe {
+        &*base
+            .add(geo.slots_offset + slot * geo.stride)
+            .cast::<AtomicU64>()
+    };
+    stamp
+        .compare_exchange(
+            encode(from, 0),
+            encode(from, tag),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        )
+        .expect("claim by CAS on the stamp");
     fs::write(env_path("READY"), b"").expect("write READY");
     thread::sleep(WATCHDOG * 2);
 }
 
-/// MPMC ring: a producer killed right after its claiming CAS on `tail`, before it
-/// wrote its pid into the slot, leaves the slot's owner words as the *previous*
-/// claimer left them (here this process, the consumer of the previous lap, alive).
-/// The recovery then takes the slot for a live producer's and never skips it, and the
-/// queue is wedged for good: a message sent behind it is never received.
+/// MPMC ring: a producer killed right after its claiming CAS on the slot's stamp,
+/// before it moved `tail` past it, must not wedge the queue: the next producer moves
+/// `tail` on for it, and the receiver, finding the slot claimed by a process proven
+/// dead, skips it (counted in `stats().skipped`) and receives the message behind it.
 #[test]
 fn mpmc_producer_killed_between_claim_and_owner_record_does_not_wedge() {
     if role().is_some() {
@@ -1819,7 +1844,7 @@ fn mpmc_producer_killed_between_claim_and_owner_record_does_not_wedge() {
     });
     let tx = ch.sender().unwrap();
     let rx = ch.receiver().unwrap();
-    // One lap: both slots were last claimed by this (live) process's receiver.
+    // One lap: both slots were last claimed by this (live) process.
     for i in 0..2 {
         tx.send(Msg::new(i)).unwrap();
         assert_eq!(rx.recv().unwrap(), Msg::new(i));
@@ -1842,10 +1867,11 @@ fn mpmc_producer_killed_between_claim_and_owner_record_does_not_wedge() {
     assert_eq!(
         r,
         Ok(Msg::new(7)),
-        "wedged behind the slot of a producer killed between claim and owner record \
+        "wedged behind the slot of a producer killed between claim and index move \
          (stats {:?})",
         ch.stats()
     );
+    assert_eq!(ch.stats().skipped, 1);
 }
 
 /// Child: creates the channel at `KEY` (a ring), gives up ownership (`keep`) and

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use loom::thread;
 use sysvring::ring::layout::RingKind;
-use sysvring::ring::mpmc::{Mpmc, Owner};
+use sysvring::ring::mpmc::Mpmc;
 use sysvring::ring::spsc::{Consumer, Producer};
 use sysvring::ring::{loom_region, LoomRegion};
 
@@ -34,9 +34,10 @@ fn region(kind: RingKind, cap: u64) -> Arc<LoomRegion> {
     Arc::new(loom_region(kind, cap, 8, 8))
 }
 
-fn mpmc(r: &LoomRegion, pid: u32) -> Mpmc<u64> {
-    // SAFETY: the region was laid out for u64 and initialised with `Mpmc::init`.
-    unsafe { Mpmc::new(r.ring(), Owner { pid, start: 0 }) }
+fn mpmc(r: &LoomRegion, tag: u16) -> Mpmc<u64> {
+    // SAFETY: the region was laid out for u64 and initialised with `Mpmc::init`; each
+    // thread claims with its own tag.
+    unsafe { Mpmc::new(r.ring(), tag) }
 }
 
 /// Pushes `v`, yielding to the other threads while the ring is full.
@@ -185,7 +186,7 @@ fn mpmc_two_producers(batch: bool) {
             .map(|id| {
                 let r = r.clone();
                 thread::spawn(move || {
-                    let q = mpmc(&r, 1 + id as u32);
+                    let q = mpmc(&r, 1 + id as u16);
                     let msgs: Vec<u64> = (0..PER).map(|k| id << 8 | k).collect();
                     if batch {
                         let mut sent = 0;
@@ -251,7 +252,7 @@ fn mpmc_one_producer_two_consumers() {
             .map(|id| {
                 let r = r.clone();
                 thread::spawn(move || {
-                    let q = mpmc(&r, 10 + id);
+                    let q = mpmc(&r, 10 + id as u16);
                     (0..N).filter_map(|_| pop_bounded(&q)).collect::<Vec<u64>>()
                 })
             })

@@ -362,7 +362,7 @@ impl<T: Pod> Channel<T> {
             }
             (AnyChannel::Shm(s), Flavor::Mpmc) => {
                 // SAFETY: the geometry matches T; the creator initialised the stamps.
-                SendRing::Mpmc(unsafe { Mpmc::new(s.ring, owner_id()) })
+                SendRing::Mpmc(unsafe { Mpmc::new(s.ring, s.claim_tag()?) })
             }
             (AnyChannel::Msgq(_), _) => SendRing::Msgq,
         };
@@ -385,20 +385,11 @@ impl<T: Pod> Channel<T> {
             }
             (AnyChannel::Shm(s), Flavor::Mpmc) => {
                 // SAFETY: the geometry matches T; the creator initialised the stamps.
-                RecvRing::Mpmc(unsafe { Mpmc::new(s.ring, owner_id()) })
+                RecvRing::Mpmc(unsafe { Mpmc::new(s.ring, s.claim_tag()?) })
             }
             (AnyChannel::Msgq(_), _) => RecvRing::Msgq,
         };
         Ok(Receiver { ring, h })
-    }
-}
-
-/// What an MPMC handle records as the owner of the slots it claims.
-fn owner_id() -> crate::ring::mpmc::Owner {
-    let pid = sys::current_pid();
-    crate::ring::mpmc::Owner {
-        pid: pid as u32,
-        start: sys::process_start_time(pid).unwrap_or(0) as u32,
     }
 }
 
@@ -526,6 +517,10 @@ enum RecvRing<T> {
     Msgq,
 }
 
+/// How many times a non-blocking call waits for an in-flight claim (each wait
+/// bounded by the transport) before it reports empty/full.
+const SETTLE_RETRIES: usize = 4;
+
 /// How often a handle re-reads the kernel's live counts on a failing non-blocking
 /// call (the mirror in shared memory covers clean disconnects at once; this covers a
 /// killed peer).
@@ -621,6 +616,16 @@ impl Handle {
     fn skip_abandoned(&self) -> bool {
         match &*self.shared {
             AnyChannel::Shm(s) => s.skip_abandoned(),
+            AnyChannel::Msgq(_) => false,
+        }
+    }
+
+    /// A non-blocking call found the ring full/empty: waits (bounded) for a live
+    /// peer's in-flight claim on the slot this side needs, skipping a dead one; true
+    /// when the slot changed and another attempt may succeed.
+    fn settle(&self) -> bool {
+        match &*self.shared {
+            AnyChannel::Shm(s) => s.settle(self.side == Side::Recv),
             AnyChannel::Msgq(_) => false,
         }
     }
@@ -725,7 +730,16 @@ impl<T: Pod> Sender<T> {
         if self.h.gone_fast() {
             return Err(TrySendError::Disconnected(msg));
         }
-        match self.push(msg) {
+        let mut r = self.push(msg);
+        // Linearizable: a slot held by a live receiver mid-read is waited for
+        // (bounded) before reporting `Full`.
+        for _ in 0..SETTLE_RETRIES {
+            if r != Ok(false) || !self.h.settle() {
+                break;
+            }
+            r = self.push(msg);
+        }
+        match r {
             Ok(true) => {
                 self.h.progressed();
                 Ok(())
@@ -845,7 +859,16 @@ impl<T: Pod> Sender<T> {
         }
         let n = match &self.ring {
             SendRing::Spsc(p) => p.push_slice(msgs),
-            SendRing::Mpmc(q) => q.push_slice(msgs),
+            SendRing::Mpmc(q) => {
+                let mut n = q.push_slice(msgs);
+                for _ in 0..SETTLE_RETRIES {
+                    if n > 0 || msgs.is_empty() || !self.h.settle() {
+                        break;
+                    }
+                    n = q.push_slice(msgs);
+                }
+                n
+            }
             SendRing::Msgq => {
                 let mut n = 0;
                 for m in msgs {
@@ -933,7 +956,16 @@ impl<T: Pod> Receiver<T> {
         if self.h.forked() {
             return Err(TryRecvError::Disconnected);
         }
-        match self.pop() {
+        let mut r = self.pop();
+        // Linearizable: a message a live producer is still publishing at the head is
+        // waited for (bounded) before reporting `Empty`.
+        for _ in 0..SETTLE_RETRIES {
+            if !matches!(r, Ok(None)) || !self.h.settle() {
+                break;
+            }
+            r = self.pop();
+        }
+        match r {
             Ok(Some(v)) => {
                 self.h.progressed();
                 return Ok(v);
@@ -1076,7 +1108,13 @@ impl<T: Pod> Receiver<T> {
         if self.h.forked() {
             return Err(RecvError);
         }
-        let n = self.pop_batch(buf).map_err(|()| RecvError)?;
+        let mut n = self.pop_batch(buf).map_err(|()| RecvError)?;
+        for _ in 0..SETTLE_RETRIES {
+            if n > 0 || buf.is_empty() || !self.h.settle() {
+                break;
+            }
+            n = self.pop_batch(buf).map_err(|()| RecvError)?;
+        }
         if n > 0 {
             self.h.progressed();
             return Ok(n);

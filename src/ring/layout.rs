@@ -9,7 +9,8 @@
 //! offset 512  waiters line   (receivers and senders registered to sleep)
 //! offset 640  presence line  (live/ever counts mirrored from the semaphores, closed)
 //! offset 768  stats line     (wake-ups posted, sleeps, skipped slots)
-//! offset 896+ slots          (aligned to max(128, align_of::<T>()))
+//! offset 896  claimer table  (MPMC only: 256 entries of 16 bytes, see `Claimer`)
+//! offset 896+ slots          (after the table; aligned to max(128, align_of::<T>()))
 //! ```
 //!
 //! Everything in the segment is untrusted: the header is copied out once, validated
@@ -23,7 +24,7 @@ use crate::sync::{AtomicU32, AtomicU64, Ordering};
 /// "SYSVRING" in ASCII, little-endian.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SYSVRING");
 /// Layout version; bumped on any incompatible change to this file.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// Size of one control line.
 pub const LINE: usize = 128;
 /// Largest element alignment we place in a segment (shmat maps page-aligned).
@@ -77,7 +78,17 @@ pub struct Header {
     pub creator_start: AtomicU64,
     pub state: AtomicU32,
     pub transport: AtomicU32,
+    /// The most messages ever in flight (the requested capacity, `<= capacity`).
+    pub limit: AtomicU64,
+    /// The element type's name, UTF-8, zero-padded (truncated to 64 bytes).
+    pub type_name: [AtomicU64; TYPE_NAME_WORDS],
 }
+
+/// Words of the header's type name (64 bytes).
+pub const TYPE_NAME_WORDS: usize = 8;
+/// Longest type name stored in a header, in bytes (longer names are truncated at a
+/// character boundary).
+pub const TYPE_NAME_LEN: usize = TYPE_NAME_WORDS * 8;
 
 /// Control words of the ring, each group on its own 128-byte line.
 #[derive(Debug)]
@@ -151,6 +162,8 @@ impl Header {
             creator_start: AtomicU64::new(0),
             state: AtomicU32::new(0),
             transport: AtomicU32::new(0),
+            limit: AtomicU64::new(0),
+            type_name: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 }
@@ -200,13 +213,47 @@ pub struct HeaderValues {
     pub creator_start: u64,
     pub state: u32,
     pub transport: u32,
+    pub limit: u64,
+    pub type_name: [u8; TYPE_NAME_LEN],
+}
+
+impl HeaderValues {
+    /// The stored type name, up to its first zero byte (lossy: the bytes are
+    /// untrusted).
+    pub fn type_name(&self) -> String {
+        let end = self
+            .type_name
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(TYPE_NAME_LEN);
+        String::from_utf8_lossy(&self.type_name[..end]).into_owned()
+    }
+}
+
+/// `name` as a header's zero-padded type-name field, truncated to [`TYPE_NAME_LEN`]
+/// bytes at a character boundary.
+pub fn type_name_field(name: &str) -> [u8; TYPE_NAME_LEN] {
+    let mut end = name.len().min(TYPE_NAME_LEN);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut out = [0u8; TYPE_NAME_LEN];
+    out[..end].copy_from_slice(&name.as_bytes()[..end]);
+    out
 }
 
 impl Header {
-    /// Copies every field out (Relaxed; the caller has Acquired `state` first when it
-    /// needs the creator's writes).
+    /// Copies every field out: `state` first, with Acquire, then the rest (Relaxed):
+    /// when `state` reads `Ready`, every field below is the creator's.
     pub fn snapshot(&self) -> HeaderValues {
+        // SYNC(state): Acquire, loaded before any other field; pairs with the
+        // creator's Release store of `Ready` after `fill`.
+        let state = self.state.load(Ordering::Acquire);
         let r = Ordering::Relaxed;
+        let mut type_name = [0u8; TYPE_NAME_LEN];
+        for (chunk, w) in type_name.chunks_exact_mut(8).zip(&self.type_name) {
+            chunk.copy_from_slice(&w.load(r).to_le_bytes());
+        }
         HeaderValues {
             magic: self.magic.load(r),
             version: self.version.load(r),
@@ -221,8 +268,10 @@ impl Header {
             sem_id: self.sem_id.load(r),
             creator_pid: self.creator_pid.load(r),
             creator_start: self.creator_start.load(r),
-            state: self.state.load(Ordering::Acquire),
+            state,
             transport: self.transport.load(r),
+            limit: self.limit.load(r),
+            type_name,
         }
     }
 
@@ -243,6 +292,10 @@ impl Header {
         self.creator_pid.store(v.creator_pid, r);
         self.creator_start.store(v.creator_start, r);
         self.transport.store(v.transport, r);
+        self.limit.store(v.limit, r);
+        for (w, chunk) in self.type_name.iter().zip(v.type_name.chunks_exact(8)) {
+            w.store(u64::from_le_bytes(chunk.try_into().expect("8 bytes")), r);
+        }
     }
 }
 
@@ -278,15 +331,53 @@ pub const MPMC_SLOT_HEADER: usize =
 pub const SPSC_SLOT_HEADER: usize =
     loom_cell_offset(RingKind::Spsc) + size_of::<loom::cell::UnsafeCell<()>>();
 
+/// The fewest slots a ring of `kind` has: a one-slot Vyukov ring cannot tell
+/// "published in lap n" (stamp `pos + 1`) from "free in lap n + 1" (`pos +
+/// capacity`), so MPMC rings have two.
+pub const fn min_slots(kind: RingKind) -> u64 {
+    match kind {
+        RingKind::Spsc => 1,
+        RingKind::Mpmc => 2,
+    }
+}
+
 const fn round_up(x: usize, to: usize) -> usize {
     x.div_ceil(to) * to
 }
+
+/// Entries of an MPMC segment's claimer table: at most this many processes use one
+/// MPMC ring at a time.
+pub const CLAIMERS: usize = 256;
+
+/// Offset of the MPMC claimer table (right after the control block).
+pub const CLAIMERS_OFFSET: usize = CONTROL_OFFSET + size_of::<Control>();
+
+/// One entry of an MPMC segment's claimer table: the process that slot claims tagged
+/// with this entry's number (index + 1) belong to. A process writes its entry when it
+/// first uses the ring and clears it when it closes the channel; a killed process's
+/// entry stays, which is what proves its claims abandoned.
+#[derive(Debug)]
+#[repr(C)]
+pub struct Claimer {
+    /// `pid << 32 | (start time & 0xffff_ffff)`, 0 when the entry is free. Taken by a
+    /// CAS from 0 (or from a dead process's value).
+    pub id: AtomicU64,
+    /// The inode of the process's pid namespace (0 if unknown): a pid from another
+    /// namespace proves nothing here.
+    pub pid_ns: AtomicU64,
+}
+
+/// Bytes of the claimer table.
+pub const CLAIMERS_BYTES: usize = CLAIMERS * size_of::<Claimer>();
 
 /// Where everything lives for one (kind, capacity, element) triple.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Geometry {
     pub kind: RingKind,
+    /// Slots (a power of two).
     pub capacity: u64,
+    /// The most messages in flight (`1..=capacity`): the capacity a user asked for.
+    pub limit: u64,
     pub elem_size: usize,
     pub elem_align: usize,
     /// Distance between consecutive slots.
@@ -316,7 +407,7 @@ impl Geometry {
             return None;
         }
         // MPMC stamps need two slots at least (see `mpmc`).
-        if kind == RingKind::Mpmc && capacity < 2 {
+        if capacity < min_slots(kind) {
             return None;
         }
         if !elem_align.is_power_of_two() || elem_align > MAX_ALIGN || elem_size > (1 << 30) {
@@ -331,13 +422,18 @@ impl Geometry {
         let a = elem_align.max(8);
         let data_offset = round_up(header, a);
         let stride = round_up(data_offset + elem_size, a);
-        let slots_offset = round_up(CONTROL_OFFSET + size_of::<Control>(), elem_align.max(LINE));
+        let table = match kind {
+            RingKind::Spsc => 0,
+            RingKind::Mpmc => CLAIMERS_BYTES,
+        };
+        let slots_offset = round_up(CLAIMERS_OFFSET + table, elem_align.max(LINE));
         let slots_bytes = (stride as u64).checked_mul(capacity)?;
         let total = (slots_offset as u64).checked_add(slots_bytes)?;
         let total_size = usize::try_from(total).ok()?;
         Some(Geometry {
             kind,
             capacity,
+            limit: capacity,
             elem_size,
             elem_align,
             stride,
@@ -345,6 +441,27 @@ impl Geometry {
             slots_offset,
             total_size,
         })
+    }
+
+    /// The same geometry holding at most `limit` messages at a time (`None` unless
+    /// `1 <= limit <= capacity`).
+    pub fn with_limit(self, limit: u64) -> Option<Geometry> {
+        (1..=self.capacity)
+            .contains(&limit)
+            .then_some(Geometry { limit, ..self })
+    }
+
+    /// The smallest ring for at most `limit` messages: `limit` rounded up to a power
+    /// of two (MPMC: at least two slots, see `mpmc`), with fullness checked against
+    /// `limit` itself.
+    pub fn for_limit(
+        kind: RingKind,
+        limit: u64,
+        elem_size: usize,
+        elem_align: usize,
+    ) -> Option<Geometry> {
+        let slots = limit.checked_next_power_of_two()?.max(min_slots(kind));
+        Geometry::new(kind, slots, elem_size, elem_align)?.with_limit(limit)
     }
 
     /// `capacity - 1`, the index mask.

@@ -6,13 +6,16 @@
 //! from the region is masked before it addresses a slot, so a corrupt or malicious
 //! peer can make data wrong but cannot cause an out-of-bounds access.
 
+pub mod claimers;
 pub mod layout;
 pub mod mpmc;
 pub mod spsc;
 
 use std::ptr::NonNull;
 
-use layout::{Control, Geometry, Header, CONTROL_OFFSET};
+use layout::{
+    Claimer, Control, Geometry, Header, RingKind, CLAIMERS, CLAIMERS_OFFSET, CONTROL_OFFSET,
+};
 
 use crate::sync::AtomicU64;
 
@@ -58,6 +61,25 @@ impl RawRing {
         // SAFETY: CONTROL_OFFSET + size_of::<Control>() <= slots_offset <= total_size,
         // the offset is a multiple of 128, and Control is atomics plus padding bytes.
         unsafe { &*self.base.as_ptr().add(CONTROL_OFFSET).cast::<Control>() }
+    }
+
+    /// The claimer-table entry of `tag` (1..=[`CLAIMERS`]); `None` for another tag
+    /// (tags read from slots are untrusted) or an SPSC ring (no table).
+    pub fn claimer(&self, tag: u16) -> Option<&Claimer> {
+        if self.geo.kind != RingKind::Mpmc || tag == 0 || usize::from(tag) > CLAIMERS {
+            return None;
+        }
+        let i = usize::from(tag) - 1;
+        // SAFETY: an MPMC geometry reserves CLAIMERS entries at CLAIMERS_OFFSET, below
+        // slots_offset <= total_size; the offset is a multiple of 128 and entries are
+        // 16 bytes of atomics (valid for any bit pattern).
+        Some(unsafe {
+            &*self
+                .base
+                .as_ptr()
+                .add(CLAIMERS_OFFSET + i * std::mem::size_of::<Claimer>())
+                .cast::<Claimer>()
+        })
     }
 
     /// Pointer to the start of slot `index & mask`.
@@ -213,6 +235,57 @@ mod loom_region {
                 }
                 dealloc(p, self.layout);
             }
+        }
+    }
+}
+
+/// Zeroed heap regions for the ring's unit tests (not loom: real atomics read from
+/// zeroed bytes are valid).
+#[cfg(all(test, not(loom)))]
+pub(crate) mod test_region {
+    use std::alloc::{alloc_zeroed, dealloc, Layout};
+    use std::ptr::NonNull;
+
+    use super::layout::{Geometry, RingKind, LINE};
+    use super::RawRing;
+
+    /// A zeroed, suitably aligned heap region laid out for a ring; freed on drop.
+    pub(crate) struct Region {
+        base: NonNull<u8>,
+        layout: Layout,
+        geo: Geometry,
+    }
+
+    impl Region {
+        /// `slots` slots (a power of two) holding at most `limit` messages.
+        pub(crate) fn new(
+            kind: RingKind,
+            slots: u64,
+            limit: u64,
+            size: usize,
+            align: usize,
+        ) -> Region {
+            let geo = Geometry::new(kind, slots, size, align)
+                .and_then(|g| g.with_limit(limit))
+                .expect("geometry");
+            let layout = Layout::from_size_align(geo.total_size, align.max(LINE)).expect("layout");
+            // SAFETY: total_size > 0.
+            let base = NonNull::new(unsafe { alloc_zeroed(layout) }).expect("allocation");
+            Region { base, layout, geo }
+        }
+
+        /// The ring view; valid while the region lives.
+        pub(crate) fn ring(&self) -> RawRing {
+            // SAFETY: total_size bytes at `base`, aligned to max(128, align), alive as
+            // long as `self` (callers keep it).
+            unsafe { RawRing::new(self.base, self.geo) }
+        }
+    }
+
+    impl Drop for Region {
+        fn drop(&mut self) {
+            // SAFETY: allocated in `new` with this layout, freed once.
+            unsafe { dealloc(self.base.as_ptr(), self.layout) }
         }
     }
 }

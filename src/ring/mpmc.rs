@@ -1,62 +1,140 @@
 //! Multi-producer multi-consumer ring: Dmitry Vyukov's bounded MPMC queue
 //! (<https://www.1024cores.net/home/lock-free-algorithms/queues/bounded-mpmc-queue>),
-//! as crossbeam's `array` flavor also uses, laid out in a shared region.
+//! as crossbeam's `array` flavor also uses, laid out in a shared region, with the
+//! claim moved into the slot so that a claimer's identity is visible no later than
+//! its claim (the robust-futex pattern).
 //!
-//! Each slot starts with a sequence word (`stamp`). For position `pos`, the slot at
-//! `pos & mask` is free for a producer when `stamp == pos`, holds a message for a
-//! consumer when `stamp == pos + 1`, and is freed for the next lap by storing
-//! `pos + capacity`. `head` and `tail` are free-running `u64` positions claimed with a
-//! CAS. A batch claims a whole range with one CAS after checking every stamp in it,
-//! so a batch publishes its index once.
+//! # Stamps
 //!
-//! Every stamp and index read from the region is untrusted: positions are masked, and
-//! a claim loop that sees no progress gives up (reports full/empty) instead of
-//! spinning forever on corrupt data.
+//! Each slot starts with a 64-bit stamp: a 48-bit sequence number (Vyukov's) in the
+//! high bits and a 16-bit *tag* in the low bits. For position `pos` the slot at
+//! `pos & mask` goes through
+//!
+//! ```text
+//! (pos, 0)        free for the producer of `pos`
+//! (pos, tag)      claimed by that producer (tag: its claimer-table entry)
+//! (pos + 1, 0)    published: holds the message of `pos`
+//! (pos + 1, tag)  claimed by a consumer
+//! (pos + cap, 0)  read and released: free for the producer of `pos + cap`
+//! ```
+//!
+//! A claim is one CAS of the stamp from the untagged to the tagged value: the word
+//! that gives a claimer the slot also names it, so no slot is ever held by an
+//! unknown claimer. `head` and `tail` are free-running `u64` positions that follow
+//! the claims: the claimer moves its index past the position after its CAS, and any
+//! handle that finds the slot at the index already claimed (or past) moves the index
+//! on for it, so a claimer stopped between the two CASes never blocks the others.
+//! Publishing and releasing are plain Release stores, as in crossbeam: only the
+//! claimer writes its slot's stamp, because a claim is taken away (see [`skip`])
+//! only from a claimer proven dead, which can no longer write anything.
+//!
+//! A batch claims consecutive slots one CAS each and moves the index once.
+//!
+//! # Capacity
+//!
+//! A ring has a power-of-two number of slots (two at least: a one-slot ring cannot
+//! tell "published in lap n" from "free in lap n + 1"); producers also keep the
+//! number of messages in flight (`tail - head`) below the geometry's `limit`, the
+//! capacity the user asked for.
+//!
+//! # Crashes and stalls
+//!
+//! A claim that is never completed blocks the queue at that position: consumers at
+//! a producer's unpublished slot, producers (a lap later) at a consumer's unreleased
+//! slot. [`blocker`] reports such a claim with its tag; the transport looks the tag up
+//! in the claimer table ([`super::claimers`]) and, only when the process is proven
+//! gone (its pid vanished, or now names a process started at another time), frees
+//! the slot with [`skip`]. A stalled process (SIGSTOP, a debugger, CPU throttling)
+//! is alive and keeps its claims for as long as it is stalled.
+//!
+//! Every stamp and index read from the region is untrusted: positions are masked,
+//! tags are range-checked before they address the table, and every loop is bounded,
+//! so corrupt data makes the queue report full/empty, never spin forever or go out
+//! of bounds.
 
 use std::marker::PhantomData;
 
 use bytemuck::Pod;
 
-use super::layout::OWNER_OFFSET;
 use super::RawRing;
-use crate::sync::{AtomicU32, AtomicU64, Ordering};
+use crate::sync::{AtomicU64, Ordering};
 
-/// A handle on an MPMC ring; any number may exist, in any processes.
+/// Bits of a stamp's tag (its low bits).
+pub const TAG_BITS: u32 = 16;
+/// Mask of a stamp's 48-bit sequence number (after shifting out the tag).
+const SEQ_MASK: u64 = (1 << (64 - TAG_BITS)) - 1;
+
+/// The stamp for sequence number `seq` (taken modulo 2^48) and `tag` (0: unclaimed).
+#[inline]
+pub const fn encode(seq: u64, tag: u16) -> u64 {
+    (seq << TAG_BITS) | tag as u64
+}
+
+/// The tag of a stamp (0 when nobody holds the slot).
+#[inline]
+pub const fn tag_of(stamp: u64) -> u16 {
+    stamp as u16
+}
+
+/// `seq(stamp) - want` as a signed 48-bit difference (sequence numbers wrap at
+/// 2^48; two live positions are never 2^47 apart).
+#[inline]
+fn lag(stamp: u64, want: u64) -> i64 {
+    let d = (stamp >> TAG_BITS).wrapping_sub(want) & SEQ_MASK;
+    ((d << TAG_BITS) as i64) >> TAG_BITS
+}
+
+/// A handle on an MPMC ring; any number may exist, in any processes, and one may be
+/// shared by threads.
 #[derive(Debug)]
 pub struct Mpmc<T> {
     ring: RawRing,
-    owner: Owner,
+    tag: u16,
+    /// A process-local copy of `head`, refreshed only when it says the ring holds
+    /// `limit` messages (only read when `limit < capacity`).
+    head_cache: AtomicU64,
     _t: PhantomData<T>,
 }
 
-// SAFETY: all shared state is atomics and slot ownership is arbitrated by CAS, so
-// handles can move between threads.
+// SAFETY: all shared state is atomics and slot ownership is arbitrated by CAS on the
+// stamps, so handles can move between threads.
 unsafe impl<T: Send> Send for Mpmc<T> {}
-// SAFETY: as above; every method takes &self and synchronises through atomics.
+// SAFETY: as above; every method takes &self and synchronises through atomics (the
+// head cache is an atomic too, and any value of it is safe: it is only a hint).
 unsafe impl<T: Send> Sync for Mpmc<T> {}
 
-/// Largest number of retries of a claim loop before it reports full/empty.
+/// Largest number of iterations of a claim loop before it reports full/empty (only
+/// reached on corrupt data or under extreme contention).
 const MAX_RETRIES: u32 = 1 << 16;
 
 impl<T: Pod> Mpmc<T> {
-    /// A handle on the ring; `owner` (e.g. the pid) is recorded in every slot this
-    /// handle claims, so a slot left unpublished by a dead owner can be identified.
+    /// A handle on the ring that claims slots with `tag` (1..=65535): the claimer-table
+    /// entry of this process, so a slot left claimed by a dead process can be proven
+    /// abandoned.
     ///
     /// # Safety
-    /// The ring's element type is `T` (size and alignment checked) and it was
-    /// initialised with [`Mpmc::init`].
-    pub unsafe fn new(ring: RawRing, owner: Owner) -> Self {
+    /// The ring's element type is `T` (size and alignment checked), it was initialised
+    /// with [`Mpmc::init`], and no live process other than the caller's claims with
+    /// `tag`.
+    ///
+    /// # Panics
+    /// When `tag` is 0 (it would make a claimed slot look free).
+    pub unsafe fn new(ring: RawRing, tag: u16) -> Self {
+        assert_ne!(tag, 0, "tag 0 means unclaimed");
+        let head = ring.control().head.load(Ordering::Relaxed);
         Mpmc {
             ring,
-            owner,
+            tag,
+            head_cache: AtomicU64::new(head),
             _t: PhantomData,
         }
     }
 
-    /// Sets every slot's stamp to its index (creator only, before publishing `Ready`).
+    /// Sets every slot's stamp to (its index, untagged): free for lap 0 (creator
+    /// only, before publishing `Ready`).
     pub fn init(ring: &RawRing) {
         for i in 0..ring.geo.capacity {
-            stamp(ring, i).store(i, Ordering::Relaxed);
+            ring.stamp(i).store(encode(i, 0), Ordering::Relaxed);
         }
     }
 
@@ -64,139 +142,167 @@ impl<T: Pod> Mpmc<T> {
         self.ring.geo.capacity
     }
 
-    /// Claims up to `n` consecutive positions of `index` (`tail` for producers,
-    /// `head` for consumers) whose stamps equal `position + lag` (0: free for this lap,
-    /// 1: published); records this handle as their owner; returns the first position
-    /// and how many (at least 1), or `None` when there is none.
+    /// The tag this handle claims with.
+    pub fn tag(&self) -> u16 {
+        self.tag
+    }
+
+    /// Whether a producer may claim position `p` without exceeding the limit of
+    /// messages in flight.
     #[inline]
-    fn claim(&self, index: &AtomicU64, lag: u64, n: u64) -> Option<(u64, u64)> {
+    fn below_limit(&self, p: u64) -> bool {
+        let limit = self.ring.geo.limit;
+        if limit >= self.cap() {
+            // The stamps alone keep at most `capacity` in flight.
+            return true;
+        }
+        let ok = |head: u64| (p.wrapping_sub(head) as i64) < limit as i64;
+        if ok(self.head_cache.load(Ordering::Relaxed)) {
+            return true;
+        }
+        // Relaxed: only a count; the stamps order the slot accesses.
+        let head = self.ring.control().head.load(Ordering::Relaxed);
+        self.head_cache.store(head, Ordering::Relaxed);
+        ok(head)
+    }
+
+    /// Claims up to `n` (at least 1) consecutive positions: producers (`consumer`
+    /// false) at `tail`, slots free for their position; consumers at `head`, slots
+    /// published for theirs. Returns the first position and how many, or `None` when
+    /// the position at the index is not ready (full/empty, or held by a claimer of
+    /// the other side: ask [`blocker`]).
+    #[inline]
+    fn claim(&self, consumer: bool, n: u64) -> Option<(u64, u64)> {
+        let c = self.ring.control();
+        let index = if consumer { &c.head } else { &c.tail };
+        let off = u64::from(consumer);
         let mut pos = index.load(Ordering::Relaxed);
         for attempt in 0..MAX_RETRIES {
-            let mut count = 0;
-            let mut ahead = false;
-            while count < n {
-                let p = pos.wrapping_add(count);
-                // SYNC(stamp): Acquire; pairs with the Release/AcqRel stamp updates in
-                // `publish` (payload written) and `release` (payload read).
-                let s = stamp(&self.ring, p).load(Ordering::Acquire);
-                let diff = s.wrapping_sub(p.wrapping_add(lag)) as i64;
-                if diff != 0 {
-                    ahead = diff > 0 && count == 0;
-                    break;
-                }
-                count += 1;
-            }
-            if count > 0 {
-                match index.compare_exchange_weak(
-                    pos,
-                    pos.wrapping_add(count),
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => {
-                        for k in 0..count {
-                            set_owner(&self.ring, pos.wrapping_add(k), self.owner);
-                        }
-                        return Some((pos, count));
-                    }
-                    Err(cur) => {
-                        // Lost the race to another handle: back off a little (up to 64
-                        // pauses) before retrying, so the claimers of a contended
-                        // index do not keep stealing its line from each other.
-                        for _ in 0..1u32 << attempt.min(6) {
-                            std::hint::spin_loop();
-                        }
-                        pos = cur;
-                    }
-                }
-            } else if ahead {
-                // Another handle claimed `pos`; it advanced the index before stamping,
-                // so a fresh load makes progress unless the region is corrupt.
-                let cur = index.load(Ordering::Relaxed);
-                if cur == pos {
+            let st = self.ring.stamp(pos);
+            // SYNC(stamp): Acquire; pairs with the Release stores in `publish` (the
+            // payload is written) and `release` (the payload was read).
+            let s = st.load(Ordering::Acquire);
+            let d = lag(s, pos.wrapping_add(off));
+            if d == 0 && tag_of(s) == 0 {
+                if !consumer && !self.below_limit(pos) {
                     return None;
                 }
-                pos = cur;
+                // SYNC(stamp): AcqRel claim. Acquire as the load above; Release so
+                // that whoever reads our tag from the stamp also sees our claimer-table
+                // entry (written before any claim).
+                let won = st
+                    .compare_exchange(
+                        s,
+                        encode(pos.wrapping_add(off), self.tag),
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    )
+                    .is_ok();
+                if won {
+                    let count = self.claim_more(consumer, pos, n);
+                    advance(index, pos, pos.wrapping_add(count));
+                    return Some((pos, count));
+                }
+                // Lost the slot to another handle: back off a little (up to 64
+                // pauses) so the claimers of a contended slot do not keep stealing
+                // its line from each other, then look again (the index moves on).
+                for _ in 0..1u32 << attempt.min(6) {
+                    std::hint::spin_loop();
+                }
+            } else if d >= 0 {
+                // Claimed by another handle of our side (d == 0, tagged) or already
+                // past this lap (d > 0): the index lags behind a claim. Move it on
+                // (whoever claimed may be stopped before doing so) and look again.
+                let _ = index.compare_exchange(
+                    pos,
+                    pos.wrapping_add(1),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
+                pos = index.load(Ordering::Relaxed);
             } else {
+                // Not ready for this lap: empty (consumer) or full (producer), maybe
+                // because of an in-flight claim of the other side.
                 return None;
             }
         }
         None
     }
 
+    /// After claiming `pos`, claims the positions that follow while they are ready
+    /// (up to `n` in all); returns how many are claimed, `pos` included.
     #[inline]
-    fn claim_send(&self, n: u64) -> Option<(u64, u64)> {
-        self.claim(&self.ring.control().tail, 0, n)
+    fn claim_more(&self, consumer: bool, pos: u64, n: u64) -> u64 {
+        let off = u64::from(consumer);
+        let mut count = 1;
+        while count < n {
+            let p = pos.wrapping_add(count);
+            if !consumer && !self.below_limit(p) {
+                break;
+            }
+            // SYNC(stamp): AcqRel claim, as in `claim`.
+            let claimed = self
+                .ring
+                .stamp(p)
+                .compare_exchange(
+                    encode(p.wrapping_add(off), 0),
+                    encode(p.wrapping_add(off), self.tag),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok();
+            if !claimed {
+                break;
+            }
+            count += 1;
+        }
+        count
     }
 
+    /// Publishes the message at `pos` (which this handle claimed and filled).
     #[inline]
-    fn claim_recv(&self, n: u64) -> Option<(u64, u64)> {
-        self.claim(&self.ring.control().head, 1, n)
+    fn publish(&self, pos: u64) {
+        // SYNC(stamp): Release; pairs with the consumer's Acquire in `claim`: the
+        // payload write happens before the message is visible.
+        self.ring
+            .stamp(pos)
+            .store(encode(pos.wrapping_add(1), 0), Ordering::Release);
     }
 
-    /// Publishes the message at `pos` with a CAS on its stamp. `false` when the slot
-    /// was skipped meanwhile (its owner was taken for dead): the message was not
-    /// delivered and must be sent again at a new position.
+    /// Frees the slot at `pos` (which this handle claimed and read) for the next lap.
     #[inline]
-    fn publish(&self, pos: u64) -> bool {
-        // We stop holding the slot: an owner word names only a current holder, so a
-        // claimer that dies before recording itself leaves 0 (dead), never us.
-        clear_owner(&self.ring, pos, self.owner);
-        // SYNC(stamp): Release; pairs with the consumer's Acquire in `claim` and
-        // publishes the payload write.
-        stamp(&self.ring, pos)
-            .compare_exchange(
-                pos,
-                pos.wrapping_add(1),
-                Ordering::Release,
-                Ordering::Relaxed,
-            )
-            .is_ok()
-    }
-
-    /// Frees the slot at `pos` for the next lap (a CAS: fails, returning false, if a
-    /// producer already reclaimed it from us, taken for dead, and may have
-    /// overwritten what we read).
-    #[inline]
-    fn release(&self, pos: u64) -> bool {
-        clear_owner(&self.ring, pos, self.owner);
+    fn release(&self, pos: u64) {
         // SYNC(stamp): Release; pairs with the producer's Acquire in `claim`: our read
         // of the payload happens before it is overwritten.
-        stamp(&self.ring, pos)
-            .compare_exchange(
-                pos.wrapping_add(1),
-                pos.wrapping_add(self.cap()),
-                Ordering::Release,
-                Ordering::Relaxed,
-            )
-            .is_ok()
+        self.ring
+            .stamp(pos)
+            .store(encode(pos.wrapping_add(self.cap()), 0), Ordering::Release);
     }
 
-    /// Enqueues `v`; `Err(v)` when full.
+    /// Enqueues `v`; `Err(v)` when full (or when the slot it needs is still held by a
+    /// consumer of the previous lap: see [`blocker`]).
     #[inline]
     pub fn push(&self, v: T) -> Result<(), T> {
-        loop {
-            let Some((pos, _)) = self.claim_send(1) else {
-                return Err(v);
-            };
-            #[cfg(loom)]
-            let access = self.ring.loom_cell(pos).get_mut();
-            // SAFETY: we own the claimed slot until we publish it; in bounds and
-            // aligned for T.
-            unsafe { self.ring.payload(pos).cast::<T>().write(v) };
-            #[cfg(loom)]
-            drop(access);
-            if self.publish(pos) {
-                return Ok(());
-            }
-        }
+        let Some((pos, _)) = self.claim(false, 1) else {
+            return Err(v);
+        };
+        #[cfg(loom)]
+        let access = self.ring.loom_cell(pos).get_mut();
+        // SAFETY: we hold the claimed slot until we publish it (nobody takes a live
+        // claimer's slot); in bounds and aligned for T.
+        unsafe { self.ring.payload(pos).cast::<T>().write(v) };
+        #[cfg(loom)]
+        drop(access);
+        self.publish(pos);
+        Ok(())
     }
 
     /// Lets `f` fill a claimed slot in place, then publishes it; `None` when full.
+    /// If `f` panics the slot is published with what `f` wrote (the queue must never
+    /// wedge on a live handle's slot).
     #[inline]
     pub fn push_with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
-        let (pos, _) = self.claim_send(1)?;
-        // Publish even if `f` panics, so the slot never wedges the queue.
+        let (pos, _) = self.claim(false, 1)?;
         let guard = PublishOnDrop { q: self, pos };
         #[cfg(loom)]
         let access = self.ring.loom_cell(pos).get_mut();
@@ -208,61 +314,49 @@ impl<T: Pod> Mpmc<T> {
         Some(r)
     }
 
-    /// Enqueues as many of `vs` as fit, claiming them with one CAS. Returns how many.
+    /// Enqueues as many of `vs` as fit now (consecutive positions), moving `tail`
+    /// once. Returns how many.
     pub fn push_slice(&self, vs: &[T]) -> usize {
-        let Some((pos, n)) = self.claim_send((vs.len() as u64).min(self.cap())) else {
+        if vs.is_empty() {
+            return 0;
+        }
+        let Some((pos, n)) = self.claim(false, (vs.len() as u64).min(self.cap())) else {
             return 0;
         };
         for (i, v) in vs[..n as usize].iter().enumerate() {
+            let p = pos.wrapping_add(i as u64);
             #[cfg(loom)]
-            let access = self.ring.loom_cell(pos.wrapping_add(i as u64)).get_mut();
+            let access = self.ring.loom_cell(p).get_mut();
             // SAFETY: positions pos..pos+n are claimed by us; in bounds and aligned.
-            unsafe {
-                self.ring
-                    .payload(pos.wrapping_add(i as u64))
-                    .cast::<T>()
-                    .write(*v)
-            };
+            unsafe { self.ring.payload(p).cast::<T>().write(*v) };
             #[cfg(loom)]
             drop(access);
+            self.publish(p);
         }
-        let mut sent = n as usize;
-        for i in 0..n {
-            if !self.publish(pos.wrapping_add(i)) {
-                // Skipped while we wrote (taken for dead): send it again.
-                if self.push(vs[i as usize]).is_err() {
-                    sent -= 1;
-                }
-            }
-        }
-        sent
+        n as usize
     }
 
-    /// Dequeues one message; `None` when empty.
+    /// Dequeues one message; `None` when empty (or when the next message is still
+    /// being written by a producer: see [`blocker`]).
     #[inline]
     pub fn pop(&self) -> Option<T> {
-        loop {
-            let (pos, _) = self.claim_recv(1)?;
-            #[cfg(loom)]
-            let access = self.ring.loom_cell(pos).get();
-            // SAFETY: the claimed slot holds a published message that no producer
-            // overwrites before we release it; T is Pod.
-            let v = unsafe { self.ring.payload(pos).cast::<T>().read() };
-            #[cfg(loom)]
-            drop(access);
-            if self.release(pos) {
-                return Some(v);
-            }
-            // Reclaimed under us (we were taken for dead): the copy may be torn, and
-            // the message is counted as lost with a dead consumer. Take the next one.
-        }
+        let (pos, _) = self.claim(true, 1)?;
+        #[cfg(loom)]
+        let access = self.ring.loom_cell(pos).get();
+        // SAFETY: the claimed slot holds a published message that no producer
+        // overwrites before we release it; T is Pod.
+        let v = unsafe { self.ring.payload(pos).cast::<T>().read() };
+        #[cfg(loom)]
+        drop(access);
+        self.release(pos);
+        Some(v)
     }
 
     /// Lets `f` read a claimed message in place, then frees the slot; `None` when
     /// empty. The slot is freed even if `f` panics.
     #[inline]
     pub fn pop_with<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
-        let (pos, _) = self.claim_recv(1)?;
+        let (pos, _) = self.claim(true, 1)?;
         let guard = ReleaseOnDrop { q: self, pos };
         #[cfg(loom)]
         let access = self.ring.loom_cell(pos).get();
@@ -274,28 +368,39 @@ impl<T: Pod> Mpmc<T> {
         Some(r)
     }
 
-    /// Dequeues up to `out.len()` messages, claiming them with one CAS.
+    /// Dequeues up to `out.len()` consecutive messages, moving `head` once.
     pub fn pop_slice(&self, out: &mut [T]) -> usize {
-        let Some((pos, n)) = self.claim_recv((out.len() as u64).min(self.cap())) else {
+        if out.is_empty() {
+            return 0;
+        }
+        let Some((pos, n)) = self.claim(true, (out.len() as u64).min(self.cap())) else {
             return 0;
         };
         for (i, o) in out[..n as usize].iter_mut().enumerate() {
+            let p = pos.wrapping_add(i as u64);
             #[cfg(loom)]
-            let access = self.ring.loom_cell(pos.wrapping_add(i as u64)).get();
+            let access = self.ring.loom_cell(p).get();
             // SAFETY: positions pos..pos+n are claimed, published messages.
-            *o = unsafe {
-                self.ring
-                    .payload(pos.wrapping_add(i as u64))
-                    .cast::<T>()
-                    .read()
-            };
+            *o = unsafe { self.ring.payload(p).cast::<T>().read() };
             #[cfg(loom)]
             drop(access);
-        }
-        for i in 0..n {
-            let _ = self.release(pos.wrapping_add(i));
+            self.release(p);
         }
         n as usize
+    }
+}
+
+/// Moves `index` from wherever it is in `from..to` to `to` (positions we claimed);
+/// leaves it alone once another handle moved it to `to` or past.
+#[inline]
+fn advance(index: &AtomicU64, from: u64, to: u64) {
+    let mut cur = from;
+    loop {
+        match index.compare_exchange(cur, to, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return,
+            Err(now) if now.wrapping_sub(from) < to.wrapping_sub(from) => cur = now,
+            Err(_) => return,
+        }
     }
 }
 
@@ -306,9 +411,7 @@ struct PublishOnDrop<'a, T: Pod> {
 
 impl<T: Pod> Drop for PublishOnDrop<'_, T> {
     fn drop(&mut self) {
-        // A failed publish means the slot was skipped as abandoned; the in-place
-        // message is then lost, which only happens if we were taken for dead.
-        let _ = self.q.publish(self.pos);
+        self.q.publish(self.pos);
     }
 }
 
@@ -319,143 +422,265 @@ struct ReleaseOnDrop<'a, T: Pod> {
 
 impl<T: Pod> Drop for ReleaseOnDrop<'_, T> {
     fn drop(&mut self) {
-        let _ = self.q.release(self.pos);
+        self.q.release(self.pos);
     }
 }
 
-/// The stamp (sequence word) of the slot at `pos & mask`.
-#[inline]
-pub fn stamp(ring: &RawRing, pos: u64) -> &AtomicU64 {
-    ring.stamp(pos)
-}
-
-/// Who claimed a slot: a pid and the low 32 bits of the process start time (so a
-/// reused pid is not mistaken for the claimer).
+/// An in-flight claim that blocks one side: see [`blocker`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Owner {
-    /// Process id.
-    pub pid: u32,
-    /// Low 32 bits of the start time (clock ticks since boot), 0 if unknown.
-    pub start: u32,
-}
-
-/// The owner recorded in the slot at `pos & mask` (who claimed it last).
-#[inline]
-pub fn owner(ring: &RawRing, pos: u64) -> Owner {
-    let (pid, start) = owner_words(ring, pos);
-    Owner {
-        pid: pid.load(Ordering::Relaxed),
-        start: start.load(Ordering::Relaxed),
-    }
-}
-
-#[inline]
-fn set_owner(ring: &RawRing, pos: u64, o: Owner) {
-    let (pid, start) = owner_words(ring, pos);
-    pid.store(o.pid, Ordering::Relaxed);
-    start.store(o.start, Ordering::Relaxed);
-}
-
-/// Clears the owner words of the slot at `pos` if they still name `o`.
-///
-/// A load and plain stores, no locked instruction on the per-message path. Another
-/// claimer can record itself in this slot between our load and our store only if the
-/// slot was skipped under us (we were taken for dead, which a live handle's record
-/// prevents); erasing its record then makes that claimer look dead at worst, and a
-/// skip is decided by a CAS on the stamp, so a live producer whose slot is skipped
-/// sends again and nothing is delivered twice.
-#[inline]
-fn clear_owner(ring: &RawRing, pos: u64, o: Owner) {
-    let (pid, start) = owner_words(ring, pos);
-    if pid.load(Ordering::Relaxed) == o.pid {
-        pid.store(0, Ordering::Relaxed);
-        start.store(0, Ordering::Relaxed);
-    }
-}
-
-fn owner_words(ring: &RawRing, pos: u64) -> (&AtomicU32, &AtomicU32) {
-    // SAFETY: bytes 8..16 (OWNER_OFFSET is 8) of the 16-byte slot header of an
-    // in-bounds slot, aligned to 4; AtomicU32 is valid for any bit pattern. Under loom
-    // the header is sized for loom's types and `loom_region` constructs these words.
-    unsafe {
-        let p = ring.slot(pos).add(OWNER_OFFSET).cast::<AtomicU32>();
-        (&*p, &*p.add(1))
-    }
-}
-
-/// A slot that blocks progress, as seen by [`stuck`]; pass the same value to
-/// [`skip`] after confirming (twice, a slice apart) that its owner is dead.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stuck {
-    /// The blocking position.
+pub struct Held {
+    /// The claimed position.
     pub pos: u64,
-    /// Its stamp when seen.
+    /// The slot's stamp when seen (names the claimer: [`Held::tag`]).
     pub stamp: u64,
-    /// Who claimed it.
-    pub owner: Owner,
-    /// Whether a consumer is the claimer (else a producer).
+    /// Whether a consumer holds it (else a producer).
     pub consumer: bool,
 }
 
-/// Finds a slot that blocks the queue: at `head`, a position claimed by a producer
-/// but never published (tail is past it); or at `tail`, a slot of the previous lap
-/// claimed by a consumer (head is past it) but never released.
-pub fn stuck(ring: &RawRing) -> Option<Stuck> {
-    let c = ring.control();
-    let cap = ring.geo.capacity;
-    let head = c.head.load(Ordering::Acquire);
-    let tail = c.tail.load(Ordering::Acquire);
-    let ahead = tail.wrapping_sub(head);
-    let s = stamp(ring, head).load(Ordering::Acquire);
-    if ahead >= 1 && ahead <= cap && (s == head || s == head.wrapping_add(cap)) {
-        return Some(Stuck {
-            pos: head,
-            stamp: s,
-            owner: owner(ring, head),
-            consumer: false,
-        });
+impl Held {
+    /// The claimer's tag (its claimer-table entry; untrusted, range-check it).
+    pub fn tag(&self) -> u16 {
+        tag_of(self.stamp)
     }
-    let prev = tail.wrapping_sub(cap);
-    let s = stamp(ring, tail).load(Ordering::Acquire);
-    let claimed = head.wrapping_sub(prev);
-    if s == prev.wrapping_add(1) && claimed >= 1 && claimed <= cap {
-        return Some(Stuck {
-            pos: prev,
-            stamp: s,
-            owner: owner(ring, prev),
-            consumer: true,
-        });
-    }
-    None
 }
 
-/// Skips a stuck slot whose owner is dead; returns whether this call did it.
-///
-/// - producer died before publishing: the stamp moves to the next lap (so a slow
-///   claimer's publishing CAS fails and it sends again), then `head` moves past it;
-/// - consumer died before releasing: the stamp moves to the next lap (the message it
-///   was reading is lost with it).
-pub fn skip(ring: &RawRing, st: &Stuck) -> bool {
+/// The claim that keeps one side from making progress, if any: for consumers
+/// (`consumers` true), the slot at `head` claimed by a producer that has not
+/// published it; for producers, the slot at `tail` still claimed by a consumer of
+/// the previous lap.
+pub fn blocker(ring: &RawRing, consumers: bool) -> Option<Held> {
     let c = ring.control();
     let cap = ring.geo.capacity;
-    let next = st.pos.wrapping_add(cap);
-    let stamp = stamp(ring, st.pos);
-    if st.consumer {
-        return stamp
-            .compare_exchange(st.stamp, next, Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok();
+    if consumers {
+        let head = c.head.load(Ordering::Acquire);
+        let s = ring.stamp(head).load(Ordering::Acquire);
+        (tag_of(s) != 0 && lag(s, head) == 0).then_some(Held {
+            pos: head,
+            stamp: s,
+            consumer: false,
+        })
+    } else {
+        let tail = c.tail.load(Ordering::Acquire);
+        let prev = tail.wrapping_sub(cap);
+        let s = ring.stamp(tail).load(Ordering::Acquire);
+        (tag_of(s) != 0 && lag(s, prev.wrapping_add(1)) == 0).then_some(Held {
+            pos: prev,
+            stamp: s,
+            consumer: true,
+        })
     }
-    let moved = st.stamp == next
-        || stamp
-            .compare_exchange(st.stamp, next, Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok();
-    moved
-        && c.head
+}
+
+/// Either side's [`blocker`] (consumers' first).
+pub fn stuck(ring: &RawRing) -> Option<Held> {
+    blocker(ring, true).or_else(|| blocker(ring, false))
+}
+
+/// Frees a held slot whose claimer is **proven dead**; returns whether this call did
+/// it (false when the slot changed since `held` was seen).
+///
+/// - a producer died before publishing: the slot becomes free for the next lap and
+///   the position is skipped (no message was ever delivered from it);
+/// - a consumer died before releasing: the slot becomes free for the next lap (the
+///   message it was reading is lost with it).
+///
+/// Never call it for a claimer that may be alive, however long it has been stalled:
+/// its late write would land in a slot that belongs to another message.
+pub fn skip(ring: &RawRing, held: &Held) -> bool {
+    let cap = ring.geo.capacity;
+    let next = encode(held.pos.wrapping_add(cap), 0);
+    // SYNC(stamp): AcqRel, as a claim followed by a release.
+    let done = ring
+        .stamp(held.pos)
+        .compare_exchange(held.stamp, next, Ordering::AcqRel, Ordering::Relaxed)
+        .is_ok();
+    if done {
+        // The dead claimer may have died before moving its index past the slot.
+        let c = ring.control();
+        let index = if held.consumer { &c.head } else { &c.tail };
+        let _ = index.compare_exchange(
+            held.pos,
+            held.pos.wrapping_add(1),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+    done
+}
+
+/// Whether any slot is claimed with `tag` now.
+pub fn tag_in_use(ring: &RawRing, tag: u16) -> bool {
+    (0..ring.geo.capacity).any(|i| tag_of(ring.stamp(i).load(Ordering::Acquire)) == tag)
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::ring::layout::RingKind;
+    use crate::ring::test_region::Region;
+
+    fn q(r: &Region, tag: u16) -> Mpmc<u64> {
+        // SAFETY: the region is laid out for u64 and initialised.
+        unsafe { Mpmc::new(r.ring(), tag) }
+    }
+
+    fn region(cap: u64, limit: u64) -> Region {
+        let r = Region::new(RingKind::Mpmc, cap, limit, 8, 8);
+        Mpmc::<u64>::init(&r.ring());
+        r
+    }
+
+    #[test]
+    fn lag_wraps_at_48_bits() {
+        assert_eq!(lag(encode(5, 3), 5), 0);
+        assert_eq!(lag(encode(5, 0), 6), -1);
+        assert_eq!(lag(encode(0, 0), SEQ_MASK), 1);
+        assert_eq!(lag(encode(SEQ_MASK, 0), 0), -1);
+        assert_eq!(tag_of(encode(9, 77)), 77);
+    }
+
+    #[test]
+    fn fifo_over_many_laps_with_batches() {
+        let r = region(4, 4);
+        let a = q(&r, 1);
+        let b = q(&r, 2);
+        let mut next = 0u64;
+        let mut want = 0u64;
+        for round in 0..1000u64 {
+            let k = (round % 3 + 1) as usize;
+            let vs: Vec<u64> = (next..next + k as u64).collect();
+            let sent = a.push_slice(&vs);
+            next += sent as u64;
+            let mut out = [0u64; 3];
+            let got = b.pop_slice(&mut out[..(round % 2 + 1) as usize]);
+            for v in &out[..got] {
+                assert_eq!(*v, want);
+                want += 1;
+            }
+        }
+        while let Some(v) = b.pop() {
+            assert_eq!(v, want);
+            want += 1;
+        }
+        assert_eq!(want, next);
+    }
+
+    #[test]
+    fn limit_is_exact() {
+        for limit in 1..=8u64 {
+            let slots = limit.next_power_of_two().max(2);
+            let r = region(slots, limit);
+            let p = q(&r, 1);
+            for i in 0..limit {
+                assert!(p.push(i).is_ok(), "limit {limit}: message {i}");
+            }
+            assert!(p.push(99).is_err(), "limit {limit}: one too many");
+            assert_eq!(p.push_slice(&[1, 2]), 0);
+            assert_eq!(q(&r, 2).pop(), Some(0));
+            assert!(p.push(7).is_ok());
+            assert!(p.push(8).is_err());
+        }
+    }
+
+    #[test]
+    fn a_held_producer_slot_is_reported_and_only_skip_frees_it() {
+        let r = region(4, 4);
+        let ring = r.ring();
+        let stalled = q(&r, 7);
+        let live = q(&r, 1);
+        // A producer claims position 0 and stops (as if SIGSTOPped) before writing.
+        let (pos, _) = stalled.claim(false, 1).unwrap();
+        assert_eq!(pos, 0);
+        live.push(11).unwrap();
+        assert_eq!(live.pop(), None, "position 0 is not published");
+        let h = blocker(&ring, true).expect("held");
+        assert_eq!((h.pos, h.tag(), h.consumer), (0, 7, false));
+        assert_eq!(blocker(&ring, false), None);
+        // The stalled producer resumes: its message comes first.
+        // SAFETY: the slot is claimed by `stalled`, in bounds.
+        unsafe { ring.payload(0).cast::<u64>().write(10) };
+        stalled.publish(0);
+        assert_eq!(blocker(&ring, true), None);
+        assert_eq!(live.pop(), Some(10));
+        assert_eq!(live.pop(), Some(11));
+        // Dead this time: skipped, and the next message is received.
+        let (pos, _) = stalled.claim(false, 1).unwrap();
+        live.push(12).unwrap();
+        let h = blocker(&ring, true).unwrap();
+        assert_eq!(h.pos, pos);
+        assert!(tag_in_use(&ring, 7));
+        assert!(skip(&ring, &h));
+        assert!(
+            !skip(&ring, &h),
+            "a second skip of the same claim does nothing"
+        );
+        assert!(!tag_in_use(&ring, 7));
+        assert_eq!(live.pop(), Some(12));
+        assert_eq!(live.pop(), None);
+    }
+
+    #[test]
+    fn a_producer_stopped_between_its_claim_and_the_index_blocks_no_producer() {
+        let r = region(4, 4);
+        let ring = r.ring();
+        let c = ring.control();
+        // Claim position 0 by the stamp CAS alone, as a producer stopped right after
+        // it would leave it (tail still 0).
+        ring.stamp(0)
             .compare_exchange(
-                st.pos,
-                st.pos.wrapping_add(1),
+                encode(0, 0),
+                encode(0, 9),
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             )
-            .is_ok()
+            .unwrap();
+        assert_eq!(c.tail.load(Ordering::Relaxed), 0);
+        let p = q(&r, 1);
+        p.push(5).unwrap();
+        assert_eq!(
+            c.tail.load(Ordering::Relaxed),
+            2,
+            "moved past the held slot"
+        );
+        let h = blocker(&ring, true).unwrap();
+        assert_eq!((h.pos, h.tag()), (0, 9));
+        assert!(skip(&ring, &h));
+        assert_eq!(p.pop(), Some(5));
+    }
+
+    #[test]
+    fn a_consumer_holding_a_slot_blocks_the_next_lap_until_released_or_skipped() {
+        let r = region(2, 2);
+        let ring = r.ring();
+        let p = q(&r, 1);
+        let stalled = q(&r, 3);
+        p.push(1).unwrap();
+        p.push(2).unwrap();
+        let (pos, _) = stalled.claim(true, 1).unwrap();
+        assert_eq!(pos, 0);
+        assert_eq!(q(&r, 4).pop(), Some(2));
+        assert!(p.push(3).is_err(), "slot 0 is still being read");
+        let h = blocker(&ring, false).unwrap();
+        assert_eq!((h.pos, h.tag(), h.consumer), (0, 3, true));
+        assert!(skip(&ring, &h));
+        p.push(3).unwrap();
+        assert_eq!(q(&r, 4).pop(), Some(3));
+    }
+
+    #[test]
+    fn corrupt_stamps_and_indices_end_in_empty_or_full() {
+        let r = region(4, 4);
+        let ring = r.ring();
+        let h = q(&r, 1);
+        for i in 0..4 {
+            ring.stamp(i).store(u64::MAX - i, Ordering::Relaxed);
+        }
+        ring.control().head.store(u64::MAX / 3, Ordering::Relaxed);
+        ring.control().tail.store(17, Ordering::Relaxed);
+        let _ = h.push(1);
+        let _ = h.pop();
+        let _ = h.push_slice(&[1, 2, 3]);
+        let _ = h.pop_slice(&mut [0; 3]);
+        let _ = stuck(&ring);
+    }
 }

@@ -25,7 +25,7 @@ pub use limits::Limits;
 pub use msg::{MsgQueue, MsgStat, RecvSelect};
 pub use proc::{
     current_euid, current_pid, fork_generation, membarrier_global, membarrier_register,
-    membarrier_registered, pid_alive, process_start_time,
+    membarrier_registered, pid_alive, pid_namespace, process_gone, process_start_time,
 };
 pub use sem::{SemOp, SemSet, SemStat};
 pub use shm::{Attachment, Shm, ShmStat};

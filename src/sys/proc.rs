@@ -50,6 +50,44 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
     rest.split_whitespace().nth(22 - 3)?.parse().ok()
 }
 
+/// The inode of this process's pid namespace (`/proc/self/ns/pid`), 0 if unknown.
+/// Pids from another namespace name other processes (or none) here.
+pub fn pid_namespace() -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    static NS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *NS.get_or_init(|| fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino()))
+}
+
+/// Whether the process `pid`, started at `start` (the low 32 bits of its start time
+/// in clock ticks since boot; 0 if unknown), in pid namespace `pid_ns` (0 if
+/// unknown), is **proven** gone: no such pid, a zombie, or the pid now names a
+/// process started at another time (reused).
+///
+/// Anything that cannot be proven counts as alive: a stopped, traced, throttled or
+/// swapped-out process, a pid of another pid namespace, a pid we may not signal or
+/// whose `/proc` entry we cannot read. Recovery that frees a claim of a live process
+/// would let its late write land in someone else's slot.
+pub fn process_gone(pid: u32, start: u32, pid_ns: u64) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    let ours = pid_namespace();
+    if pid_ns != 0 && ours != 0 && pid_ns != ours {
+        return false;
+    }
+    if !pid_alive(pid) {
+        return true;
+    }
+    match process_start_time(pid) {
+        Some(t) => start != 0 && t as u32 != start,
+        // Vanished between the two reads, or unreadable: gone only if kill says so.
+        None => !pid_alive(pid),
+    }
+}
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Once;
 
@@ -131,6 +169,17 @@ mod tests {
         let t = process_start_time(me).unwrap();
         assert_eq!(process_start_time(me), Some(t));
         assert!(!pid_alive(0));
+        assert!(!process_gone(me as u32, t as u32, pid_namespace()));
+        assert!(!process_gone(me as u32, 0, 0), "unknown start: not proven");
+        assert!(
+            process_gone(me as u32, t as u32 ^ 1, 0),
+            "another start: reused"
+        );
+        assert!(
+            !process_gone(me as u32, t as u32 ^ 1, pid_namespace() ^ 1),
+            "other ns"
+        );
+        assert!(!process_gone(0, 0, 0));
         assert_eq!(process_start_time(-1), None);
     }
 }

@@ -15,6 +15,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use crate::channel::Error;
+use crate::ring::claimers::{self, ClaimerId};
 use crate::ring::layout::{
     Control, Geometry, Header, HeaderValues, RingKind, CONTROL_OFFSET, MAGIC, STATE_INIT,
     STATE_READY, VERSION,
@@ -54,6 +55,10 @@ pub(crate) struct ShmShared {
     pub(crate) key: Key,
     owner: AtomicBool,
     fork_gen: u64,
+    /// MPMC: this process's claimer-table entry (taken at its first handle, given
+    /// back when the channel is dropped).
+    /// (tag, identity, fork generation it was taken in).
+    claimer: std::sync::Mutex<Option<(u16, ClaimerId, u64)>>,
 }
 
 fn mismatch(field: &'static str, expected: u64, found: u64) -> Error {
@@ -113,6 +118,8 @@ impl ShmShared {
             creator_start: sys::process_start_time(me).unwrap_or(0),
             state: STATE_INIT,
             transport: TRANSPORT_SHM,
+            limit: geo.limit,
+            type_name: [0; crate::ring::layout::TYPE_NAME_LEN],
         };
         let h = ring.header();
         h.fill(&values);
@@ -129,6 +136,7 @@ impl ShmShared {
             key,
             owner: AtomicBool::new(true),
             fork_gen: sys::fork_generation(),
+            claimer: std::sync::Mutex::new(None),
         })
     }
 
@@ -195,6 +203,7 @@ impl ShmShared {
             key,
             owner: AtomicBool::new(false),
             fork_gen: sys::fork_generation(),
+            claimer: std::sync::Mutex::new(None),
         })
     }
 
@@ -387,20 +396,90 @@ impl ShmShared {
         }
     }
 
-    /// With no sender left, a slot at `head` claimed by a producer that died before
-    /// publishing will never be published: skip it (and any that follow) so the
-    /// messages behind it are received before `Disconnected`. Returns whether it
-    /// skipped anything.
-    pub(crate) fn skip_abandoned(&self) -> bool {
+    /// The tag this process claims MPMC slots with: its claimer-table entry, taken on
+    /// first use and kept until the channel is dropped.
+    pub(crate) fn claim_tag(&self) -> Result<u16, Error> {
+        let mut mine = self.claimer.lock().unwrap_or_else(|e| e.into_inner());
+        let gen = sys::fork_generation();
+        // A forked child is another process: it takes its own entry (the parent's
+        // stays the parent's).
+        if let Some((tag, _, g)) = *mine {
+            if g == gen {
+                return Ok(tag);
+            }
+        }
+        let pid = sys::current_pid();
+        let me = ClaimerId::new(
+            pid as u32,
+            sys::process_start_time(pid).unwrap_or(0),
+            sys::pid_namespace(),
+        );
+        let tag = claimers::register(&self.ring, me, claimer_gone).ok_or(Error::RoleTaken)?;
+        *mine = Some((tag, me, gen));
+        Ok(tag)
+    }
+
+    /// Frees the MPMC slot that blocks one side (`consumers`: the slot at `head`;
+    /// else the one at `tail`) if its claimer is proven dead; counts it in
+    /// `stats().skipped`. Returns whether it freed one.
+    pub(crate) fn skip_dead(&self, consumers: bool) -> bool {
         if self.ring.geometry().kind != RingKind::Mpmc {
             return false;
         }
-        let mut skipped = false;
-        while let Some(st) = mpmc::stuck(&self.ring) {
-            if st.consumer || !owner_dead(st.owner) || !mpmc::skip(&self.ring, &st) {
-                break;
+        match mpmc::blocker(&self.ring, consumers) {
+            Some(h) if self.claimer_dead(&h) && mpmc::skip(&self.ring, &h) => {
+                self.control().skipped.fetch_add(1, Ordering::Relaxed);
+                true
             }
-            self.control().skipped.fetch_add(1, Ordering::Relaxed);
+            _ => false,
+        }
+    }
+
+    /// Whether the claimer of `h` is proven gone (an unknown claimer is alive).
+    fn claimer_dead(&self, h: &mpmc::Held) -> bool {
+        claimers::entry(&self.ring, h.tag()).is_some_and(|e| e.id != 0 && claimer_gone(e))
+    }
+
+    /// A non-blocking call found nothing: if a live claimer of the other side is
+    /// mid-operation on the slot this side needs (a producer between claim and
+    /// publish, for a receiver), waits for it, spinning and then yielding, for at most
+    /// [`SETTLE`]; a claimer proven dead is skipped at once. Returns whether the slot
+    /// changed (try again), false when there is nothing in flight or it stayed held.
+    pub(crate) fn settle(&self, consumers: bool) -> bool {
+        if self.ring.geometry().kind != RingKind::Mpmc {
+            return false;
+        }
+        let Some(h) = mpmc::blocker(&self.ring, consumers) else {
+            return false;
+        };
+        let moved = || self.ring.stamp(h.pos).load(Ordering::Acquire) != h.stamp;
+        for i in 0..SETTLE_SPINS {
+            if moved() {
+                return true;
+            }
+            for _ in 0..1u32 << (i / 8).min(6) {
+                std::hint::spin_loop();
+            }
+        }
+        if self.skip_dead(consumers) {
+            return true;
+        }
+        let start = Instant::now();
+        while start.elapsed() < SETTLE {
+            std::thread::yield_now();
+            if moved() {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// With no sender left, slots at `head` claimed by producers proven dead will never
+    /// be published: skip them so the messages behind are received before
+    /// `Disconnected`. Returns whether it skipped anything.
+    pub(crate) fn skip_abandoned(&self) -> bool {
+        let mut skipped = false;
+        while self.skip_dead(true) {
             skipped = true;
         }
         skipped
@@ -440,25 +519,15 @@ impl ShmShared {
         }
     }
 
-    /// MPMC crash recovery, called once per slice while a side is blocked: a slot
-    /// that blocks the queue and was seen stuck with the same stamp one slice ago,
-    /// whose claimer is dead, is skipped and counted in `stats().skipped`.
-    fn recover(&self, seen: &mut Option<mpmc::Stuck>) {
-        if self.ring.geometry().kind != RingKind::Mpmc {
-            return;
+    /// MPMC crash recovery, called once per slice while a side is blocked: a slot that
+    /// blocks either side and whose claimer is proven dead is skipped (and counted in
+    /// `stats().skipped`); a stalled live claimer keeps its slot.
+    fn recover(&self) {
+        if self.skip_dead(true) | self.skip_dead(false) {
+            // Both sides may be waiting on this slot.
+            self.wake_all(Side::Recv);
+            self.wake_all(Side::Send);
         }
-        let now = mpmc::stuck(&self.ring);
-        if let (Some(a), Some(b)) = (seen.as_ref(), now.as_ref()) {
-            if a == b && owner_dead(b.owner) && mpmc::skip(&self.ring, b) {
-                self.control().skipped.fetch_add(1, Ordering::Relaxed);
-                // Both sides may be waiting on this slot.
-                self.wake_all(Side::Recv);
-                self.wake_all(Side::Send);
-                *seen = None;
-                return;
-            }
-        }
-        *seen = now;
     }
 
     /// Blocks until `attempt` succeeds, the deadline passes, or (when `attempt` keeps
@@ -484,7 +553,6 @@ impl ShmShared {
             Spin::For(d) => Some(d),
             Spin::Forever => Some(Duration::MAX),
         };
-        let mut seen = None;
         let hot = self.hot(side);
         // A full ring's sender polls the consumer's index line: each poll steals
         // that line from the consumer, whose next store must take it back. With room
@@ -526,7 +594,7 @@ impl ShmShared {
                     }
                     if now >= *next_check {
                         *next_check = now + SLICE;
-                        self.recover(&mut seen);
+                        self.recover();
                         if !self.peers_alive(side) {
                             return self.last_attempt(side, &mut attempt);
                         }
@@ -559,7 +627,7 @@ impl ShmShared {
                 Ok(()) => {}
                 Err(e) if e.is_timeout() => {
                     self.unregister(side);
-                    self.recover(&mut seen);
+                    self.recover();
                 }
                 Err(_) => {
                     // Removed (EIDRM/EINVAL) or unusable: the channel is gone.
@@ -637,8 +705,15 @@ impl Hot {
 
 impl Drop for ShmShared {
     fn drop(&mut self) {
+        // Our claimer entry, unless it is the parent's (inherited across fork).
+        let gen = sys::fork_generation();
+        if let Some((tag, me, g)) = *self.claimer.get_mut().unwrap_or_else(|e| e.into_inner()) {
+            if g == gen {
+                claimers::unregister(&self.ring, tag, me);
+            }
+        }
         // A creator's handle inherited by a forked child is not the owner there.
-        if self.is_owner() && sys::fork_generation() == self.fork_gen {
+        if self.is_owner() && gen == self.fork_gen {
             let _ = self.remove();
         }
     }
@@ -741,22 +816,20 @@ pub(crate) fn validate(v: &HeaderValues, e: &Expect, segsz: u64) -> Result<Geome
     Ok(geo)
 }
 
-/// Whether the process that claimed a slot is gone: no such pid, or the pid now
-/// belongs to a process started at another time (reused). Pid 0 (never recorded)
-/// counts as gone: the slot was stuck for two slices already.
-fn owner_dead(o: mpmc::Owner) -> bool {
-    if o.pid == 0 || o.pid > i32::MAX as u32 {
-        return true;
-    }
-    let pid = o.pid as i32;
-    if !sys::pid_alive(pid) {
-        return true;
-    }
-    match sys::process_start_time(pid) {
-        Some(t) => o.start != 0 && t as u32 != o.start,
-        None => false,
-    }
+/// Whether the process of a claimer-table entry is proven gone (see
+/// [`sys::process_gone`]: a stalled process is alive).
+fn claimer_gone(e: ClaimerId) -> bool {
+    sys::process_gone(e.pid(), e.start(), e.pid_ns)
 }
+
+/// Spins of [`ShmShared::settle`] before it checks whether the claimer died and
+/// starts yielding.
+const SETTLE_SPINS: u32 = 64;
+
+/// The longest a non-blocking call waits for a live claimer's in-flight operation
+/// (publish or release) before it reports empty/full: a claimer preempted or stopped
+/// longer than this makes `try_recv` say `Empty` (`try_send` say `Full`) meanwhile.
+pub(crate) const SETTLE: Duration = Duration::from_millis(1);
 
 /// The capacity a builder's request becomes for `kind` (MPMC rings have two slots at
 /// least).
