@@ -471,6 +471,42 @@ pub fn blocker(ring: &RawRing, consumers: bool) -> Option<Held> {
     }
 }
 
+/// What one side finds at its index now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Something to claim (or an index to move on): another attempt may succeed.
+    Ready,
+    /// Held by an in-flight claim of the other side (see [`blocker`]).
+    Held(Held),
+    /// Nothing: empty (consumers) or full (producers).
+    Nothing,
+}
+
+/// What the next claim of one side (`consumers`, else producers) would find, without
+/// claiming anything.
+pub fn next(ring: &RawRing, consumers: bool) -> Next {
+    if let Some(h) = blocker(ring, consumers) {
+        return Next::Held(h);
+    }
+    let c = ring.control();
+    let (index, off) = if consumers {
+        (&c.head, 1)
+    } else {
+        (&c.tail, 0)
+    };
+    let pos = index.load(Ordering::Acquire);
+    let s = ring.stamp(pos).load(Ordering::Acquire);
+    if lag(s, pos.wrapping_add(off)) < 0 {
+        return Next::Nothing;
+    }
+    let limit = ring.geo.limit;
+    let head = c.head.load(Ordering::Relaxed);
+    if !consumers && limit < ring.geo.capacity && (pos.wrapping_sub(head) as i64) >= limit as i64 {
+        return Next::Nothing;
+    }
+    Next::Ready
+}
+
 /// Either side's [`blocker`] (consumers' first).
 pub fn stuck(ring: &RawRing) -> Option<Held> {
     blocker(ring, true).or_else(|| blocker(ring, false))

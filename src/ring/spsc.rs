@@ -75,8 +75,10 @@ impl<T: Pod> Producer<T> {
         }
     }
 
+    /// The most messages in flight: the requested capacity (the ring may have more
+    /// slots, a power of two).
     fn cap(&self) -> u64 {
-        self.ring.geo.capacity
+        self.ring.geo.limit
     }
 
     /// Free slots, refreshing the cached head only when the cache shows fewer than

@@ -449,8 +449,11 @@ impl ShmShared {
         if self.ring.geometry().kind != RingKind::Mpmc {
             return false;
         }
-        let Some(h) = mpmc::blocker(&self.ring, consumers) else {
-            return false;
+        let h = match mpmc::next(&self.ring, consumers) {
+            mpmc::Next::Held(h) => h,
+            // The claim we saw ended meanwhile: try again.
+            mpmc::Next::Ready => return true,
+            mpmc::Next::Nothing => return false,
         };
         let moved = || self.ring.stamp(h.pos).load(Ordering::Acquire) != h.stamp;
         for i in 0..SETTLE_SPINS {
@@ -464,14 +467,23 @@ impl ShmShared {
         if self.skip_dead(consumers) {
             return true;
         }
+        // Yield first (the claimer may be waiting for our CPU), then sleep in short
+        // naps so a preempted claimer gets a CPU even when every other thread spins.
         let start = Instant::now();
-        while start.elapsed() < SETTLE {
-            std::thread::yield_now();
+        loop {
+            let waited = start.elapsed();
+            if waited >= SETTLE {
+                return false;
+            }
+            if waited < SETTLE_YIELD {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(SETTLE_NAP);
+            }
             if moved() {
                 return true;
             }
         }
-        false
     }
 
     /// With no sender left, slots at `head` claimed by producers proven dead will never
@@ -827,9 +839,18 @@ fn claimer_gone(e: ClaimerId) -> bool {
 const SETTLE_SPINS: u32 = 64;
 
 /// The longest a non-blocking call waits for a live claimer's in-flight operation
-/// (publish or release) before it reports empty/full: a claimer preempted or stopped
-/// longer than this makes `try_recv` say `Empty` (`try_send` say `Full`) meanwhile.
-pub(crate) const SETTLE: Duration = Duration::from_millis(1);
+/// (publish or release) before it reports empty/full: a few scheduler periods of a
+/// loaded machine, so a claimer that was merely preempted finishes first (the wait
+/// yields, then naps: it burns no CPU the claimer needs). A claimer stopped longer
+/// (SIGSTOP, a debugger) makes `try_recv` say `Empty` (`try_send` say `Full`) after
+/// this wait, for as long as it stays stopped.
+pub(crate) const SETTLE: Duration = Duration::from_millis(50);
+
+/// How long [`ShmShared::settle`] yields before it naps.
+const SETTLE_YIELD: Duration = Duration::from_micros(50);
+
+/// One nap of [`ShmShared::settle`].
+const SETTLE_NAP: Duration = Duration::from_micros(20);
 
 /// The capacity a builder's request becomes for `kind` (MPMC rings have two slots at
 /// least).

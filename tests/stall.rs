@@ -1,0 +1,257 @@
+//! MPMC under stalls: a live process is never taken for dead.
+//!
+//! Real processes are paused with SIGSTOP at random moments (mid-claim, mid-publish,
+//! mid-read: wherever they happen to be) and resumed with SIGCONT, while producers and
+//! consumers keep going; every message must arrive exactly once, in each producer's
+//! order, and nothing is skipped (a stalled process is alive).
+
+mod support;
+
+use std::fs;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use support::{create_unique, env, role, Kid, Rng, TempDir, WATCHDOG};
+use sysvring::{Builder, Flavor, Key, RecvTimeoutError, Transport};
+
+const TAG: u8 = 0x33;
+
+/// Messages per producer process.
+const PER_PRODUCER: u64 = 1_500_000;
+
+fn env_key() -> Key {
+    Key::from_raw(env::<i32>("KEY"))
+}
+
+/// `producer << 40 | seq`.
+fn msg(producer: u64, seq: u64) -> u64 {
+    producer << 40 | seq
+}
+
+/// Child: opens the channel and sends `PER_PRODUCER` messages as producer `ID`.
+#[test]
+fn child_stall_producer() {
+    if role().as_deref() != Some("stall_producer") {
+        return;
+    }
+    let id: u64 = env("ID");
+    let ch = Builder::<u64>::new(env_key()).open().expect("open");
+    let tx = ch.sender().expect("sender");
+    let mut batch = Vec::with_capacity(8);
+    let mut seq = 0;
+    while seq < PER_PRODUCER {
+        // Mix single sends and batches, so pauses land in both paths.
+        if seq % 3 == 0 {
+            tx.send(msg(id, seq)).expect("send");
+            seq += 1;
+        } else {
+            batch.clear();
+            batch.extend((seq..(seq + 5).min(PER_PRODUCER)).map(|s| msg(id, s)));
+            let mut off = 0;
+            while off < batch.len() {
+                off += tx.send_batch(&batch[off..]).expect("send_batch");
+                if off < batch.len() {
+                    tx.send(batch[off]).expect("send");
+                    off += 1;
+                }
+            }
+            seq += batch.len() as u64;
+        }
+    }
+}
+
+/// Child: receives until disconnected; writes one bitmap per producer (a set bit per
+/// sequence number received) to `OUT`, failing on a duplicate or a per-producer
+/// order violation seen by this consumer.
+#[test]
+fn child_stall_consumer() {
+    if role().as_deref() != Some("stall_consumer") {
+        return;
+    }
+    let ch = Builder::<u64>::new(env_key()).open().expect("open");
+    let rx = ch.receiver().expect("receiver");
+    let words = PER_PRODUCER.div_ceil(64) as usize;
+    let mut seen = vec![vec![0u64; words]; 2];
+    let mut last = [None::<u64>; 2];
+    let mut record = |m: u64| {
+        let (p, s) = ((m >> 40) as usize, m & ((1 << 40) - 1));
+        assert!(p < 2 && s < PER_PRODUCER, "corrupt message {m:#x}");
+        let bit = 1u64 << (s % 64);
+        let w = &mut seen[p][(s / 64) as usize];
+        assert_eq!(*w & bit, 0, "producer {p} message {s} received twice");
+        *w |= bit;
+        if let Some(l) = last[p] {
+            assert!(s > l, "producer {p}: {s} after {l}");
+        }
+        last[p] = Some(s);
+    };
+    let mut buf = [0u64; 7];
+    let mut n = 0u64;
+    loop {
+        n += 1;
+        if n % 4 == 0 {
+            match rx.recv_batch(&mut buf) {
+                Ok(k) => buf[..k].iter().for_each(|&m| record(m)),
+                Err(_) => break,
+            }
+        } else {
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(m) => record(m),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+    }
+    let bytes: Vec<u8> = seen
+        .iter()
+        .flatten()
+        .flat_map(|w| w.to_le_bytes())
+        .collect();
+    fs::write(env::<String>("OUT"), bytes).expect("write OUT");
+}
+
+/// 2 producer and 2 consumer processes on a 64-message MPMC ring; a chaos thread
+/// pauses a random one of them with SIGSTOP for 5–60 ms at random moments and resumes
+/// it; the creator removes the channel as soon as the producers are done. Every
+/// message is received exactly once.
+#[test]
+fn mpmc_exactly_once_while_peers_are_stopped_and_continued() {
+    if role().is_some() {
+        return;
+    }
+    let dir = TempDir::new("stall-mpmc");
+    let ch = create_unique::<u64>(TAG, |b| {
+        b.capacity(64)
+            .flavor(Flavor::Mpmc)
+            .transport(Transport::ShmRing)
+    });
+    let key = ch.key().raw().to_string();
+    let outs: Vec<_> = (0..2)
+        .map(|i| dir.path().join(format!("consumer-{i}.bits")))
+        .collect();
+    let mut consumers: Vec<Kid> = outs
+        .iter()
+        .map(|out| {
+            Kid::spawn(
+                &dir,
+                "child_stall_consumer",
+                "stall_consumer",
+                &[
+                    ("KEY", key.clone()),
+                    ("OUT", out.to_str().unwrap().to_string()),
+                ],
+            )
+        })
+        .collect();
+    let mut producers: Vec<Kid> = (0..2u64)
+        .map(|id| {
+            Kid::spawn(
+                &dir,
+                "child_stall_producer",
+                "stall_producer",
+                &[("KEY", key.clone()), ("ID", id.to_string())],
+            )
+        })
+        .collect();
+    // The pids the chaos thread may signal: a child's pid is taken out, under the
+    // lock, when it is reaped, so a reused pid is never signalled; the chaos thread
+    // holds the lock for a whole pause, so a child it stopped is continued first.
+    let pids: Arc<Mutex<Vec<i32>>> = Arc::new(Mutex::new(
+        producers
+            .iter()
+            .chain(consumers.iter())
+            .map(|k| k.pid())
+            .collect(),
+    ));
+    // On a panic, the chaos thread stops before the kids are killed and reaped.
+    struct Calm(Arc<Mutex<Vec<i32>>>);
+    impl Drop for Calm {
+        fn drop(&mut self) {
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        }
+    }
+    let _calm = Calm(pids.clone());
+    let chaos = {
+        let pids = pids.clone();
+        thread::spawn(move || {
+            let mut rng = Rng::new(u64::from(std::process::id()));
+            let mut pauses = 0;
+            loop {
+                thread::sleep(Duration::from_millis(rng.range(1, 20)));
+                let live = pids.lock().unwrap_or_else(|e| e.into_inner());
+                if live.is_empty() {
+                    return pauses;
+                }
+                let pid = live[rng.range(0, live.len() as u64 - 1) as usize];
+                // SAFETY: kill(2) on a child we have not reaped (see `pids`).
+                unsafe { libc::kill(pid, libc::SIGSTOP) };
+                thread::sleep(Duration::from_millis(rng.range(5, 60)));
+                // SAFETY: as above.
+                unsafe { libc::kill(pid, libc::SIGCONT) };
+                pauses += 1;
+            }
+        })
+    };
+    let deadline = Instant::now() + WATCHDOG * 3;
+    let reap = |kids: &mut Vec<Kid>| {
+        for k in kids.iter_mut() {
+            loop {
+                {
+                    let mut live = pids.lock().unwrap_or_else(|e| e.into_inner());
+                    if k.exited().is_some() {
+                        live.retain(|&p| p != k.pid());
+                        break;
+                    }
+                }
+                assert!(Instant::now() < deadline, "watchdog");
+                thread::sleep(Duration::from_millis(10));
+            }
+        }
+    };
+    reap(&mut producers);
+    ch.remove().expect("remove");
+    reap(&mut consumers);
+    let pauses = chaos.join().unwrap();
+    for k in producers.iter_mut().chain(consumers.iter_mut()) {
+        k.wait_ok();
+    }
+    let words = PER_PRODUCER.div_ceil(64) as usize;
+    let maps: Vec<Vec<u64>> = outs
+        .iter()
+        .map(|o| {
+            fs::read(o)
+                .expect("consumer output")
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+                .collect()
+        })
+        .collect();
+    for p in 0..2 {
+        let mut missing = Vec::new();
+        for s in 0..PER_PRODUCER {
+            let (w, bit) = (p * words + (s / 64) as usize, 1u64 << (s % 64));
+            let a = maps[0][w] & bit != 0;
+            let b = maps[1][w] & bit != 0;
+            assert!(
+                !(a && b),
+                "producer {p} message {s} received by both consumers"
+            );
+            if !a && !b {
+                missing.push(s);
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "producer {p}: {} messages lost (first {:?}) with {pauses} pauses, stats {:?}",
+            missing.len(),
+            &missing[..missing.len().min(8)],
+            ch.stats()
+        );
+    }
+    assert_eq!(
+        ch.stats().skipped,
+        0,
+        "a stalled process was taken for dead"
+    );
+}
