@@ -13,13 +13,12 @@
 //! saying why.
 
 #[macro_use]
-mod conformance;
 mod support;
 
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{create_unique, key, role, wait_until, Kid, TempDir, WATCHDOG};
+use support::{create_unique, key, role, wait_until, Kid, WATCHDOG};
 use sysvring::sys::{MsgQueue, SemSet, Shm};
 use sysvring::{
     Builder, Channel, Error, Flavor, Key, RecvTimeoutError, SendTimeoutError, Transport,
@@ -501,10 +500,8 @@ fn permission_denied_for_another_users_channel(t: Transport) {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         // Root bypasses IPC permissions: open as nobody in a child process.
-        let dir = TempDir::new("err-perm");
         let ch = make::<u64>(t, Flavor::Spsc, 16);
         let mut kid = Kid::spawn(
-            &dir,
             "child_unprivileged_open",
             "unprivileged_open",
             &[
@@ -562,14 +559,12 @@ fn child_drain_after_removal() {
 #[test]
 fn removal_while_a_receiver_process_holds_messages() {
     const COUNT: u64 = 100;
-    let dir = TempDir::new("err-rm");
     let ch = make::<u64>(Transport::ShmRing, Flavor::Spsc, 128);
     let tx = ch.sender().unwrap();
     for i in 0..COUNT {
         tx.send(i).unwrap();
     }
     let mut kid = Kid::spawn(
-        &dir,
         "child_drain_after_removal",
         "drain_after_removal",
         &[

@@ -254,9 +254,7 @@ fn child_ns_fallback() {
 
     let tx = req.sender().unwrap();
     let rx = rep.receiver().unwrap();
-    let dir = TempDir::new("ns-peer");
     let mut peer = Kid::spawn(
-        &dir,
         "child_ns_peer",
         "ns_peer",
         &[
@@ -588,14 +586,7 @@ fn without_privilege_the_byte_budget_admits_two_msgmax_messages() {
     }
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
-        let dir = TempDir::new("msgq-budget");
-        Kid::spawn(
-            &dir,
-            "child_unprivileged_budget",
-            "unprivileged_budget",
-            &[],
-        )
-        .wait_ok();
+        Kid::spawn("child_unprivileged_budget", "unprivileged_budget", &[]).wait_ok();
     } else {
         unprivileged_budget_case();
     }
