@@ -19,11 +19,9 @@ mod support;
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use support::{env, role, Kid, TempDir, ROLE, WATCHDOG};
+use support::{env, role, Kid, WATCHDOG};
 use sysvring::sys::{Limits, MsgQueue};
 use sysvring::{Builder, Error, Flavor, Key, RecvTimeoutError, Transport, TryRecvError};
 
@@ -155,38 +153,9 @@ fn run_in_new_ipc_namespace(test: &str, role: &str) -> bool {
         }
         Ok(_) => {}
     }
-    let dir = TempDir::new("msgq-ns");
-    let log = dir.path().join(format!("{role}.log"));
-    let out = fs::File::create(&log).expect("create child log");
-    let err = out.try_clone().expect("dup child log");
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut child = Command::new(unshare)
-        .arg("--ipc")
-        .arg("--")
-        .arg(exe)
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(ROLE, role)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .expect("spawn unshare");
-    let deadline = Instant::now() + WATCHDOG;
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            break st;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "watchdog: {role} still running after {WATCHDOG:?}:\n{}",
-                fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-        thread::sleep(Duration::from_millis(5));
-    };
-    let output = fs::read_to_string(&log).unwrap_or_default();
+    let mut child = Kid::spawn_via(&[unshare, "--ipc", "--"], test, role, &[]);
+    let status = child.wait();
+    let output = child.output();
     assert!(
         status.success(),
         "{role} in a new IPC namespace failed with {status}:\n{output}"

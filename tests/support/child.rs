@@ -47,6 +47,12 @@ pub struct Kid {
 impl Kid {
     /// Starts `test` (`--exact`) with [`ROLE`]`=role` and `envs`.
     pub fn spawn(test: &str, role: &str, envs: &[(&str, String)]) -> Kid {
+        Kid::spawn_via(&[], test, role, envs)
+    }
+
+    /// [`Kid::spawn`] through a wrapper that execs the rest of its command line
+    /// (`via`, e.g. `["unshare", "--ipc", "--"]`; empty: none).
+    pub fn spawn_via(via: &[&str], test: &str, role: &str, envs: &[(&str, String)]) -> Kid {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let log = std::env::temp_dir().join(format!(
@@ -56,7 +62,14 @@ impl Kid {
         let out = fs::File::create(&log).expect("create child log");
         let err = out.try_clone().expect("dup child log");
         let exe = std::env::current_exe().expect("current_exe");
-        let mut cmd = Command::new(exe);
+        let mut cmd = match via.split_first() {
+            None => Command::new(exe),
+            Some((wrapper, args)) => {
+                let mut c = Command::new(wrapper);
+                c.args(args).arg(exe);
+                c
+            }
+        };
         cmd.args(["--exact", test, "--nocapture", "--test-threads=1"])
             .env(ROLE, role)
             .stdin(Stdio::null())
