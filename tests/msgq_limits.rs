@@ -21,7 +21,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use support::{env, role, Kid, WATCHDOG};
+use support::{env, proc_sysvipc, role, Kid, WATCHDOG};
 use sysvring::sys::{Limits, MsgQueue};
 use sysvring::{Builder, Error, Flavor, Key, RecvTimeoutError, Transport, TryRecvError};
 
@@ -107,15 +107,9 @@ fn set_limit(name: &str, value: u64) {
 
 /// Every System V object of this process's IPC namespace, one line each.
 fn sysvipc_objects() -> Vec<String> {
-    ["shm", "sem", "msg"]
+    proc_sysvipc()
         .iter()
-        .flat_map(|kind| {
-            let text = fs::read_to_string(format!("/proc/sysvipc/{kind}")).unwrap_or_default();
-            text.lines()
-                .skip(1)
-                .map(|l| format!("{kind}: {}", l.trim()))
-                .collect::<Vec<_>>()
-        })
+        .map(|o| format!("{}: key {:#x}, id {}", o.kind, o.key, o.id))
         .collect()
 }
 
