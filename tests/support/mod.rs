@@ -3,8 +3,9 @@
 //! - [`key`]: unique keys per test file and process; [`create_unique`] and [`fresh`]
 //!   move on to the next key on `AlreadyExists`.
 //! - [`Kid`]: the re-exec helper (this test binary again, one child test in a role
-//!   named by [`ROLE`]); children end with [`exit_child`] (`_exit`), never
-//!   `std::process::exit`. [`fork_child`] only where a child must change credentials.
+//!   named by [`ROLE`], optionally through a wrapper such as `unshare`); children end
+//!   with [`exit_child`] (`_exit`), never `std::process::exit`. [`fork_child`] only
+//!   where a child must change its credentials.
 //! - [`WATCHDOG`] and [`wait_until`]: the one watchdog.
 //! - [`Guard`] (kernel objects by id), [`TempDir`]; children are killed and reaped by
 //!   their own drop. Every cleanup is in `Drop`, so a failing (panicking) test leaves
@@ -14,6 +15,9 @@
 //!
 //! Watchdogs fail a test that hangs; they are never assertions on how fast anything
 //! is. Each test binary uses a subset of the helpers, hence the allowances.
+//!
+//! `tests/common` is only a compatibility path over this module (the old names) for
+//! `tests/cli.rs` and `tests/gc.rs`; it goes once they say `mod support;`.
 #![allow(dead_code, unused_imports, unused_macros)]
 
 #[macro_use]
