@@ -8,6 +8,9 @@
 //! The tests of this binary run one at a time ([`serial`]): the counter is global,
 //! and only the threads of the running test switch it on.
 
+#[macro_use]
+mod support;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -225,41 +228,35 @@ fn msgq_cross_thread_allocates_nothing() {
 
 /// A receiver polling an empty queue (`try_recv`, and what a blocked `recv` does
 /// between messages) allocates nothing either, on both transports.
-#[test]
-fn try_recv_on_an_empty_channel_allocates_nothing() {
-    for t in [Transport::ShmRing, Transport::MessageQueue] {
-        let _serial = serial();
-        let ch = channel(t, Flavor::Spsc);
-        let (_tx, rx) = (ch.sender().unwrap(), ch.receiver().unwrap());
-        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
-        let ((), allocs) = counted(|| {
-            for _ in 0..10_000 {
-                assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
-            }
-        });
-        assert_eq!(
-            allocs, 0,
-            "{t:?}: {allocs} allocations in 10000 empty polls"
-        );
-    }
+fn try_recv_on_an_empty_channel_allocates_nothing(t: Transport) {
+    let _serial = serial();
+    let ch = channel(t, Flavor::Spsc);
+    let (_tx, rx) = (ch.sender().unwrap(), ch.receiver().unwrap());
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    let ((), allocs) = counted(|| {
+        for _ in 0..10_000 {
+            assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+        }
+    });
+    assert_eq!(
+        allocs, 0,
+        "{t:?}: {allocs} allocations in 10000 empty polls"
+    );
 }
 
 /// A receiver blocked on an empty channel for several sleep slices (100 ms each:
 /// the ring sleeps in `semtimedop` and wakes at each slice's timeout; the queue
 /// polls) allocates nothing while it waits, on both transports.
-#[test]
-fn a_blocked_wait_allocates_nothing() {
-    for t in [Transport::ShmRing, Transport::MessageQueue] {
-        let _serial = serial();
-        let ch = channel(t, Flavor::Spsc);
-        let (_tx, rx) = (ch.sender().unwrap(), ch.receiver().unwrap());
-        let (r, allocs) = counted(|| rx.recv_timeout(Duration::from_millis(350)));
-        assert_eq!(r, Err(sysvring::RecvTimeoutError::Timeout), "{t:?}");
-        assert_eq!(
-            allocs, 0,
-            "{t:?}: {allocs} allocations in a 350 ms blocked wait"
-        );
-    }
+fn a_blocked_wait_allocates_nothing(t: Transport) {
+    let _serial = serial();
+    let ch = channel(t, Flavor::Spsc);
+    let (_tx, rx) = (ch.sender().unwrap(), ch.receiver().unwrap());
+    let (r, allocs) = counted(|| rx.recv_timeout(Duration::from_millis(350)));
+    assert_eq!(r, Err(sysvring::RecvTimeoutError::Timeout), "{t:?}");
+    assert_eq!(
+        allocs, 0,
+        "{t:?}: {allocs} allocations in a 350 ms blocked wait"
+    );
 }
 
 /// The allocator counts what it should (guards the tests above against a counter
@@ -275,3 +272,8 @@ fn the_counter_counts() {
     // (spawning allocates here).
     assert!(other_thread >= 1);
 }
+
+per_transport!(
+    try_recv_on_an_empty_channel_allocates_nothing,
+    a_blocked_wait_allocates_nothing,
+);

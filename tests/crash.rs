@@ -32,10 +32,11 @@
 //!
 //! Hygiene: every channel of the torture and of tests 3 and 4 is created by the parent
 //! (its handle removes the kernel objects, also while unwinding from a failed
-//! assertion); test 2's channel is created by a child and guarded by [`Leftovers`].
+//! assertion); test 2's channel is created by a child and guarded by a [`Guard`].
 //! Children are [`Kid`]s, killed and reaped on drop. Every wait has a watchdog; no
 //! assertion is made on how fast anything is.
 
+#[macro_use]
 mod support;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -48,7 +49,10 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use support::{create_unique, env, exit_child, key, role, wait_until, Kid, Rng, TempDir, WATCHDOG};
+use support::{
+    create_unique, env, exit_child, fresh, key, proc_sysvipc, role, wait_until, Guard, Kid, Rng,
+    TempDir, WATCHDOG,
+};
 use sysvring::admin::{self, ChannelInfo};
 use sysvring::sys::{MsgQueue, SemSet, Shm};
 use sysvring::{
@@ -653,7 +657,6 @@ impl Torture<'_> {
             .join(format!("{}-{role}-{id}.board", self.f.name));
         let board = Board::create(&path, words);
         let kid = Kid::spawn(
-            self.dir,
             test,
             role,
             &[
@@ -1193,20 +1196,10 @@ fn child_gc_receiver() {
 type IpcRow = (&'static str, i32, i32);
 
 fn sysvipc() -> HashSet<IpcRow> {
-    let mut out = HashSet::new();
-    for kind in ["shm", "sem", "msg"] {
-        let text = fs::read_to_string(format!("/proc/sysvipc/{kind}")).unwrap_or_default();
-        for line in text.lines().skip(1) {
-            let mut w = line.split_whitespace();
-            if let (Some(Ok(k)), Some(Ok(id))) = (
-                w.next().map(str::parse::<i64>),
-                w.next().map(str::parse::<i32>),
-            ) {
-                out.insert((kind, k as i32, id));
-            }
-        }
-    }
-    out
+    proc_sysvipc()
+        .into_iter()
+        .map(|o| (o.kind, o.key, o.id))
+        .collect()
 }
 
 /// The rows of a channel's objects.
@@ -1225,42 +1218,26 @@ fn listed(k: Key) -> Option<ChannelInfo> {
         .find(|i| i.key == k)
 }
 
-/// Removes on drop whatever sysvring channel is still listed at a key (a child made
-/// it, and a killed child runs no destructor).
-struct Leftovers(Key);
-
-impl Drop for Leftovers {
-    fn drop(&mut self) {
-        if let Ok(list) = admin::list() {
-            for i in list.iter().filter(|i| i.key == self.0) {
-                let _ = admin::remove(i, true);
-            }
-        }
-    }
-}
-
 /// Objects that are not sysvring channels, at keys of this file: gc must leave them
-/// alone. Removed on drop.
+/// alone. Removed on drop (by its guard).
 struct Foreign {
     shm: Shm,
     sem: SemSet,
     msg: MsgQueue,
+    _guard: Guard,
 }
 
 impl Foreign {
     fn create() -> Foreign {
-        let make = |f: &dyn Fn(Key) -> Option<i32>| {
-            (0..64)
-                .find_map(|_| f(key(TAG)))
-                .expect("a free key for a foreign object")
-        };
-        let shm = Shm::from_id(make(&|k| Shm::create(k, 4096, 0o600).ok().map(|s| s.id())));
-        let sem = make(&|k| SemSet::create(k, 3, 0o600).ok().map(|s| s.id()));
-        let msg = make(&|k| MsgQueue::create(k, 0o600).ok().map(|q| q.id()));
+        let mut g = Guard::new();
+        let shm = g.shm(fresh(TAG, |k| Shm::create(k, 4096, 0o600)).1);
+        let sem = g.sem(fresh(TAG, |k| SemSet::create(k, 3, 0o600)).1);
+        let msg = g.msg(fresh(TAG, |k| MsgQueue::create(k, 0o600)).1);
         Foreign {
             shm,
-            sem: SemSet::from_id(sem).expect("foreign set"),
-            msg: MsgQueue::from_id(msg),
+            sem,
+            msg,
+            _guard: g,
         }
     }
 
@@ -1274,14 +1251,6 @@ impl Foreign {
 
     fn all_there(&self) -> bool {
         self.shm.stat().is_ok() && self.sem.stat().is_ok() && self.msg.stat().is_ok()
-    }
-}
-
-impl Drop for Foreign {
-    fn drop(&mut self) {
-        let _ = self.shm.remove();
-        let _ = self.sem.remove();
-        let _ = self.msg.remove();
     }
 }
 
@@ -1300,17 +1269,10 @@ fn present(rows: &HashSet<IpcRow>, kind: &str, id: i32) -> bool {
 /// by `tests/gc.rs`, alone in its binary. Afterwards none of the
 /// channel's objects is in `/proc/sysvipc`, the foreign ones are, and once they are
 /// removed too nothing this test made is left.
-#[test]
-fn every_user_killed_then_gc_finds_and_removes_the_channel() {
+fn every_user_killed_then_gc_finds_and_removes_the_channel(t: Transport) {
     if role().is_some() {
         return;
     }
-    for t in [Transport::ShmRing, Transport::MessageQueue] {
-        every_user_killed(t);
-    }
-}
-
-fn every_user_killed(t: Transport) {
     let dir = TempDir::new("crash-gc");
     let before = sysvipc();
     let foreign = Foreign::create();
@@ -1319,7 +1281,6 @@ fn every_user_killed(t: Transport) {
         .find_map(|_| {
             let k = key(TAG);
             let mut kid = Kid::spawn(
-                &dir,
                 "child_gc_creator",
                 "gc_creator",
                 &[
@@ -1342,10 +1303,10 @@ fn every_user_killed(t: Transport) {
             }
         })
         .expect("a free key for the channel");
-    let _leftovers = Leftovers(k);
+    let mut leftovers = Guard::new();
+    leftovers.listed_at(k);
     let rready = dir.path().join("receiver.ready");
     let mut receiver = Kid::spawn(
-        &dir,
         "child_gc_receiver",
         "gc_receiver",
         &[("KEY", k.raw().to_string()), path_env("READY", &rready)],
@@ -1464,7 +1425,6 @@ fn blocked_until_peer_killed(t: Transport, call: Blocked) -> Duration {
     let tx = (!receiving).then(|| ch.sender().unwrap());
     let ready = dir.path().join("peer.ready");
     let mut peer = Kid::spawn(
-        &dir,
         "child_idle_peer",
         "idle_peer",
         &[
@@ -1527,28 +1487,22 @@ fn blocked_until_peer_killed(t: Transport, call: Blocked) -> Duration {
 
 /// A receiver blocked in `recv()` (and in `recv_timeout(30 s)`) whose only sender
 /// process is SIGKILLed returns `Disconnected`; both transports. The delay is printed.
-#[test]
-fn killed_sender_disconnects_a_blocked_receiver() {
+fn killed_sender_disconnects_a_blocked_receiver(t: Transport) {
     if role().is_some() {
         return;
     }
-    for t in [Transport::ShmRing, Transport::MessageQueue] {
-        blocked_until_peer_killed(t, Blocked::Recv);
-        blocked_until_peer_killed(t, Blocked::RecvTimeout);
-    }
+    blocked_until_peer_killed(t, Blocked::Recv);
+    blocked_until_peer_killed(t, Blocked::RecvTimeout);
 }
 
 /// A sender blocked in `send()` (and in `send_timeout(30 s)`) on a full channel whose
 /// only receiver process is SIGKILLed returns the disconnection; both transports.
-#[test]
-fn killed_receiver_disconnects_a_blocked_sender() {
+fn killed_receiver_disconnects_a_blocked_sender(t: Transport) {
     if role().is_some() {
         return;
     }
-    for t in [Transport::ShmRing, Transport::MessageQueue] {
-        blocked_until_peer_killed(t, Blocked::Send);
-        blocked_until_peer_killed(t, Blocked::SendTimeout);
-    }
+    blocked_until_peer_killed(t, Blocked::Send);
+    blocked_until_peer_killed(t, Blocked::SendTimeout);
 }
 
 // -------------------------------------------------------------------------------------
@@ -1606,7 +1560,6 @@ fn spawn_role_taker(
 ) -> (Kid, PathBuf) {
     let ready = dir.path().join(format!("{name}.ready"));
     let kid = Kid::spawn(
-        dir,
         "child_role_taker",
         "role_taker",
         &[
@@ -1652,51 +1605,48 @@ fn kill_leave_zombie(kid: &Kid) {
 /// messages follow the killed one's in order. Then the same for the receiver role
 /// (nothing is lost: the killed receiver was idle), and the parent itself takes the
 /// sender role at once after the restarted sender is killed too.
-#[test]
-fn killed_spsc_sender_role_is_taken_over_at_once() {
+fn killed_spsc_sender_role_is_taken_over_at_once(t: Transport) {
     if role().is_some() {
         return;
     }
-    for t in [Transport::ShmRing, Transport::MessageQueue] {
-        let dir = TempDir::new("crash-role");
-        let ch = create_unique::<Msg>(TAG, |b| b.capacity(64).flavor(Flavor::Spsc).transport(t));
+    let dir = TempDir::new("crash-role");
+    let ch = create_unique::<Msg>(TAG, |b| b.capacity(64).flavor(Flavor::Spsc).transport(t));
 
-        // Sender role.
-        let rx = ch.receiver().unwrap();
-        let (mut a, ready) = spawn_role_taker(&dir, &ch, "send", 0, 5, "sender-a");
-        wait_role(&mut a, &ready, "first sender");
-        for i in 0..5 {
-            assert_eq!(rx.recv_timeout(WATCHDOG), Ok(Msg::new(i)), "{t:?}");
-        }
-        assert!(matches!(ch.sender(), Err(Error::RoleTaken)), "{t:?}");
-        kill_leave_zombie(&a);
-        assert_eq!(ch.stats().senders, 0, "{t:?}: presence undone at exit");
-        let (mut b, ready) = spawn_role_taker(&dir, &ch, "send", 5, 5, "sender-b");
-        wait_role(&mut b, &ready, "restarted sender");
-        for i in 5..10 {
-            assert_eq!(rx.recv_timeout(WATCHDOG), Ok(Msg::new(i)), "{t:?}");
-        }
-        b.kill();
-        drop(a); // reaps the zombie
-        let tx = ch.sender().expect("the parent takes the role at once");
-
-        // Receiver role.
-        for i in 0..6 {
-            tx.send(Msg::new(i)).unwrap();
-        }
-        drop(rx);
-        let (mut c, ready) = spawn_role_taker(&dir, &ch, "recv", 0, 3, "receiver-c");
-        wait_role(&mut c, &ready, "first receiver");
-        kill_leave_zombie(&c);
-        let (mut d, ready) = spawn_role_taker(&dir, &ch, "recv", 3, 3, "receiver-d");
-        wait_role(&mut d, &ready, "restarted receiver");
-        d.kill();
-        drop(c);
-        let rx = ch
-            .receiver()
-            .expect("the parent takes the receiver role at once");
-        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "{t:?}");
+    // Sender role.
+    let rx = ch.receiver().unwrap();
+    let (mut a, ready) = spawn_role_taker(&dir, &ch, "send", 0, 5, "sender-a");
+    wait_role(&mut a, &ready, "first sender");
+    for i in 0..5 {
+        assert_eq!(rx.recv_timeout(WATCHDOG), Ok(Msg::new(i)), "{t:?}");
     }
+    assert!(matches!(ch.sender(), Err(Error::RoleTaken)), "{t:?}");
+    kill_leave_zombie(&a);
+    assert_eq!(ch.stats().senders, 0, "{t:?}: presence undone at exit");
+    let (mut b, ready) = spawn_role_taker(&dir, &ch, "send", 5, 5, "sender-b");
+    wait_role(&mut b, &ready, "restarted sender");
+    for i in 5..10 {
+        assert_eq!(rx.recv_timeout(WATCHDOG), Ok(Msg::new(i)), "{t:?}");
+    }
+    b.kill();
+    drop(a); // reaps the zombie
+    let tx = ch.sender().expect("the parent takes the role at once");
+
+    // Receiver role.
+    for i in 0..6 {
+        tx.send(Msg::new(i)).unwrap();
+    }
+    drop(rx);
+    let (mut c, ready) = spawn_role_taker(&dir, &ch, "recv", 0, 3, "receiver-c");
+    wait_role(&mut c, &ready, "first receiver");
+    kill_leave_zombie(&c);
+    let (mut d, ready) = spawn_role_taker(&dir, &ch, "recv", 3, 3, "receiver-d");
+    wait_role(&mut d, &ready, "restarted receiver");
+    d.kill();
+    drop(c);
+    let rx = ch
+        .receiver()
+        .expect("the parent takes the receiver role at once");
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "{t:?}");
 }
 
 // -------------------------------------------------------------------------------------
@@ -1740,7 +1690,6 @@ fn mpmc_messages_behind_a_dead_producers_slot_are_received_before_disconnected()
     let rx = ch.receiver().unwrap();
     let ready = dir.path().join("claimer.ready");
     let mut p1 = Kid::spawn(
-        &dir,
         "child_stuck_claimer",
         "stuck_claimer",
         &[
@@ -1851,7 +1800,6 @@ fn mpmc_producer_killed_between_claim_and_owner_record_does_not_wedge() {
     }
     let ready = dir.path().join("half.ready");
     let mut half = Kid::spawn(
-        &dir,
         "child_half_claimer",
         "half_claimer",
         &[
@@ -1901,12 +1849,10 @@ fn admin_counts_every_attached_process_and_gc_spares_an_open_channel() {
     if role().is_some() {
         return;
     }
-    let dir = TempDir::new("crash-attached");
     let k = (0..64)
         .map(|_| key(TAG))
         .find(|&k| {
             let mut kid = Kid::spawn(
-                &dir,
                 "child_keep_creator",
                 "keep_creator",
                 &[("KEY", k.raw().to_string())],
@@ -1918,7 +1864,8 @@ fn admin_counts_every_attached_process_and_gc_spares_an_open_channel() {
             }
         })
         .expect("a free key");
-    let _leftovers = Leftovers(k);
+    let mut leftovers = Guard::new();
+    leftovers.listed_at(k);
     let ch = Builder::<Msg>::new(k).open().expect("open");
     let info = listed(k).expect("listed");
     let dry = admin::gc(true).expect("gc dry run");
@@ -1939,20 +1886,23 @@ fn gc_leaves_a_foreign_zeroed_semaphore_set_alone() {
     if role().is_some() {
         return;
     }
-    let set = (0..64)
-        .find_map(|_| SemSet::create(key(TAG), 25, 0o600).ok())
-        .expect("a free key");
-    struct Rm(SemSet);
-    impl Drop for Rm {
-        fn drop(&mut self) {
-            let _ = self.0.remove();
-        }
-    }
-    let set = Rm(set);
+    let mut g = Guard::new();
+    let set = g.sem(fresh(TAG, |k| SemSet::create(k, 25, 0o600)).1);
     let dry = admin::gc(true).expect("gc dry run");
     assert!(
-        !dry.iter().any(|i| i.sem_id == Some(set.0.id())),
+        !dry.iter().any(|i| i.sem_id == Some(set.id())),
         "gc would remove a foreign semaphore set: {:?}",
-        dry.iter().find(|i| i.sem_id == Some(set.0.id()))
+        dry.iter().find(|i| i.sem_id == Some(set.id()))
     );
 }
+
+// -------------------------------------------------------------------------------------
+// The cases above that run on both transports
+// -------------------------------------------------------------------------------------
+
+per_transport!(
+    every_user_killed_then_gc_finds_and_removes_the_channel,
+    killed_sender_disconnects_a_blocked_receiver,
+    killed_receiver_disconnects_a_blocked_sender,
+    killed_spsc_sender_role_is_taken_over_at_once,
+);

@@ -3,8 +3,8 @@
 //! peers see when the creator removes a channel under them.
 //!
 //! Hygiene: channels are removed by their creator handle (also when a test panics);
-//! raw objects made here are registered with an [`Raw`] guard that removes them on
-//! drop. Keys carry this file's tag ([`TAG`]) in their top byte.
+//! raw objects made here are registered with a [`support::Guard`] that removes them
+//! on drop. Keys carry this file's tag ([`TAG`]) in their top byte.
 //!
 //! Every check that applies to both transports is one generic body
 //! `fn case(t: Transport)` instantiated per transport by `per_transport!`
@@ -13,13 +13,12 @@
 //! saying why.
 
 #[macro_use]
-mod conformance;
 mod support;
 
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{create_unique, key, role, wait_until, Kid, TempDir, WATCHDOG};
+use support::{create_unique, key, role, wait_until, Guard, Kid, WATCHDOG};
 use sysvring::sys::{MsgQueue, SemSet, Shm};
 use sysvring::{
     Builder, Channel, Error, Flavor, Key, RecvTimeoutError, SendTimeoutError, Transport,
@@ -32,44 +31,18 @@ const TAG: u8 = 0x2c;
 /// Both transports (for the checks that cross them).
 const TRANSPORTS: [Transport; 2] = [Transport::ShmRing, Transport::MessageQueue];
 
-/// Raw kernel objects made by a test; removed on drop (also on panic).
-#[derive(Default)]
-struct Raw {
-    shm: Vec<Shm>,
-    sem: Vec<SemSet>,
-    msg: Vec<MsgQueue>,
-}
-
-impl Raw {
-    /// A raw segment of `size` bytes at a fresh key of this file.
-    fn shm(&mut self, size: usize) -> (Key, Shm) {
-        loop {
-            let k = key(TAG);
-            if Builder::<u8>::new(k).open().is_ok() {
-                continue;
-            }
-            match Shm::create(k, size, 0o600) {
-                Ok(s) => {
-                    self.shm.push(s);
-                    return (k, s);
-                }
-                Err(e) if e.is_already_exists() => continue,
-                Err(e) => panic!("shmget: {e}"),
-            }
+/// A raw segment of `size` bytes at a fresh key of this file (none a channel of
+/// another transport holds), registered with `raw`.
+fn raw_shm(raw: &mut Guard, size: usize) -> (Key, Shm) {
+    loop {
+        let k = key(TAG);
+        if Builder::<u8>::new(k).open().is_ok() {
+            continue;
         }
-    }
-}
-
-impl Drop for Raw {
-    fn drop(&mut self) {
-        for s in &self.shm {
-            let _ = s.remove();
-        }
-        for s in &self.sem {
-            let _ = s.remove();
-        }
-        for q in &self.msg {
-            let _ = q.remove();
+        match Shm::create(k, size, 0o600) {
+            Ok(s) => return (k, raw.shm(s)),
+            Err(e) if e.is_already_exists() => continue,
+            Err(e) => panic!("shmget: {e}"),
         }
     }
 }
@@ -194,8 +167,8 @@ fn capacity_zero_or_too_large_is_a_layout_mismatch(t: Transport) {
 
 #[test]
 fn not_sysvring_for_a_foreign_segment_of_random_bytes() {
-    let mut raw = Raw::default();
-    let (k, shm) = raw.shm(4096);
+    let mut raw = Guard::new();
+    let (k, shm) = raw_shm(&mut raw, 4096);
     let att = shm.attach(false).unwrap();
     let mut rng = support::Rng::new(0x5eed);
     let bytes: Vec<u8> = (0..4096).map(|_| rng.next_u64() as u8 | 1).collect();
@@ -215,17 +188,17 @@ fn not_sysvring_for_a_foreign_segment_of_random_bytes() {
 
 #[test]
 fn not_sysvring_for_a_segment_too_small_for_a_header() {
-    let mut raw = Raw::default();
-    let (k, _) = raw.shm(64);
+    let mut raw = Guard::new();
+    let (k, _) = raw_shm(&mut raw, 64);
     assert!(matches!(open::<u64>(k), Err(Error::NotSysvring)));
 }
 
 #[test]
 fn not_sysvring_for_a_foreign_semaphore_set_or_queue_at_the_key() {
-    let mut raw = Raw::default();
+    let mut raw = Guard::new();
     // A set of another size.
     let k = key(TAG);
-    raw.sem.push(SemSet::create(k, 3, 0o600).unwrap());
+    raw.sem(SemSet::create(k, 3, 0o600).unwrap());
     assert!(matches!(open::<u64>(k), Err(Error::NotSysvring)), "sem set");
 }
 
@@ -323,9 +296,9 @@ fn mpmc_allows_many_senders_and_receivers(t: Transport) {
 /// segment large enough for any header (ring), or a semaphore set of a queue
 /// channel's size (message queue).
 fn not_ready_for_a_channel_whose_creator_never_finished(t: Transport) {
-    let mut raw = Raw::default();
+    let mut raw = Guard::new();
     let k = match t {
-        Transport::ShmRing => raw.shm(1 << 20).0,
+        Transport::ShmRing => raw_shm(&mut raw, 1 << 20).0,
         _ => {
             // A real queue channel's set tells the size; the crafted one is all zero.
             let nsems = SemSet::from_id(make::<u64>(t, Flavor::Spsc, 2).sem_id())
@@ -338,7 +311,7 @@ fn not_ready_for_a_channel_whose_creator_never_finished(t: Transport) {
                 }
                 match SemSet::create(k, nsems, 0o600) {
                     Ok(s) => {
-                        raw.sem.push(s);
+                        raw.sem(s);
                         break k;
                     }
                     Err(e) if e.is_already_exists() => continue,
@@ -387,8 +360,8 @@ fn real_header(ch: &Channel<u64>) -> Vec<u8> {
 fn layout_mismatch_for_a_valid_header_on_a_short_segment() {
     let ch = make::<u64>(Transport::ShmRing, Flavor::Spsc, 1024);
     let header = real_header(&ch);
-    let mut raw = Raw::default();
-    let (k, shm) = raw.shm(4096);
+    let mut raw = Guard::new();
+    let (k, shm) = raw_shm(&mut raw, 4096);
     shm.attach(false).unwrap().write(0, &header);
     let (needed, size) = layout_mismatch(open::<u64>(k), "segment size");
     assert_eq!(size, 4096);
@@ -400,8 +373,8 @@ fn layout_mismatch_for_a_header_whose_capacity_disagrees_with_its_sizes() {
     let ch = make::<u64>(Transport::ShmRing, Flavor::Spsc, 1024);
     let mut header = real_header(&ch);
     header[OFF_CAPACITY..OFF_CAPACITY + 8].copy_from_slice(&2048u64.to_ne_bytes());
-    let mut raw = Raw::default();
-    let (k, shm) = raw.shm(1 << 20);
+    let mut raw = Guard::new();
+    let (k, shm) = raw_shm(&mut raw, 1 << 20);
     shm.attach(false).unwrap().write(0, &header);
     let r = open::<u64>(k);
     assert!(
@@ -415,8 +388,8 @@ fn version_mismatch_for_a_header_of_another_layout_version() {
     let ch = make::<u64>(Transport::ShmRing, Flavor::Spsc, 16);
     let mut header = real_header(&ch);
     header[OFF_VERSION..OFF_VERSION + 4].copy_from_slice(&99u32.to_ne_bytes());
-    let mut raw = Raw::default();
-    let (k, shm) = raw.shm(1 << 16);
+    let mut raw = Guard::new();
+    let (k, shm) = raw_shm(&mut raw, 1 << 16);
     shm.attach(false).unwrap().write(0, &header);
     assert!(matches!(
         open::<u64>(k),
@@ -501,10 +474,8 @@ fn permission_denied_for_another_users_channel(t: Transport) {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         // Root bypasses IPC permissions: open as nobody in a child process.
-        let dir = TempDir::new("err-perm");
         let ch = make::<u64>(t, Flavor::Spsc, 16);
         let mut kid = Kid::spawn(
-            &dir,
             "child_unprivileged_open",
             "unprivileged_open",
             &[
@@ -516,11 +487,15 @@ fn permission_denied_for_another_users_channel(t: Transport) {
     } else {
         // An object at the key that we may not read, even as its owner: a segment
         // (ring) or a semaphore set (the message queue's header).
-        let mut raw = Raw::default();
+        let mut raw = Guard::new();
         let k = key(TAG);
         match t {
-            Transport::ShmRing => raw.shm.push(Shm::create(k, 4096, 0).unwrap()),
-            _ => raw.sem.push(SemSet::create(k, 23, 0).unwrap()),
+            Transport::ShmRing => {
+                raw.shm(Shm::create(k, 4096, 0).unwrap());
+            }
+            _ => {
+                raw.sem(SemSet::create(k, 23, 0).unwrap());
+            }
         }
         let r = open::<u64>(k);
         assert!(matches!(r, Err(Error::PermissionDenied)), "{t:?}: {r:?}");
@@ -562,14 +537,12 @@ fn child_drain_after_removal() {
 #[test]
 fn removal_while_a_receiver_process_holds_messages() {
     const COUNT: u64 = 100;
-    let dir = TempDir::new("err-rm");
     let ch = make::<u64>(Transport::ShmRing, Flavor::Spsc, 128);
     let tx = ch.sender().unwrap();
     for i in 0..COUNT {
         tx.send(i).unwrap();
     }
     let mut kid = Kid::spawn(
-        &dir,
         "child_drain_after_removal",
         "drain_after_removal",
         &[

@@ -6,7 +6,7 @@
 //! `cargo build --examples` with this test binary's profile and target directory
 //! (a no-op when they are fresh).
 
-mod common;
+mod support;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::Duration;
 
-use common::{proc_sysvipc, wait_timeout};
+use support::{proc_sysvipc, wait_timeout};
 
 /// Watchdog for one example run (they finish in a few seconds).
 const RUN_LIMIT: Duration = Duration::from_secs(30);

@@ -9,7 +9,7 @@
 //! its creator handle drops (also when a case fails).
 
 #[macro_use]
-mod conformance;
+mod support;
 
 use std::collections::VecDeque;
 use std::time::Duration;

@@ -19,11 +19,9 @@ mod support;
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use support::{env, role, Kid, TempDir, ROLE, WATCHDOG};
+use support::{env, proc_sysvipc, role, Kid, WATCHDOG};
 use sysvring::sys::{Limits, MsgQueue};
 use sysvring::{Builder, Error, Flavor, Key, RecvTimeoutError, Transport, TryRecvError};
 
@@ -109,15 +107,9 @@ fn set_limit(name: &str, value: u64) {
 
 /// Every System V object of this process's IPC namespace, one line each.
 fn sysvipc_objects() -> Vec<String> {
-    ["shm", "sem", "msg"]
+    proc_sysvipc()
         .iter()
-        .flat_map(|kind| {
-            let text = fs::read_to_string(format!("/proc/sysvipc/{kind}")).unwrap_or_default();
-            text.lines()
-                .skip(1)
-                .map(|l| format!("{kind}: {}", l.trim()))
-                .collect::<Vec<_>>()
-        })
+        .map(|o| format!("{}: key {:#x}, id {}", o.kind, o.key, o.id))
         .collect()
 }
 
@@ -155,38 +147,9 @@ fn run_in_new_ipc_namespace(test: &str, role: &str) -> bool {
         }
         Ok(_) => {}
     }
-    let dir = TempDir::new("msgq-ns");
-    let log = dir.path().join(format!("{role}.log"));
-    let out = fs::File::create(&log).expect("create child log");
-    let err = out.try_clone().expect("dup child log");
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut child = Command::new(unshare)
-        .arg("--ipc")
-        .arg("--")
-        .arg(exe)
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(ROLE, role)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .expect("spawn unshare");
-    let deadline = Instant::now() + WATCHDOG;
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            break st;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "watchdog: {role} still running after {WATCHDOG:?}:\n{}",
-                fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-        thread::sleep(Duration::from_millis(5));
-    };
-    let output = fs::read_to_string(&log).unwrap_or_default();
+    let mut child = Kid::spawn_via(&[unshare, "--ipc", "--"], test, role, &[]);
+    let status = child.wait();
+    let output = child.output();
     assert!(
         status.success(),
         "{role} in a new IPC namespace failed with {status}:\n{output}"
@@ -254,9 +217,7 @@ fn child_ns_fallback() {
 
     let tx = req.sender().unwrap();
     let rx = rep.receiver().unwrap();
-    let dir = TempDir::new("ns-peer");
     let mut peer = Kid::spawn(
-        &dir,
         "child_ns_peer",
         "ns_peer",
         &[
@@ -588,14 +549,7 @@ fn without_privilege_the_byte_budget_admits_two_msgmax_messages() {
     }
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
-        let dir = TempDir::new("msgq-budget");
-        Kid::spawn(
-            &dir,
-            "child_unprivileged_budget",
-            "unprivileged_budget",
-            &[],
-        )
-        .wait_ok();
+        Kid::spawn("child_unprivileged_budget", "unprivileged_budget", &[]).wait_ok();
     } else {
         unprivileged_budget_case();
     }

@@ -8,12 +8,11 @@
 //!
 //! Hygiene: the parent creates every channel (its handle removes the objects, also
 //! while unwinding from a failed assertion) except in the creator-exits case, where
-//! an [`ObjectsAt`] guard removes what a killed child could leave. Children are
+//! a [`Guard`] removes what a killed child could leave. Children are
 //! [`Kid`]s: killed and reaped on drop. Every wait has a watchdog ([`WATCHDOG`]); no
 //! assertion is made on how fast anything is.
 
 #[macro_use]
-mod conformance;
 mod support;
 
 use std::collections::HashSet;
@@ -23,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{create_unique, env, role, wait_until, Kid, ObjectsAt, TempDir, WATCHDOG};
+use support::{create_unique, env, role, wait_until, Guard, Kid, TempDir, WATCHDOG};
 use sysvring::{Builder, Channel, Error, Flavor, Key, Receiver, RecvTimeoutError, Transport};
 
 /// Top byte of every key this file makes.
@@ -189,9 +188,8 @@ fn child_hanging_producer() {
 // Parent tests
 // -------------------------------------------------------------------------------------
 
-fn spawn_producer(dir: &TempDir, ch: &Channel<Msg>, id: u64, count: u64) -> Kid {
+fn spawn_producer(ch: &Channel<Msg>, id: u64, count: u64) -> Kid {
     Kid::spawn(
-        dir,
         "child_producer",
         "producer",
         &[
@@ -205,7 +203,6 @@ fn spawn_producer(dir: &TempDir, ch: &Channel<Msg>, id: u64, count: u64) -> Kid 
 fn spawn_consumer(dir: &TempDir, ch: &Channel<Msg>, out: &str) -> Kid {
     let path = dir.path().join(out);
     Kid::spawn(
-        dir,
         "child_consumer",
         "consumer",
         &[key_env(ch), ("OUT", path.display().to_string())],
@@ -258,10 +255,9 @@ fn check_exactly_once(outputs: &[Vec<(u64, u64)>], producers: u64, count: u64) {
 /// the receiver then sees `Disconnected`.
 fn spsc_million_messages_from_another_process(t: Transport) {
     const COUNT: u64 = 1_000_000;
-    let dir = TempDir::new("mp-spsc");
     let ch = create_unique::<Msg>(TAG, |b| b.capacity(4096).flavor(Flavor::Spsc).transport(t));
     let rx = ch.receiver().unwrap();
-    let mut producer = spawn_producer(&dir, &ch, 7, COUNT);
+    let mut producer = spawn_producer(&ch, 7, COUNT);
 
     let deadline = Instant::now() + WATCHDOG;
     let mut buf = vec![Msg::new(0, 0); 64];
@@ -338,10 +334,7 @@ fn mpmc_two_producers_two_consumers_exactly_once(t: Transport) {
     // The parent holds a sender until both producers are done, so a producer that
     // finishes first does not disconnect the channel for the consumers.
     let hold = ch.sender().unwrap();
-    let mut producers = vec![
-        spawn_producer(&dir, &ch, 0, count),
-        spawn_producer(&dir, &ch, 1, count),
-    ];
+    let mut producers = vec![spawn_producer(&ch, 0, count), spawn_producer(&ch, 1, count)];
     support::wait_all(&mut producers);
     drop(hold);
     support::wait_all(&mut consumers);
@@ -374,7 +367,7 @@ fn spsc_consumer_started_before_producer(t: Transport) {
         "consumer gave up before any sender connected:\n{}",
         consumer.output()
     );
-    let mut producer = spawn_producer(&dir, &ch, 3, COUNT);
+    let mut producer = spawn_producer(&ch, 3, COUNT);
     producer.wait_ok();
     consumer.wait_ok();
     check_exactly_once(
@@ -400,7 +393,7 @@ fn receiver_connecting_after_the_sender_exited_gets_everything(t: Transport) {
         const COUNT: u64 = 1000;
         let count = COUNT.min(ch.capacity() as u64);
         println!("{t:?} {flavor:?}: capacity {}", ch.capacity());
-        let mut producer = spawn_producer(&dir, &ch, 0, count);
+        let mut producer = spawn_producer(&ch, 0, count);
         producer.wait_ok();
         let st = ch.stats();
         assert_eq!((st.senders, st.receivers), (0, 0), "{t:?} {flavor:?}");
@@ -422,7 +415,6 @@ fn receiver_connecting_after_the_sender_exited_gets_everything(t: Transport) {
 #[test]
 fn creator_that_sends_and_exits_loses_nothing() {
     const COUNT: u64 = 500;
-    let dir = TempDir::new("mp-creator");
     let key = loop {
         let k = support::key(TAG);
         if sysvring::sys::Shm::open(k).is_err() {
@@ -430,7 +422,6 @@ fn creator_that_sends_and_exits_loses_nothing() {
         }
     };
     let mut producer = Kid::spawn(
-        &dir,
         "child_creator_producer",
         "creator_producer",
         &[("KEY", key.raw().to_string()), ("COUNT", COUNT.to_string())],
@@ -451,7 +442,8 @@ fn creator_that_sends_and_exits_loses_nothing() {
             Err(e) => panic!("open: {e}"),
         }
     };
-    let _cleanup = ObjectsAt::of(&ch);
+    let mut cleanup = Guard::new();
+    cleanup.channel(&ch);
     assert!(!ch.is_owner());
     let rx = ch.receiver().unwrap();
     producer.wait_ok();
@@ -483,11 +475,9 @@ fn creator_that_sends_and_exits_loses_nothing() {
 /// `SEM_UNDO` presence) and gives the SPSC sender role back.
 fn killed_producer_disconnects_and_frees_the_role(t: Transport) {
     const COUNT: u64 = 10;
-    let dir = TempDir::new("mp-kill");
     let ch = create_unique::<Msg>(TAG, |b| b.capacity(64).flavor(Flavor::Spsc).transport(t));
     let rx = ch.receiver().unwrap();
     let mut producer = Kid::spawn(
-        &dir,
         "child_hanging_producer",
         "hanging_producer",
         &[key_env(&ch), ("COUNT", COUNT.to_string())],
@@ -562,7 +552,6 @@ fn child_stuck_receiver() {
 fn spawn_stuck(dir: &TempDir, ch: &Channel<Msg>, role: &str, count: u64) -> (Kid, PathBuf) {
     let ready = dir.path().join(format!("{role}.ready"));
     let kid = Kid::spawn(
-        dir,
         &format!("child_{role}"),
         role,
         &[

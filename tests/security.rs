@@ -6,13 +6,17 @@
 //! to uid/gid 65534 first (the suite runs as root in CI; without root these tests say
 //! so and return).
 
-mod common;
+#[macro_use]
+mod support;
 
-use common::{env_i32, exit_child, role, spawn_role, unique_key, IpcGuard};
+use support::{create_unique, env, exit_child, key, role, Guard, Kid};
 use sysvring::sys::{SemSet, Shm};
 use sysvring::{Builder, Error, Flavor, Key, Transport};
 
 const NOBODY: u32 = 65534;
+
+/// Top byte of every key this file makes.
+const TAG: u8 = 0x31;
 
 fn root() -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -32,15 +36,11 @@ fn become_nobody(extra_group: Option<u32>) {
 }
 
 fn key_from_env() -> Key {
-    Key::from_raw(env_i32("SECURITY_KEY"))
-}
-
-fn transports() -> [Transport; 2] {
-    [Transport::ShmRing, Transport::MessageQueue]
+    Key::from_raw(env("SECURITY_KEY"))
 }
 
 fn transport_from_env() -> Transport {
-    match env_i32("SECURITY_TRANSPORT") {
+    match env::<i32>("SECURITY_TRANSPORT") {
         0 => Transport::ShmRing,
         _ => Transport::MessageQueue,
     }
@@ -50,25 +50,31 @@ fn transport_code(t: Transport) -> String {
     (if t == Transport::ShmRing { "0" } else { "1" }).to_string()
 }
 
-#[test]
-fn default_mode_is_0600_and_never_world_writable() {
+fn default_mode_is_0600_and_never_world_writable(t: Transport) {
     if role().is_some() {
         return;
     }
-    for t in transports() {
-        let ch = Builder::<u64>::new(Key::private())
-            .transport(t)
-            .create()
-            .unwrap();
-        let sem = SemSet::from_id(ch.sem_id()).unwrap().stat().unwrap();
-        assert_eq!(sem.perm.mode & 0o777, 0o600, "{t:?} semaphores");
-        if let Some(id) = ch.shm_id() {
-            assert_eq!(Shm::from_id(id).stat().unwrap().perm.mode & 0o777, 0o600);
-        }
-        if let Some(id) = ch.msg_id() {
-            let q = sysvring::sys::MsgQueue::from_id(id).stat().unwrap();
-            assert_eq!(q.perm.mode & 0o777, 0o600);
-        }
+    let ch = Builder::<u64>::new(Key::private())
+        .transport(t)
+        .create()
+        .unwrap();
+    let sem = SemSet::from_id(ch.sem_id()).unwrap().stat().unwrap();
+    assert_eq!(sem.perm.mode & 0o777, 0o600, "{t:?} semaphores");
+    if let Some(id) = ch.shm_id() {
+        assert_eq!(Shm::from_id(id).stat().unwrap().perm.mode & 0o777, 0o600);
+    }
+    if let Some(id) = ch.msg_id() {
+        let q = sysvring::sys::MsgQueue::from_id(id).stat().unwrap();
+        assert_eq!(q.perm.mode & 0o777, 0o600);
+    }
+}
+
+/// The rest of what `default_mode_is_0600_and_never_world_writable` checked once, on
+/// the default transport: an explicit `.mode(0o660)` is kept, setuid bits refused.
+#[test]
+fn explicit_mode_is_kept_and_special_bits_refused() {
+    if role().is_some() {
+        return;
     }
     let ch = Builder::<u64>::new(Key::private())
         .mode(0o660)
@@ -114,19 +120,19 @@ fn open_as_nobody(key: Key, t: Transport, in_group: bool) -> i32 {
         ("SECURITY_KEY", key.raw().to_string()),
         ("SECURITY_TRANSPORT", transport_code(t)),
     ];
-    let mut c = spawn_role(
+    let mut c = Kid::spawn(
         "child_open_as_nobody",
         if in_group { "in-group" } else { "outsider" },
         &envs,
     );
-    let (st, out) = c.wait();
+    let st = c.wait();
+    let out = c.output();
     let code = st.code().unwrap_or(-1);
     assert!(code == 0 || code == 10, "child failed ({st}):\n{out}");
     code
 }
 
-#[test]
-fn another_user_is_refused_0600_and_admitted_to_0660_in_the_group() {
+fn another_user_is_refused_0600_and_admitted_to_0660_in_the_group(t: Transport) {
     if role().is_some() {
         return;
     }
@@ -134,43 +140,37 @@ fn another_user_is_refused_0600_and_admitted_to_0660_in_the_group() {
         eprintln!("skipped: needs root to drop to uid {NOBODY}");
         return;
     }
-    for t in transports() {
-        let key = unique_key();
-        let ch = Builder::<u64>::new(key).transport(t).create().unwrap();
-        let _rx = ch.receiver().unwrap();
-        assert_eq!(
-            open_as_nobody(key, t, true),
-            10,
-            "{t:?}: 0600 must refuse another user"
-        );
-        drop(_rx);
-        drop(ch);
+    let ch = create_unique::<u64>(TAG, |b| b.transport(t));
+    let key = ch.key();
+    let _rx = ch.receiver().unwrap();
+    assert_eq!(
+        open_as_nobody(key, t, true),
+        10,
+        "{t:?}: 0600 must refuse another user"
+    );
+    drop(_rx);
+    drop(ch);
 
-        let key = unique_key();
-        let ch = Builder::<u64>::new(key)
-            .transport(t)
-            .mode(0o660)
-            .create()
-            .unwrap();
-        let rx = ch.receiver().unwrap();
-        assert_eq!(
-            open_as_nobody(key, t, false),
-            10,
-            "{t:?}: 0660 refuses outside the group"
-        );
-        assert_eq!(
-            open_as_nobody(key, t, true),
-            0,
-            "{t:?}: 0660 admits the group"
-        );
-        assert_eq!(rx.try_recv(), Ok(7));
-    }
+    let ch = create_unique::<u64>(TAG, |b| b.transport(t).mode(0o660));
+    let key = ch.key();
+    let rx = ch.receiver().unwrap();
+    assert_eq!(
+        open_as_nobody(key, t, false),
+        10,
+        "{t:?}: 0660 refuses outside the group"
+    );
+    assert_eq!(
+        open_as_nobody(key, t, true),
+        0,
+        "{t:?}: 0660 admits the group"
+    );
+    assert_eq!(rx.try_recv(), Ok(7));
 }
 
 /// Child: as nobody, create a channel at the key with a perfectly valid header and
 /// keep it (no removal when the handle goes). It returns normally (it used to call
 /// `process::exit` from libtest's test thread, which can SIGSEGV: see
-/// `common::exit_child`).
+/// `support::exit_child`).
 #[test]
 fn child_squat_as_nobody() {
     let Some(_) = role() else { return };
@@ -184,8 +184,7 @@ fn child_squat_as_nobody() {
     ch.keep();
 }
 
-#[test]
-fn a_key_squatted_by_another_user_is_refused_unless_trusted() {
+fn a_key_squatted_by_another_user_is_refused_unless_trusted(t: Transport) {
     if role().is_some() {
         return;
     }
@@ -193,47 +192,53 @@ fn a_key_squatted_by_another_user_is_refused_unless_trusted() {
         eprintln!("skipped: needs root to drop to uid {NOBODY}");
         return;
     }
-    for t in transports() {
-        let key = unique_key();
-        let mut guard = IpcGuard::new();
-        let envs = [
-            ("SECURITY_KEY", key.raw().to_string()),
-            ("SECURITY_TRANSPORT", transport_code(t)),
-        ];
-        let (status, out) = spawn_role("child_squat_as_nobody", "squat", &envs).wait();
-        // Whatever happens below, the squatter's objects go (also when it failed
-        // after making some of them).
-        if let Ok(s) = Shm::open(key) {
-            guard.shm(s);
-        }
-        if let Ok(s) = SemSet::open(key) {
-            guard.sem(s);
-        }
-        if !status.success() {
-            // The queue of a queue channel is found only through its header.
-            if let Ok(Some(id)) = Builder::<u64>::new(key)
-                .trust_owner(NOBODY)
-                .open()
-                .map(|c| c.msg_id())
-            {
-                guard.msg(sysvring::sys::MsgQueue::from_id(id));
-            }
-            panic!("{t:?}: squatter failed with {status}:\n{out}");
-        }
-        let r = Builder::<u64>::new(key).open();
-        assert!(
-            matches!(r, Err(Error::PermissionDenied)),
-            "{t:?}: squatted key: {r:?}"
-        );
-        let ch = Builder::<u64>::new(key)
+    let key = key(TAG);
+    let mut guard = Guard::new();
+    let envs = [
+        ("SECURITY_KEY", key.raw().to_string()),
+        ("SECURITY_TRANSPORT", transport_code(t)),
+    ];
+    let mut squatter = Kid::spawn("child_squat_as_nobody", "squat", &envs);
+    let status = squatter.wait();
+    let out = squatter.output();
+    // Whatever happens below, the squatter's objects go (also when it failed
+    // after making some of them).
+    if let Ok(s) = Shm::open(key) {
+        guard.shm(s);
+    }
+    if let Ok(s) = SemSet::open(key) {
+        guard.sem(s);
+    }
+    if !status.success() {
+        // The queue of a queue channel is found only through its header.
+        if let Ok(Some(id)) = Builder::<u64>::new(key)
             .trust_owner(NOBODY)
             .open()
-            .expect("trusted owner");
-        assert_eq!(ch.transport(), t);
-        // The message queue of a queue channel is found through its header.
-        if let Some(id) = ch.msg_id() {
+            .map(|c| c.msg_id())
+        {
             guard.msg(sysvring::sys::MsgQueue::from_id(id));
         }
-        ch.remove().unwrap();
+        panic!("{t:?}: squatter failed with {status}:\n{out}");
     }
+    let r = Builder::<u64>::new(key).open();
+    assert!(
+        matches!(r, Err(Error::PermissionDenied)),
+        "{t:?}: squatted key: {r:?}"
+    );
+    let ch = Builder::<u64>::new(key)
+        .trust_owner(NOBODY)
+        .open()
+        .expect("trusted owner");
+    assert_eq!(ch.transport(), t);
+    // The message queue of a queue channel is found through its header.
+    if let Some(id) = ch.msg_id() {
+        guard.msg(sysvring::sys::MsgQueue::from_id(id));
+    }
+    ch.remove().unwrap();
 }
+
+per_transport!(
+    default_mode_is_0600_and_never_world_writable,
+    another_user_is_refused_0600_and_admitted_to_0660_in_the_group,
+    a_key_squatted_by_another_user_is_refused_unless_trusted,
+);

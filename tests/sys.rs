@@ -1,23 +1,26 @@
 //! Kernel-backed integration tests of `sysvring::sys`.
 //!
-//! Every test makes its own objects (`Key::private()` or [`common::unique_key`]) and
-//! registers them with an [`common::IpcGuard`], which removes them even when the test
-//! panics. Child processes are either re-executions of this binary in a role
-//! ([`common::spawn_role`]) or, where the child must change its credentials, forks
-//! that only make syscalls ([`common::fork_child`]).
+//! Every test makes its own objects (`Key::private()` or a key of this file,
+//! [`support::key`]) and registers them with a [`support::Guard`], which removes them
+//! even when the test panics. Child processes are either re-executions of this binary
+//! in a role ([`support::Kid`]) or, where the child must change its credentials, forks
+//! that only make syscalls ([`support::fork_child`]).
 
-mod common;
+mod support;
 
 use std::io;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{env_i32, fork_child, role, spawn_role, unique_key, wait_until, IpcGuard, WATCHDOG};
+use support::{env, fork_child, fresh, key, role, wait_until, Guard, Kid, WATCHDOG};
 use sysvring::sys::{
     current_pid, pid_alive, process_start_time, Key, Limits, MsgQueue, RecvSelect, SemOp, SemSet,
     Shm,
 };
+
+/// Top byte of every key this file makes.
+const TAG: u8 = 0x2f;
 
 // ---------------------------------------------------------------------------------------
 // Keys, IPC_EXCL and missing keys
@@ -25,10 +28,9 @@ use sysvring::sys::{
 
 #[test]
 fn ipc_excl_on_an_existing_key_is_already_exists() {
-    let mut g = IpcGuard::new();
-    let key = unique_key();
-
-    let shm = g.shm(Shm::create(key, 4096, 0o600).unwrap());
+    let mut g = Guard::new();
+    let (key, shm) = fresh(TAG, |k| Shm::create(k, 4096, 0o600));
+    let shm = g.shm(shm);
     let e = Shm::create(key, 4096, 0o600).unwrap_err();
     assert!(e.is_already_exists(), "{e}");
     assert_eq!(e.call(), "shmget");
@@ -58,7 +60,7 @@ fn ipc_excl_on_an_existing_key_is_already_exists() {
 
 #[test]
 fn private_keys_always_create_new_objects() {
-    let mut g = IpcGuard::new();
+    let mut g = Guard::new();
     let a = g.shm(Shm::create(Key::private(), 64, 0o600).unwrap());
     let b = g.shm(Shm::create(Key::private(), 64, 0o600).unwrap());
     assert_ne!(a, b);
@@ -71,7 +73,7 @@ fn private_keys_always_create_new_objects() {
 
 #[test]
 fn opening_a_missing_key_is_not_found() {
-    let key = unique_key();
+    let key = key(TAG);
     let e = Shm::open(key).unwrap_err();
     assert!(e.is_not_found(), "{e}");
     assert_eq!(e.call(), "shmget");
@@ -138,9 +140,9 @@ fn an_unprivileged_process_is_refused_0600_and_allowed_0606() {
         eprintln!("skipped: needs root to drop to uid {NOBODY}");
         return;
     }
-    let mut g = IpcGuard::new();
-    let closed = unique_key();
-    let open = unique_key();
+    let mut g = Guard::new();
+    let closed = key(TAG);
+    let open = key(TAG);
     g.shm(Shm::create(closed, 4096, 0o600).unwrap());
     g.sem(SemSet::create(closed, 1, 0o600).unwrap());
     g.msg(MsgQueue::create(closed, 0o600).unwrap());
@@ -210,7 +212,7 @@ fn an_unprivileged_process_is_refused_0600_and_allowed_0606() {
 
 #[test]
 fn ipc_set_changes_owner_and_mode() {
-    let mut g = IpcGuard::new();
+    let mut g = Guard::new();
     // Root hands the objects to nobody; anyone else keeps them (an owner who gave them
     // away could no longer IPC_STAT them).
     let owner = if running_as_root() {
@@ -252,7 +254,7 @@ fn current_uid() -> u32 {
 /// without undo on semaphore 1 (the parent's proof that the child got there). Then it
 /// either returns (normal exit) or sleeps until it is killed.
 fn undo_child(role: &str) {
-    let sem = SemSet::from_id(env_i32("SYSVRING_SEM_ID")).unwrap();
+    let sem = SemSet::from_id(env::<i32>("SYSVRING_SEM_ID")).unwrap();
     sem.op(&[SemOp::new(0, 1).undo(), SemOp::new(1, 1)])
         .unwrap();
     if role == "hold" {
@@ -267,14 +269,14 @@ fn sem_undo_is_reverted_when_a_child_exits_normally() {
     if let Some(r) = role() {
         return undo_child(&r);
     }
-    let mut g = IpcGuard::new();
+    let mut g = Guard::new();
     let sem = g.sem(SemSet::create(Key::private(), 2, 0o600).unwrap());
-    let mut child = spawn_role(
+    let mut child = Kid::spawn(
         "sem_undo_is_reverted_when_a_child_exits_normally",
         "exit",
         &[("SYSVRING_SEM_ID", sem.id().to_string())],
     );
-    child.wait_success();
+    child.wait_ok();
     assert_eq!(sem.get_val(1).unwrap(), 1, "the child made its operation");
     assert_eq!(sem.get_val(0).unwrap(), 0, "exit undid the SEM_UNDO +1");
     assert_eq!(
@@ -289,9 +291,9 @@ fn sem_undo_is_reverted_when_a_child_is_sigkilled() {
     if let Some(r) = role() {
         return undo_child(&r);
     }
-    let mut g = IpcGuard::new();
+    let mut g = Guard::new();
     let sem = g.sem(SemSet::create(Key::private(), 2, 0o600).unwrap());
-    let mut child = spawn_role(
+    let mut child = Kid::spawn(
         "sem_undo_is_reverted_when_a_child_is_sigkilled",
         "hold",
         &[("SYSVRING_SEM_ID", sem.id().to_string())],
@@ -301,7 +303,7 @@ fn sem_undo_is_reverted_when_a_child_is_sigkilled() {
     assert_eq!(sem.get_val(0).unwrap(), 1);
     assert!(pid_alive(child.pid()));
     child.kill();
-    let (st, _) = child.wait();
+    let st = child.wait();
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(st.signal(), Some(libc::SIGKILL));
     assert_eq!(
@@ -313,7 +315,7 @@ fn sem_undo_is_reverted_when_a_child_is_sigkilled() {
 
 #[test]
 fn sem_undo_binary_lock_in_this_process() {
-    let mut g = IpcGuard::new();
+    let mut g = Guard::new();
     let sem = g.sem(SemSet::create(Key::private(), 1, 0o600).unwrap());
     sem.set_val(0, 1).unwrap();
     // A binary lock taken and given back with undo leaves a zero adjustment.
@@ -327,7 +329,7 @@ fn sem_undo_binary_lock_in_this_process() {
 
 #[test]
 fn setval_clears_every_processs_undo_adjustment() {
-    let mut g = IpcGuard::new();
+    let mut g = Guard::new();
     let sem = g.sem(SemSet::create(Key::private(), 2, 0o600).unwrap());
     // The child adds 1 with undo, says so on semaphore 1, and waits there for the go.
     let mut child = fork_child(|| {
@@ -360,7 +362,7 @@ fn setval_clears_every_processs_undo_adjustment() {
 
 #[test]
 fn msgrcv_selection_any_type_upto_except() {
-    let mut g = IpcGuard::new();
+    let mut g = Guard::new();
     let q = g.msg(MsgQueue::create(Key::private(), 0o600).unwrap());
     let sent: [(i64, &[u8]); 7] = [
         (1, b"a1"),
@@ -419,7 +421,7 @@ fn msgrcv_selection_any_type_upto_except() {
 
 #[test]
 fn msgrcv_short_buffer_leaves_the_message() {
-    let mut g = IpcGuard::new();
+    let mut g = Guard::new();
     let q = g.msg(MsgQueue::create(Key::private(), 0o600).unwrap());
     q.send(4, b"0123456789", true).unwrap();
     let mut small = [0u8; 4];
@@ -436,7 +438,7 @@ fn msgrcv_short_buffer_leaves_the_message() {
 
 #[test]
 fn a_blocked_msgsnd_waits_for_room() {
-    let mut g = IpcGuard::new();
+    let mut g = Guard::new();
     let q = g.msg(MsgQueue::create(Key::private(), 0o600).unwrap());
     q.set_qbytes(16).unwrap();
     q.send(1, &[1u8; 16], true).unwrap();
@@ -460,9 +462,9 @@ fn a_blocked_msgsnd_waits_for_room() {
 /// Child role: attach, write our pid into our slot, report in on semaphore 0, wait on
 /// semaphore 1 for the parent's go, detach and exit.
 fn nattch_child() {
-    let shm = Shm::from_id(env_i32("SYSVRING_SHM_ID"));
-    let sem = SemSet::from_id(env_i32("SYSVRING_SEM_ID")).unwrap();
-    let slot = env_i32("SYSVRING_SLOT") as usize;
+    let shm = Shm::from_id(env::<i32>("SYSVRING_SHM_ID"));
+    let sem = SemSet::from_id(env::<i32>("SYSVRING_SEM_ID")).unwrap();
+    let slot = env::<i32>("SYSVRING_SLOT") as usize;
     let a = shm.attach(false).unwrap();
     a.write(slot * 4, &current_pid().to_ne_bytes());
     sem.op(&[SemOp::new(0, 1)]).unwrap();
@@ -475,14 +477,14 @@ fn nattch_counts_attachments_of_several_processes() {
     if role().is_some() {
         return nattch_child();
     }
-    let mut g = IpcGuard::new();
+    let mut g = Guard::new();
     let shm = g.shm(Shm::create(Key::private(), 4096, 0o600).unwrap());
     let sem = g.sem(SemSet::create(Key::private(), 2, 0o600).unwrap());
     assert_eq!(shm.stat().unwrap().nattch, 0);
 
     let mut children: Vec<_> = (0..3)
         .map(|slot| {
-            spawn_role(
+            Kid::spawn(
                 "nattch_counts_attachments_of_several_processes",
                 "attach",
                 &[
@@ -515,7 +517,7 @@ fn nattch_counts_attachments_of_several_processes() {
 
     sem.op(&[SemOp::new(1, 3)]).unwrap();
     for c in &mut children {
-        c.wait_success();
+        c.wait_ok();
     }
     wait_until("every child detached", || nattch() == 0);
     // The last detach was a child's exit (or, if another test forked while we were
@@ -529,8 +531,8 @@ fn nattch_counts_attachments_of_several_processes() {
 
 #[test]
 fn a_removed_segment_lives_until_its_last_detach() {
-    let shm = Shm::create(unique_key(), 4096, 0o600).unwrap();
-    let mut g = IpcGuard::new();
+    let (_, shm) = fresh(TAG, |k| Shm::create(k, 4096, 0o600));
+    let mut g = Guard::new();
     g.shm(shm);
     let a = shm.attach(false).unwrap();
     a.write(0, b"still here");
@@ -551,7 +553,7 @@ fn a_removed_segment_lives_until_its_last_detach() {
 
 #[test]
 fn read_only_attachment_and_bounds() {
-    let mut g = IpcGuard::new();
+    let mut g = Guard::new();
     let shm = g.shm(Shm::create(Key::private(), 100, 0o600).unwrap());
     let ro = shm.attach(true).unwrap();
     assert!(ro.is_read_only());
@@ -597,7 +599,7 @@ fn gettid() -> i32 {
 
 #[test]
 fn a_thread_blocked_in_semop_sees_removal() {
-    let mut g = IpcGuard::new();
+    let mut g = Guard::new();
     let sem = g.sem(SemSet::create(Key::private(), 1, 0o600).unwrap());
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || tx.send(sem.op(&[SemOp::new(0, -1)])).unwrap());
@@ -613,7 +615,7 @@ fn a_thread_blocked_in_semop_sees_removal() {
 
 #[test]
 fn a_thread_blocked_in_semtimedop_sees_removal() {
-    let mut g = IpcGuard::new();
+    let mut g = Guard::new();
     let sem = g.sem(SemSet::create(Key::private(), 1, 0o600).unwrap());
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
@@ -631,7 +633,7 @@ fn a_thread_blocked_in_semtimedop_sees_removal() {
 
 #[test]
 fn a_thread_blocked_in_msgrcv_sees_removal() {
-    let mut g = IpcGuard::new();
+    let mut g = Guard::new();
     let q = g.msg(MsgQueue::create(Key::private(), 0o600).unwrap());
     let (tid_tx, tid_rx) = mpsc::channel();
     let (tx, rx) = mpsc::channel();
@@ -649,7 +651,7 @@ fn a_thread_blocked_in_msgrcv_sees_removal() {
 
 #[test]
 fn a_child_blocked_in_msgrcv_or_semop_sees_removal() {
-    let mut g = IpcGuard::new();
+    let mut g = Guard::new();
     let q = g.msg(MsgQueue::create(Key::private(), 0o600).unwrap());
     let sem = g.sem(SemSet::create(Key::private(), 2, 0o600).unwrap());
     // The child announces itself on semaphore 1, then blocks in msgrcv; after that
@@ -689,7 +691,7 @@ fn a_child_blocked_in_msgrcv_or_semop_sees_removal() {
 
 #[test]
 fn op_timeout_times_out() {
-    let mut g = IpcGuard::new();
+    let mut g = Guard::new();
     let sem = g.sem(SemSet::create(Key::private(), 1, 0o600).unwrap());
     let t = Duration::from_millis(50);
     let start = Instant::now();
@@ -716,7 +718,7 @@ fn op_timeout_times_out() {
 
 #[test]
 fn op_timeout_is_woken_by_a_post() {
-    let mut g = IpcGuard::new();
+    let mut g = Guard::new();
     let sem = g.sem(SemSet::create(Key::private(), 1, 0o600).unwrap());
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
@@ -731,7 +733,7 @@ fn op_timeout_is_woken_by_a_post() {
 
 #[test]
 fn semop_applies_all_operations_or_none() {
-    let mut g = IpcGuard::new();
+    let mut g = Guard::new();
     let sem = g.sem(SemSet::create(Key::private(), 2, 0o600).unwrap());
     sem.set_all(&[1, 0]).unwrap();
     let e = sem
@@ -763,9 +765,9 @@ fn bad_sizes_are_clear_errors() {
     }
 
     // An existing segment opened for more than its size.
-    let mut g = IpcGuard::new();
-    let key = unique_key();
-    g.shm(Shm::create(key, 4096, 0o600).unwrap());
+    let mut g = Guard::new();
+    let (key, shm) = fresh(TAG, |k| Shm::create(k, 4096, 0o600));
+    g.shm(shm);
     let e = Shm::open_or_create(key, 8192, 0o600).unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e}");
 
@@ -794,7 +796,7 @@ fn ftok_with_a_zero_project_id_is_refused() {
 
 #[test]
 fn semaphore_index_out_of_range_is_a_clear_error() {
-    let mut g = IpcGuard::new();
+    let mut g = Guard::new();
     let sem = g.sem(SemSet::create(Key::private(), 3, 0o600).unwrap());
     for e in [
         sem.get_val(3).unwrap_err(),
@@ -826,7 +828,7 @@ fn semaphore_index_out_of_range_is_a_clear_error() {
 
 #[test]
 fn a_message_longer_than_msgmax_is_a_clear_error() {
-    let mut g = IpcGuard::new();
+    let mut g = Guard::new();
     let q = g.msg(MsgQueue::create(Key::private(), 0o600).unwrap());
     let msgmax = Limits::read().unwrap().msgmax as usize;
     let e = q.send(1, &vec![0u8; msgmax + 1], true).unwrap_err();
@@ -853,7 +855,7 @@ fn operations_on_removed_objects_report_removal() {
     let shm = Shm::create(Key::private(), 4096, 0o600).unwrap();
     let sem = SemSet::create(Key::private(), 1, 0o600).unwrap();
     let q = MsgQueue::create(Key::private(), 0o600).unwrap();
-    let mut g = IpcGuard::new();
+    let mut g = Guard::new();
     g.shm(shm);
     g.sem(sem);
     g.msg(q);
@@ -888,7 +890,7 @@ fn operations_on_removed_objects_report_removal() {
 
 #[test]
 fn sys_errors_convert_into_io_errors() {
-    let e = SemSet::open(unique_key()).unwrap_err();
+    let e = SemSet::open(key(TAG)).unwrap_err();
     let io: io::Error = e.into();
     assert_eq!(io.kind(), io::ErrorKind::NotFound);
     assert_eq!(io.raw_os_error(), Some(libc::ENOENT));
@@ -916,16 +918,16 @@ fn a_dead_child_is_not_alive_and_has_no_start_time() {
 
 #[test]
 fn unique_keys_are_distinct_and_listed_in_proc() {
-    let a = unique_key();
-    let b = unique_key();
+    let a = key(TAG);
+    let b = key(TAG);
     assert_ne!(a, b);
     assert!(!a.is_private() && a.raw() > 0);
     // A scratch object with the key is visible in /proc/sysvipc while it exists.
-    let mut g = IpcGuard::new();
+    let mut g = Guard::new();
     let q = g.msg(MsgQueue::create(a, 0o600).unwrap());
-    assert!(common::proc_sysvipc()
+    assert!(support::proc_sysvipc()
         .iter()
         .any(|o| o.kind == "msg" && o.key == a.raw() && o.id == q.id()));
     drop(g);
-    assert!(!common::proc_sysvipc().iter().any(|o| o.key == a.raw()));
+    assert!(!support::proc_sysvipc().iter().any(|o| o.key == a.raw()));
 }

@@ -1,7 +1,7 @@
-//! The conformance macro of the channel suite (`model`, `multiprocess`, `errors`):
-//! every behaviour that both transports promise is written once, as a generic body
-//! `fn case(t: Transport)`, and [`per_transport!`] instantiates one `#[test]` per
-//! transport for it (after iceoryx2's `instantiate_conformance_tests_with_module!`).
+//! The conformance macro: every behaviour that both transports promise is written
+//! once, as a generic body `fn case(t: Transport)`, and [`per_transport!`]
+//! instantiates one `#[test]` per transport for it (after iceoryx2's
+//! `instantiate_conformance_tests_with_module!`).
 //!
 //! ```ignore
 //! fn role_taken_for_a_second_spsc_sender(t: Transport) { /* ... */ }
@@ -19,6 +19,7 @@
 /// Instantiates each listed case (a `fn(sysvring::Transport)` of the invoking file)
 /// as `shm_ring::<case>` and `msgq::<case>`. Attributes written before a case (e.g.
 /// `#[ignore]`) are applied to both instances. Invoke it once per test file.
+#[allow(unused_macros)] // Only the files with per-transport cases invoke it.
 macro_rules! per_transport {
     ($($(#[$attr:meta])* $case:ident),* $(,)?) => {
         /// The conformance cases on the shared-memory ring transport.

@@ -1,4 +1,4 @@
-//! Ending a child role process (shared by `tests/common` and `tests/support`).
+//! Ending a child role process.
 
 /// Ends a child role with `code` at once, without `std::process::exit`: the role runs
 /// on libtest's test thread, and `process::exit` from a thread other than the main
