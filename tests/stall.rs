@@ -134,7 +134,6 @@ fn mpmc_exactly_once_while_peers_are_stopped_and_continued() {
         .iter()
         .map(|out| {
             Kid::spawn(
-                &dir,
                 "child_stall_consumer",
                 "stall_consumer",
                 &[
@@ -147,7 +146,6 @@ fn mpmc_exactly_once_while_peers_are_stopped_and_continued() {
     let mut producers: Vec<Kid> = (0..2u64)
         .map(|id| {
             Kid::spawn(
-                &dir,
                 "child_stall_producer",
                 "stall_producer",
                 &[("KEY", key.clone()), ("ID", id.to_string())],
