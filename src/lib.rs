@@ -36,6 +36,8 @@
 
 pub mod admin;
 mod channel;
+mod error;
+mod options;
 #[doc(hidden)]
 pub mod ring;
 mod sync;
@@ -43,11 +45,11 @@ pub mod sys;
 #[doc(hidden)]
 pub mod transport;
 
-pub use channel::{
-    Builder, Channel, Error, Flavor, Iter, Receiver, RecvError, RecvTimeoutError, SendError,
-    SendTimeoutError, Sender, Spin, Stats, Transport, TryIter, TryRecvError, TrySendError,
-    DEFAULT_CAPACITY,
+pub use channel::{Builder, Channel, Iter, Receiver, Sender, TryIter, DEFAULT_CAPACITY};
+pub use error::{
+    Error, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
+pub use options::{Flavor, Spin, Stats, Transport};
 pub use sys::Key;
 
 /// The version of the segment layout this build reads and writes; a channel made by

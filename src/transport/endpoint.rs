@@ -1,0 +1,657 @@
+//! Each side's endpoint: [`SendEnd`] and [`RecvEnd`], one variant per ring algorithm
+//! and one for the message queue. A variant carries everything its operations read
+//! (the queue handle, the ring's [`Hot`] control words, the transport's shared state),
+//! so every operation is one `match`; presence, the fork check, wake-ups and waiting
+//! are done here, once, for both transports.
+
+use std::cell::Cell;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytemuck::Pod;
+
+use crate::error::Error;
+use crate::options::{Spin, Transport};
+use crate::ring::layout::RingKind;
+use crate::ring::mpmc::Mpmc;
+use crate::ring::spsc::{Consumer, Producer};
+use crate::sys::{self, Key};
+
+use super::msgq::MsgqShared;
+use super::shm::{self, Hot, ShmShared};
+use super::{Deadline, Shared, Side, TryError, WaitError};
+
+/// How often a handle re-reads the kernel's live counts on a failing non-blocking
+/// call (the mirror in shared memory covers clean disconnects at once; this covers a
+/// killed peer).
+const PRESENCE_CHECK: Duration = Duration::from_millis(10);
+
+/// How hard [`Link::gone`] looks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Look {
+    /// Shared memory only (no syscall): the fast paths.
+    Mirror,
+    /// The mirror, then the kernel's count at most every [`PRESENCE_CHECK`]: failing
+    /// non-blocking calls.
+    Kernel,
+}
+
+/// What every endpoint has, whatever its transport: its registration (side, role)
+/// and the process that made it.
+#[derive(Debug)]
+struct Link {
+    side: Side,
+    spin: Spin,
+    exclusive: bool,
+    /// The fork generation of the process that registered this endpoint.
+    fork_gen: u64,
+    /// When the kernel's count was last read by a failing non-blocking call.
+    checked: Cell<Option<Instant>>,
+}
+
+impl Link {
+    fn new(side: Side, spin: Spin, exclusive: bool) -> Link {
+        Link {
+            side,
+            spin,
+            exclusive,
+            fork_gen: sys::fork_generation(),
+            checked: Cell::new(None),
+        }
+    }
+
+    /// Whether this endpoint was inherited across `fork`: its registration
+    /// (`SEM_UNDO`) belongs to the parent, so every operation in the child reports
+    /// `Disconnected`; the child makes its own with `Channel::sender`/`receiver`.
+    #[inline]
+    fn forked(&self) -> bool {
+        sys::fork_generation() != self.fork_gen
+    }
+
+    /// The one presence predicate: whether the other side is gone for this endpoint.
+    /// Inherited across fork: gone. A ring (`mirror`) answers from shared memory
+    /// first; `Look::Kernel` then asks the kernel (`peers_alive`) at most every
+    /// `PRESENCE_CHECK`. The message queue has no mirror, so it always asks.
+    #[inline]
+    fn gone(&self, mirror: Option<&Hot>, look: Look, peers_alive: impl FnOnce() -> bool) -> bool {
+        if self.forked() {
+            return true;
+        }
+        let Some(hot) = mirror else {
+            // No shared mirror of the counts (message queue): a failing try already
+            // made a syscall, one more keeps a clean disconnect visible at once.
+            return !peers_alive();
+        };
+        if hot.peers_gone() {
+            return true;
+        }
+        if look == Look::Mirror {
+            return false;
+        }
+        let now = Instant::now();
+        if self
+            .checked
+            .get()
+            .is_some_and(|t| now.duration_since(t) < PRESENCE_CHECK)
+        {
+            return false;
+        }
+        self.checked.set(Some(now));
+        !peers_alive()
+    }
+}
+
+/// An endpoint on a ring: the algorithm's handle `Q`, the control words its fast
+/// path reads, and the mapping they live in.
+#[derive(Debug)]
+pub(crate) struct RingEnd<Q> {
+    q: Q,
+    /// Points into `shm`'s mapping, which the `Arc` beside it keeps alive.
+    hot: Hot,
+    shm: Arc<ShmShared>,
+    link: Link,
+}
+
+impl<Q> RingEnd<Q> {
+    /// Registers `side` and makes the algorithm's handle with `make` (after the role
+    /// is taken).
+    fn connect(
+        shm: &Arc<ShmShared>,
+        side: Side,
+        spin: Spin,
+        make: impl FnOnce(&ShmShared) -> Q,
+    ) -> Result<RingEnd<Q>, Error> {
+        let exclusive = shm.ring.geometry().kind == RingKind::Spsc;
+        shm.connect(side, exclusive)?;
+        let link = Link::new(side, spin, exclusive);
+        // SAFETY: the `Hot` is stored beside the `Arc<ShmShared>` it points into and
+        // never leaves this struct, so it is never used after the mapping is gone.
+        let hot = unsafe { shm.hot(side) };
+        Ok(RingEnd {
+            q: make(shm),
+            hot,
+            shm: shm.clone(),
+            link,
+        })
+    }
+
+    #[inline(always)]
+    fn gone(&self, look: Look) -> bool {
+        self.link.gone(Some(&self.hot), look, || {
+            self.shm.peers_alive(self.link.side)
+        })
+    }
+
+    /// Wakes the other side after progress: zero syscalls while nobody sleeps.
+    #[inline(always)]
+    fn progressed(&self) {
+        if self.hot.sleepers() {
+            self.wake_sleepers();
+        }
+    }
+
+    #[cold]
+    fn wake_sleepers(&self) {
+        self.shm.wake_all(self.link.side.other());
+    }
+
+    /// Blocks until `attempt` yields `Some`, the deadline passes or the other side is
+    /// gone.
+    #[inline]
+    fn wait<R>(
+        &self,
+        deadline: Deadline,
+        attempt: impl FnMut() -> Option<R>,
+    ) -> Result<R, WaitError> {
+        if self.link.forked() {
+            return Err(WaitError::Disconnected);
+        }
+        let r = self
+            .shm
+            .wait(self.link.side, deadline, self.link.spin, attempt);
+        if r.is_ok() {
+            self.progressed();
+        }
+        r
+    }
+}
+
+impl<Q> Drop for RingEnd<Q> {
+    fn drop(&mut self) {
+        // An inherited endpoint never registered in this process: leave the parent's
+        // registration alone.
+        if !self.link.forked() {
+            self.shm.disconnect(self.link.side, self.link.exclusive);
+        }
+    }
+}
+
+/// An endpoint on a message queue.
+#[derive(Debug)]
+pub(crate) struct QueueEnd {
+    msgq: Arc<MsgqShared>,
+    link: Link,
+}
+
+impl QueueEnd {
+    fn connect(msgq: &Arc<MsgqShared>, side: Side, spin: Spin) -> Result<QueueEnd, Error> {
+        let exclusive = msgq.kind == RingKind::Spsc;
+        msgq.connect(side, exclusive)?;
+        Ok(QueueEnd {
+            msgq: msgq.clone(),
+            link: Link::new(side, spin, exclusive),
+        })
+    }
+
+    #[inline]
+    fn gone(&self) -> bool {
+        self.link
+            .gone(None, Look::Kernel, || self.msgq.peers_alive(self.link.side))
+    }
+
+    /// One non-blocking send: `Ok(true)` sent, `Ok(false)` full, `Err` broken.
+    #[inline]
+    fn push<T: Pod>(&self, v: T) -> Result<bool, ()> {
+        self.msgq.try_send_bytes(bytemuck::bytes_of(&v))
+    }
+
+    /// One non-blocking receive: `Ok(Some)` received, `Ok(None)` empty, `Err` broken.
+    #[inline]
+    fn pop<T: Pod>(&self) -> Result<Option<T>, ()> {
+        let mut v = T::zeroed();
+        let got = self.msgq.try_recv_bytes(bytemuck::bytes_of_mut(&mut v))?;
+        Ok(got.then_some(v))
+    }
+
+    /// Blocks until `attempt` yields `Some`, the deadline passes or the other side is
+    /// gone; `attempt` returns `Err(())` when the channel is broken (removed).
+    fn wait<R>(
+        &self,
+        deadline: Deadline,
+        attempt: impl FnMut() -> Result<Option<R>, ()>,
+    ) -> Result<R, WaitError> {
+        if self.link.forked() {
+            return Err(WaitError::Disconnected);
+        }
+        self.msgq
+            .wait(self.link.side, deadline, self.link.spin, attempt)
+    }
+}
+
+impl Drop for QueueEnd {
+    fn drop(&mut self) {
+        if !self.link.forked() {
+            self.msgq.disconnect(self.link.side, self.link.exclusive);
+        }
+    }
+}
+
+/// The sending endpoint of a channel.
+#[derive(Debug)]
+pub(crate) enum SendEnd<T> {
+    /// SPSC ring: the producer.
+    Spsc(RingEnd<Producer<T>>),
+    /// MPMC ring.
+    Mpmc(RingEnd<Mpmc<T>>),
+    /// Message queue.
+    Msgq(QueueEnd),
+}
+
+/// The receiving endpoint of a channel.
+#[derive(Debug)]
+pub(crate) enum RecvEnd<T> {
+    /// SPSC ring: the consumer.
+    Spsc(RingEnd<Consumer<T>>),
+    /// MPMC ring.
+    Mpmc(RingEnd<Mpmc<T>>),
+    /// Message queue.
+    Msgq(QueueEnd),
+}
+
+/// `$ring` for either ring variant (their handles share method names), `$queue` for
+/// the message queue: one `match`.
+macro_rules! each {
+    ($self:expr, $End:ident, $e:ident => $ring:expr, $queue:expr) => {
+        match $self {
+            $End::Spsc($e) => $ring,
+            $End::Mpmc($e) => $ring,
+            $End::Msgq($e) => $queue,
+        }
+    };
+}
+
+impl Shared {
+    /// Connects a sender in this process (`SEM_UNDO` registration; SPSC takes the
+    /// exclusive role).
+    ///
+    /// # Errors
+    /// `RoleTaken`, `Removed`, or `Os`.
+    pub(crate) fn sender<T: Pod>(&self, spin: Spin) -> Result<SendEnd<T>, Error> {
+        Ok(match self {
+            Shared::Shm(s) => match s.ring.geometry().kind {
+                RingKind::Spsc => SendEnd::Spsc(RingEnd::connect(s, Side::Send, spin, |s| {
+                    // SAFETY: we hold the sender role (exclusive) and the geometry was
+                    // computed (create) or validated (open) for T.
+                    unsafe { Producer::new(s.ring) }
+                })?),
+                RingKind::Mpmc => SendEnd::Mpmc(RingEnd::connect(s, Side::Send, spin, |s| {
+                    // SAFETY: the geometry matches T; the creator initialised the stamps.
+                    unsafe { Mpmc::new(s.ring, shm::owner_id()) }
+                })?),
+            },
+            Shared::Msgq(m) => SendEnd::Msgq(QueueEnd::connect(m, Side::Send, spin)?),
+        })
+    }
+
+    /// Connects a receiver in this process (see [`sender`](Self::sender)).
+    ///
+    /// # Errors
+    /// `RoleTaken`, `Removed`, or `Os`.
+    pub(crate) fn receiver<T: Pod>(&self, spin: Spin) -> Result<RecvEnd<T>, Error> {
+        Ok(match self {
+            Shared::Shm(s) => match s.ring.geometry().kind {
+                RingKind::Spsc => RecvEnd::Spsc(RingEnd::connect(s, Side::Recv, spin, |s| {
+                    // SAFETY: we hold the receiver role and the geometry matches T.
+                    unsafe { Consumer::new(s.ring) }
+                })?),
+                RingKind::Mpmc => RecvEnd::Mpmc(RingEnd::connect(s, Side::Recv, spin, |s| {
+                    // SAFETY: the geometry matches T; the creator initialised the stamps.
+                    unsafe { Mpmc::new(s.ring, shm::owner_id()) }
+                })?),
+            },
+            Shared::Msgq(m) => RecvEnd::Msgq(QueueEnd::connect(m, Side::Recv, spin)?),
+        })
+    }
+}
+
+impl<T: Pod> SendEnd<T> {
+    /// The fast path, inlined into the blocking sends: one attempt, no clock read, no
+    /// wait set-up. Whether `msg` was sent.
+    #[inline(always)]
+    pub(crate) fn send_fast(&self, msg: T) -> bool {
+        match self {
+            SendEnd::Spsc(e) => {
+                let sent = !e.gone(Look::Mirror) && e.q.push(msg).is_ok();
+                if sent {
+                    e.progressed();
+                }
+                sent
+            }
+            SendEnd::Mpmc(e) => {
+                let sent = !e.gone(Look::Mirror) && e.q.push(msg).is_ok();
+                if sent {
+                    e.progressed();
+                }
+                sent
+            }
+            // One presence check (the queue has no shared mirror) and one msgsnd.
+            SendEnd::Msgq(e) => !e.gone() && e.push(msg) == Ok(true),
+        }
+    }
+
+    /// Sends without blocking.
+    pub(crate) fn try_send(&self, msg: T) -> Result<(), TryError> {
+        each!(self, SendEnd, e => {
+            if e.gone(Look::Mirror) {
+                return Err(TryError::Disconnected);
+            }
+            if e.q.push(msg).is_ok() {
+                e.progressed();
+                Ok(())
+            } else if !e.gone(Look::Kernel) {
+                Err(TryError::NotNow)
+            } else {
+                Err(TryError::Disconnected)
+            }
+        }, {
+            if e.gone() {
+                return Err(TryError::Disconnected);
+            }
+            match e.push(msg) {
+                Ok(true) => Ok(()),
+                Ok(false) if !e.gone() => Err(TryError::NotNow),
+                _ => Err(TryError::Disconnected),
+            }
+        })
+    }
+
+    /// Sends, blocking while the channel is full until `deadline`.
+    pub(crate) fn send_until(&self, msg: T, deadline: Deadline) -> Result<(), WaitError> {
+        each!(self, SendEnd, e => {
+            if e.gone(Look::Mirror) {
+                return Err(WaitError::Disconnected);
+            }
+            e.wait(deadline, || e.q.push(msg).ok())
+        }, {
+            if e.gone() {
+                return Err(WaitError::Disconnected);
+            }
+            e.wait(deadline, || e.push(msg).map(|sent| sent.then_some(())))
+        })
+    }
+
+    /// Zero-copy send: blocks until a slot is free and lets `f` fill it in place (the
+    /// message queue fills a local message and sends it).
+    pub(crate) fn send_with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, WaitError> {
+        each!(self, SendEnd, e => {
+            if e.gone(Look::Mirror) {
+                return Err(WaitError::Disconnected);
+            }
+            let mut f = Some(f);
+            let mut attempt = || {
+                let fill = |slot: &mut T| (f.take().expect("called once"))(slot);
+                e.q.push_with(fill)
+            };
+            // The fast path, inline: a free slot now needs no wait set-up.
+            if let Some(r) = attempt() {
+                e.progressed();
+                return Ok(r);
+            }
+            e.wait(Deadline::Never, attempt)
+        }, {
+            if e.gone() {
+                return Err(WaitError::Disconnected);
+            }
+            let mut v = T::zeroed();
+            let r = f(&mut v);
+            if self.send_fast(v) {
+                return Ok(r);
+            }
+            self.send_until(v, Deadline::Never).map(|()| r)
+        })
+    }
+
+    /// Sends as many of `msgs` as fit now, publishing once. Never blocks.
+    pub(crate) fn send_batch(&self, msgs: &[T]) -> Result<usize, WaitError> {
+        each!(self, SendEnd, e => {
+            if e.gone(Look::Mirror) {
+                return Err(WaitError::Disconnected);
+            }
+            let n = e.q.push_slice(msgs);
+            if n > 0 {
+                e.progressed();
+            } else if !msgs.is_empty() && e.gone(Look::Kernel) {
+                return Err(WaitError::Disconnected);
+            }
+            Ok(n)
+        }, {
+            if e.gone() {
+                return Err(WaitError::Disconnected);
+            }
+            let mut n = 0;
+            for m in msgs {
+                match e.push(*m) {
+                    Ok(true) => n += 1,
+                    Ok(false) => break,
+                    Err(()) => return Err(WaitError::Disconnected),
+                }
+            }
+            if n == 0 && !msgs.is_empty() && e.gone() {
+                return Err(WaitError::Disconnected);
+            }
+            Ok(n)
+        })
+    }
+
+    /// The key of the channel (for `Debug`).
+    pub(crate) fn key(&self) -> Key {
+        each!(self, SendEnd, e => e.shm.key, e.msgq.key)
+    }
+
+    /// The transport (for `Debug`).
+    pub(crate) fn transport(&self) -> Transport {
+        each!(self, SendEnd, _e => Transport::ShmRing, Transport::MessageQueue)
+    }
+
+    /// The spin setting (for `Debug`).
+    pub(crate) fn spin(&self) -> Spin {
+        each!(self, SendEnd, e => e.link.spin, e.link.spin)
+    }
+
+    /// Messages in the channel now.
+    pub(crate) fn len(&self) -> u64 {
+        each!(self, SendEnd, e => e.shm.len(), e.msgq.len())
+    }
+
+    /// Messages the channel holds at most.
+    pub(crate) fn capacity(&self) -> u64 {
+        each!(self, SendEnd, e => e.shm.ring.geometry().capacity, e.msgq.capacity())
+    }
+}
+
+impl<T: Pod> RecvEnd<T> {
+    /// The fast path, inlined into the blocking receives: one attempt, no clock read,
+    /// no wait set-up.
+    #[inline(always)]
+    pub(crate) fn recv_fast(&self) -> Option<T> {
+        match self {
+            RecvEnd::Spsc(e) => {
+                let v = if e.link.forked() { None } else { e.q.pop() };
+                if v.is_some() {
+                    e.progressed();
+                }
+                v
+            }
+            RecvEnd::Mpmc(e) => {
+                let v = if e.link.forked() { None } else { e.q.pop() };
+                if v.is_some() {
+                    e.progressed();
+                }
+                v
+            }
+            RecvEnd::Msgq(e) if !e.link.forked() => e.pop().ok().flatten(),
+            RecvEnd::Msgq(_) => None,
+        }
+    }
+
+    /// Receives without blocking. `Disconnected` only once the channel is empty and
+    /// every sender is gone; a sender that published and left between our attempt and
+    /// the presence check, or died holding a slot in front of other messages, still
+    /// has its messages received first.
+    pub(crate) fn try_recv(&self) -> Result<T, TryError> {
+        each!(self, RecvEnd, e => {
+            if e.link.forked() {
+                return Err(TryError::Disconnected);
+            }
+            if let Some(v) = e.q.pop() {
+                e.progressed();
+                return Ok(v);
+            }
+            if !e.gone(Look::Kernel) {
+                return Err(TryError::NotNow);
+            }
+            loop {
+                if let Some(v) = e.q.pop() {
+                    e.progressed();
+                    return Ok(v);
+                }
+                if !e.shm.skip_abandoned() {
+                    return Err(TryError::Disconnected);
+                }
+            }
+        }, {
+            if e.link.forked() {
+                return Err(TryError::Disconnected);
+            }
+            match e.pop() {
+                Ok(Some(v)) => return Ok(v),
+                Ok(None) if !e.gone() => return Err(TryError::NotNow),
+                _ => {}
+            }
+            // A sender may have sent and left between our pop and the check.
+            match e.pop() {
+                Ok(Some(v)) => Ok(v),
+                _ => Err(TryError::Disconnected),
+            }
+        })
+    }
+
+    /// Receives, blocking while the channel is empty until `deadline`.
+    pub(crate) fn recv_until(&self, deadline: Deadline) -> Result<T, WaitError> {
+        each!(self, RecvEnd, e => e.wait(deadline, || e.q.pop()), e.wait(deadline, || e.pop()))
+    }
+
+    /// Zero-copy receive: blocks until a message is there and lets `f` read it in
+    /// place (the message queue hands `f` a local copy).
+    pub(crate) fn recv_with<R>(&self, f: impl FnOnce(&T) -> R) -> Result<R, WaitError> {
+        each!(self, RecvEnd, e => {
+            let mut f = Some(f);
+            if !e.link.forked() {
+                let read = |m: &T| (f.take().expect("called once"))(m);
+                // The fast path, inline: a waiting message needs no wait set-up.
+                if let Some(r) = e.q.pop_with(read) {
+                    e.progressed();
+                    return Ok(r);
+                }
+            }
+            e.wait(Deadline::Never, || {
+                let read = |m: &T| (f.take().expect("called once"))(m);
+                e.q.pop_with(read)
+            })
+        }, {
+            // Through the fast path and the wait, as `Receiver::recv` does.
+            let _ = e;
+            let v = match self.recv_fast() {
+                Some(v) => v,
+                None => self.recv_until(Deadline::Never)?,
+            };
+            Ok(f(&v))
+        })
+    }
+
+    /// Receives up to `buf.len()` messages that are there now, publishing once.
+    /// Never blocks; `Disconnected` only when empty and every sender is gone.
+    pub(crate) fn recv_batch(&self, buf: &mut [T]) -> Result<usize, WaitError> {
+        each!(self, RecvEnd, e => {
+            if e.link.forked() {
+                return Err(WaitError::Disconnected);
+            }
+            let n = e.q.pop_slice(buf);
+            if n > 0 {
+                e.progressed();
+                return Ok(n);
+            }
+            if !buf.is_empty() && e.gone(Look::Kernel) {
+                loop {
+                    let n = e.q.pop_slice(buf);
+                    if n > 0 {
+                        e.progressed();
+                        return Ok(n);
+                    }
+                    if !e.shm.skip_abandoned() {
+                        return Err(WaitError::Disconnected);
+                    }
+                }
+            }
+            Ok(0)
+        }, {
+            if e.link.forked() {
+                return Err(WaitError::Disconnected);
+            }
+            let pop_all = |buf: &mut [T]| {
+                let mut n = 0;
+                while n < buf.len() {
+                    match e.pop()? {
+                        Some(v) => buf[n] = v,
+                        None => break,
+                    }
+                    n += 1;
+                }
+                Ok::<usize, ()>(n)
+            };
+            let n = pop_all(buf).map_err(|()| WaitError::Disconnected)?;
+            if n > 0 || buf.is_empty() || !e.gone() {
+                return Ok(n);
+            }
+            match pop_all(buf) {
+                Ok(n) if n > 0 => Ok(n),
+                _ => Err(WaitError::Disconnected),
+            }
+        })
+    }
+
+    /// The key of the channel (for `Debug`).
+    pub(crate) fn key(&self) -> Key {
+        each!(self, RecvEnd, e => e.shm.key, e.msgq.key)
+    }
+
+    /// The transport (for `Debug`).
+    pub(crate) fn transport(&self) -> Transport {
+        each!(self, RecvEnd, _e => Transport::ShmRing, Transport::MessageQueue)
+    }
+
+    /// The spin setting (for `Debug`).
+    pub(crate) fn spin(&self) -> Spin {
+        each!(self, RecvEnd, e => e.link.spin, e.link.spin)
+    }
+
+    /// Messages in the channel now.
+    pub(crate) fn len(&self) -> u64 {
+        each!(self, RecvEnd, e => e.shm.len(), e.msgq.len())
+    }
+
+    /// Messages the channel holds at most.
+    pub(crate) fn capacity(&self) -> u64 {
+        each!(self, RecvEnd, e => e.shm.ring.geometry().capacity, e.msgq.capacity())
+    }
+}
