@@ -3,7 +3,7 @@
 //! - [`shm`]: a ring in a System V shared-memory segment; no syscall per message.
 //! - [`msgq`]: a System V message queue; one `msgsnd`/`msgrcv` per message.
 //!
-//! This layer sits below the public facade (`crate::channel`) and never imports it.
+//! This layer sits below the public facade (the `channel` module) and never imports it.
 //! What the facade sees of it:
 //! - setup: [`Shared::create`] and [`Shared::open`] (an [`Expect`] says what an opener
 //!   requires), then the channel-wide queries on [`Shared`];
@@ -24,6 +24,7 @@
 
 mod endpoint;
 pub(crate) mod inspect;
+mod link;
 pub(crate) mod msgq;
 pub(crate) mod shm;
 
