@@ -1,17 +1,17 @@
 //! Transports: where a channel's messages live and how its sides sleep.
 //!
-//! - [`shm`]: a ring in a System V shared-memory segment; no syscall per message.
-//! - [`msgq`]: a System V message queue; one `msgsnd`/`msgrcv` per message.
+//! - `shm`: a ring in a System V shared-memory segment; no syscall per message.
+//! - `msgq`: a System V message queue; one `msgsnd`/`msgrcv` per message.
 //!
 //! This layer sits below the public facade (the `channel` module) and never imports it.
 //! What the facade sees of it:
-//! - setup: [`Shared::create`] and [`Shared::open`] (an [`Expect`] says what an opener
-//!   requires), then the channel-wide queries on [`Shared`];
-//! - one endpoint per side, [`SendEnd`] and [`RecvEnd`]: an enum with one variant per
+//! - setup: `Shared::create` and `Shared::open` (an `Expect` says what an opener
+//!   requires), then the channel-wide queries on `Shared`;
+//! - one endpoint per side, `SendEnd` and `RecvEnd`: an enum with one variant per
 //!   ring algorithm and one for the queue, each carrying what its fast path reads, so
 //!   an operation is one `match` (never `dyn`); presence, the fork check and waiting
-//!   are the endpoint's business, and blocking calls end in a [`WaitError`];
-//! - [`inspect`]: read-only inspection, shared by `Channel::stats` and `admin`.
+//!   are the endpoint's business, and blocking calls end in a `WaitError`;
+//! - `inspect`: read-only inspection, shared by `Channel::stats` and `admin`.
 //!
 //! Contract every transport meets (checked by the conformance tests in `tests/`):
 //! - FIFO per producer; every message is delivered once (see each transport's crash
