@@ -30,7 +30,9 @@
 //! ```
 //!
 //! Layers (arrows point down only): `channel` (this API) → `transport` (shm ring |
-//! message queue) → `ring` (algorithms on raw memory) → [`sys`] (safe SysV calls).
+//! message queue) → `ring` (algorithms on raw memory) → [`sys`] (safe SysV calls);
+//! errors and options are leaves every layer uses. `docs/ARCHITECTURE.md` in the
+//! repository describes them, file by file.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs, missing_debug_implementations)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 

@@ -73,8 +73,9 @@ impl ShmShared {
         if geo.kind == RingKind::Mpmc {
             Mpmc::<u8>::init(&ring);
         }
-        // SYNC(state): Release; pairs with the Acquire in `Header::snapshot` (the opener polls it in `open`): every header
-        // field and slot stamp above is visible before Ready is.
+        // SYNC(state): Release; pairs with the Acquire in `Header::snapshot` (which
+        // `open` polls): every header field and slot stamp above is visible to an
+        // opener that sees Ready.
         h.state.store(STATE_READY, Ordering::Release);
         Ok(ShmShared {
             att,
