@@ -194,8 +194,9 @@ impl ShmShared {
 /// dispatch on the transport or the side, no offset arithmetic).
 ///
 /// The pointers point into the segment mapped by the [`ShmShared`] they came from:
-/// a `Hot` must only be used while that `ShmShared` is alive (the channel handles keep
-/// both, the `Arc` of the shared state beside its `Hot`).
+/// a `Hot` must only be used while that `ShmShared` is alive. [`ShmShared::hot`] is
+/// `unsafe` for that reason; a ring endpoint (`link::RingEnd`) keeps the
+/// `Arc<ShmShared>` beside its `Hot`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Hot {
     peers_live: NonNull<AtomicU32>,
