@@ -30,12 +30,16 @@
 //! ```
 //!
 //! Layers (arrows point down only): `channel` (this API) → `transport` (shm ring |
-//! message queue) → `ring` (algorithms on raw memory) → [`sys`] (safe SysV calls).
+//! message queue) → `ring` (algorithms on raw memory) → [`sys`] (safe SysV calls);
+//! errors and options are leaves every layer uses. `docs/ARCHITECTURE.md` in the
+//! repository describes them, file by file.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs, missing_debug_implementations)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod admin;
 mod channel;
+mod error;
+mod options;
 #[doc(hidden)]
 pub mod ring;
 mod sync;
@@ -43,11 +47,11 @@ pub mod sys;
 #[doc(hidden)]
 pub mod transport;
 
-pub use channel::{
-    Builder, Channel, Error, Flavor, Iter, Receiver, RecvError, RecvTimeoutError, SendError,
-    SendTimeoutError, Sender, Spin, Stats, Transport, TryIter, TryRecvError, TrySendError,
-    DEFAULT_CAPACITY,
+pub use channel::{Builder, Channel, Iter, Receiver, Sender, TryIter, DEFAULT_CAPACITY};
+pub use error::{
+    Error, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
+pub use options::{Flavor, Spin, Stats, Transport};
 pub use sys::Key;
 
 /// The version of the segment layout this build reads and writes; a channel made by

@@ -1,5 +1,5 @@
-//! No heap allocation per message (DESIGN 2: "No serialization, no allocation per
-//! message"): a counting global allocator wraps `System` and counts the allocations
+//! No heap allocation per message (docs/ARCHITECTURE.md section 7: "No serialization and no heap
+//! allocation per message"): a counting global allocator wraps `System` and counts the allocations
 //! (`alloc`, `alloc_zeroed`, `realloc`) made by threads that switched counting on.
 //! After a warm-up, a steady stream of `send`/`recv` (and their `try_`/`_timeout`
 //! forms) must allocate nothing, on the ring (both flavours, one thread and across

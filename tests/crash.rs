@@ -1,4 +1,4 @@
-//! Crash safety with real processes and real `SIGKILL` (DESIGN.md sections 2 and 6).
+//! Crash safety with real processes and real `SIGKILL` (docs/ARCHITECTURE.md sections 5 and 7).
 //!
 //! This test binary re-executes itself in a role (`child_*` tests, which return at
 //! once in a normal run) and the parent kills those children at random moments:
@@ -977,9 +977,9 @@ fn unacked(producers: &BTreeMap<u64, Produced>, ids: impl Iterator<Item = u64>) 
 /// - order: within one consumer, strictly increasing; across a consumer restart, the
 ///   next record is greater than the previous one, or equal to it (one redelivery)
 ///   only on the ring and only when the earlier consumer was killed: it recorded the
-///   message inside `recv_with` and died before the slot was freed, which DESIGN.md
-///   section 6 allows ("the unacknowledged message is delivered to the next
-///   receiver"). So nothing is received twice otherwise, and S is FIFO;
+///   message inside `recv_with` and died before the slot was freed, which
+///   docs/ARCHITECTURE.md section 5 allows ("the message it had not acknowledged
+///   is delivered to the next receiver"). So nothing is received twice otherwise, and S is FIFO;
 /// - loss: every acknowledged message (index < acked) is in S, except *holes* that a
 ///   killed consumer explains. A hole between two consecutive distinct records `x`
 ///   (recorded by consumer `a`) and `y` (consumer `b`) is only possible when the
@@ -1674,8 +1674,8 @@ fn child_stuck_claimer() {
 /// producer P2 had sent 3 messages behind it (all acknowledged) and then dropped its
 /// sender. Every sender is now gone, but the ring is not empty: the receiver must get
 /// the 3 messages (after skipping the dead producer's slot) before `Disconnected`
-/// (DESIGN.md section 2: `recv` returns `Disconnected` once every sender is gone
-/// *and the ring is empty*).
+/// (docs/ARCHITECTURE.md section 7: `recv` returns `Disconnected` once every sender
+/// is gone *and the channel is empty*).
 #[test]
 fn mpmc_messages_behind_a_dead_producers_slot_are_received_before_disconnected() {
     if role().is_some() {

@@ -1,4 +1,4 @@
-//! Sleeping and waking (DESIGN.md section 5) between real processes: a busy stream
+//! Sleeping and waking (docs/ARCHITECTURE.md section 6) between real processes: a busy stream
 //! stays off the kernel, a blocked side costs ~0 CPU, bursts separated by pauses
 //! never lose a wake-up, and the wake-up semaphores never pile up tokens.
 //!

@@ -56,6 +56,17 @@ impl RingKind {
             _ => None,
         }
     }
+
+    /// The capacity a request of `c` slots becomes for this kind: MPMC rings have two
+    /// slots at least, because a one-slot Vyukov ring cannot tell "published in lap
+    /// n" (stamp `pos + 1`) from "free in lap n + 1" (`pos + capacity`). The one place
+    /// this rule lives (create, open and both transports' validation use it).
+    pub fn min_capacity(self, c: u64) -> u64 {
+        match self {
+            RingKind::Spsc => c,
+            RingKind::Mpmc => c.max(2),
+        }
+    }
 }
 
 /// The header at offset 0. Every field is an atomic so concurrent readers in other
@@ -243,11 +254,12 @@ pub fn type_name_field(name: &str) -> [u8; TYPE_NAME_LEN] {
 }
 
 impl Header {
-    /// Copies every field out: `state` first, with Acquire, then the rest (Relaxed):
-    /// when `state` reads `Ready`, every field below is the creator's.
+    /// Copies every field out: `state` first with Acquire, then the rest Relaxed, so a
+    /// snapshot that reads `Ready` also reads every field the creator wrote before it.
     pub fn snapshot(&self) -> HeaderValues {
-        // SYNC(state): Acquire, loaded before any other field; pairs with the
-        // creator's Release store of `Ready` after `fill`.
+        // SYNC(state): Acquire; pairs with the creator's Release store of `Ready` in
+        // `transport::shm::setup` (create): loaded before every other field, so the
+        // Relaxed loads below cannot be satisfied with values older than `Ready`.
         let state = self.state.load(Ordering::Acquire);
         let r = Ordering::Relaxed;
         let mut type_name = [0u8; TYPE_NAME_LEN];

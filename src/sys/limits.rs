@@ -3,6 +3,8 @@
 use std::fs;
 use std::io;
 
+use super::{Result, SysError};
+
 /// The System V IPC limits of this host (or of this IPC namespace).
 ///
 /// Read from `/proc/sys/kernel/{shmmax,shmall,shmmni,msgmax,msgmnb,msgmni,sem}`.
@@ -47,6 +49,19 @@ impl Limits {
     /// # Errors
     /// When `/proc/sys/kernel` cannot be read or holds something unexpected.
     pub fn read() -> io::Result<Limits> {
+        Self::query().map_err(SysError::into_io_error)
+    }
+
+    /// [`read`](Self::read) as a `sys` result: a failure names the read of
+    /// `/proc/sys/kernel` as its call.
+    ///
+    /// # Errors
+    /// As for [`read`](Self::read).
+    pub fn query() -> Result<Limits> {
+        Self::parse().map_err(|e| SysError::new("read(/proc/sys/kernel)", e))
+    }
+
+    fn parse() -> io::Result<Limits> {
         let sem = fs::read_to_string("/proc/sys/kernel/sem")?;
         let f: Vec<u64> = sem
             .split_whitespace()

@@ -13,6 +13,7 @@
 use std::fmt;
 use std::io;
 
+mod ipcs;
 mod key;
 mod limits;
 mod msg;
@@ -20,6 +21,7 @@ mod proc;
 mod sem;
 mod shm;
 
+pub use ipcs::{ipc_entries, IpcEntry, IpcKind};
 pub use key::Key;
 pub use limits::Limits;
 pub use msg::{MsgQueue, MsgStat, RecvSelect};
@@ -209,6 +211,16 @@ impl IpcPerm {
             seq: u32::from(p.__seq),
         }
     }
+}
+
+/// The check every `*get` wrapper makes of its permission bits before the call (only
+/// `rwxrwxrwx` may be given), for a caller that wants to refuse a mode before it
+/// makes anything. The error names `call`, the call that would refuse it.
+///
+/// # Errors
+/// `InvalidInput` when `mode` has bits other than `0o777`.
+pub fn validate_mode(call: &'static str, mode: u32) -> Result<()> {
+    check_mode(call, mode).map(|_| ())
 }
 
 /// Validates permission bits: only `rwxrwxrwx` may be given.

@@ -1,6 +1,7 @@
 //! Shared-memory segments: `shmget`, `shmat`/`shmdt`, `shmctl`.
 
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{check_mode, cvt, removed_on_einval, IpcPerm, Key, Result, SysError};
@@ -197,7 +198,8 @@ impl Shm {
 /// A mapping of a segment into this process; detached (`shmdt`) on drop.
 ///
 /// The memory is shared with other processes that may write it at any time, so it is
-/// exposed only as a raw pointer plus copying accessors: never as a Rust reference.
+/// exposed only as a raw pointer plus copying accessors that copy byte-wise
+/// atomically: never as a Rust reference to plain bytes.
 #[derive(Debug)]
 pub struct Attachment {
     ptr: NonNull<u8>,
@@ -240,6 +242,10 @@ impl Attachment {
 
     /// Copies `buf.len()` bytes starting at `offset` out of the segment.
     ///
+    /// The copy is byte-wise atomic (Relaxed loads): other processes may write the
+    /// segment meanwhile without a data race, but the copy may then mix old and new
+    /// bytes. Order it against their writes with atomics of your own.
+    ///
     /// # Panics
     /// When the range is out of bounds.
     pub fn read(&self, offset: usize, buf: &mut [u8]) {
@@ -247,19 +253,18 @@ impl Attachment {
             offset.checked_add(buf.len()).is_some_and(|e| e <= self.len),
             "read out of bounds"
         );
-        // SAFETY: the range is inside the mapping (checked above); volatile-free byte
-        // copy of memory another process may write concurrently is what the caller asked
-        // for (it synchronises with atomics of its own).
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                self.ptr.as_ptr().add(offset),
-                buf.as_mut_ptr(),
-                buf.len(),
-            )
+        for (i, b) in buf.iter_mut().enumerate() {
+            // SAFETY: `offset + i < len`, so the byte is inside the mapping, which stays
+            // mapped while `self` lives; `AtomicU8` has the size and alignment of `u8`
+            // and is valid for any bit pattern; an atomic load does not race with the
+            // (atomic or not) writes of other processes in this process's model.
+            *b = unsafe { &*self.ptr.as_ptr().add(offset + i).cast::<AtomicU8>() }
+                .load(Ordering::Relaxed);
         }
     }
 
-    /// Copies `data` into the segment at `offset`.
+    /// Copies `data` into the segment at `offset`, byte-wise atomically (Relaxed
+    /// stores; see [`read`](Self::read)).
     ///
     /// # Panics
     /// When the range is out of bounds or the mapping is read-only.
@@ -271,9 +276,12 @@ impl Attachment {
                 .is_some_and(|e| e <= self.len),
             "write out of bounds"
         );
-        // SAFETY: the range is inside a writable mapping (checked above).
-        unsafe {
-            std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.as_ptr().add(offset), data.len())
+        for (i, &b) in data.iter().enumerate() {
+            // SAFETY: `offset + i < len` inside a writable mapping (checked above) that
+            // stays mapped while `self` lives; `AtomicU8` has the layout of `u8`; an
+            // atomic store does not race with concurrent accesses of other processes.
+            unsafe { &*self.ptr.as_ptr().add(offset + i).cast::<AtomicU8>() }
+                .store(b, Ordering::Relaxed);
         }
     }
 }

@@ -1,11 +1,17 @@
 //! Transports: where a channel's messages live and how its sides sleep.
 //!
-//! - [`shm`]: a ring in a System V shared-memory segment; no syscall per message.
-//! - [`msgq`]: a System V message queue; one `msgsnd`/`msgrcv` per message.
+//! - `shm`: a ring in a System V shared-memory segment; no syscall per message.
+//! - `msgq`: a System V message queue; one `msgsnd`/`msgrcv` per message.
 //!
-//! Both implement [`Channel`] (setup, presence, removal); the per-message paths are
-//! dispatched by `match` on `AnyChannel` and on the sender/receiver flavor enums,
-//! never through `dyn`, so the ring's hot path has no virtual call.
+//! This layer sits below the public facade (the `channel` module) and never imports it.
+//! What the facade sees of it:
+//! - setup: `Shared::create` and `Shared::open` (an `Expect` says what an opener
+//!   requires), then the channel-wide queries on `Shared`;
+//! - one endpoint per side, `SendEnd` and `RecvEnd`: an enum with one variant per
+//!   ring algorithm and one for the queue, each carrying what its fast path reads, so
+//!   an operation is one `match` (never `dyn`); presence, the fork check and waiting
+//!   are the endpoint's business, and blocking calls end in a `WaitError`;
+//! - `inspect`: read-only inspection, shared by `Channel::stats` and `admin`.
 //!
 //! Contract every transport meets (checked by the conformance tests in `tests/`):
 //! - FIFO per producer; every message is delivered once (see each transport's crash
@@ -16,13 +22,26 @@
 //!   peer is gone (dropped or killed), and, for receivers, the channel is drained;
 //! - a wrong element type is refused at `open` (`TypeMismatch`/`LayoutMismatch`).
 
-pub mod msgq;
-pub mod shm;
+mod endpoint;
+pub(crate) mod inspect;
+mod link;
+pub(crate) mod msgq;
+pub(crate) mod shm;
 
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::channel::{Error, Transport};
-use crate::sys::{Key, SemOp, SemSet, SysError};
+pub(crate) use endpoint::{RecvEnd, SendEnd};
+
+use crate::error::Error;
+use crate::options::{Stats, Transport};
+use crate::ring::layout::{Geometry, RingKind};
+use crate::sync::Ordering;
+use crate::sys::{self, Key, SemOp, SemSet};
+
+use msgq::MsgqShared;
+use shm::ShmShared;
 
 /// Which side of the channel a handle is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,11 +52,31 @@ pub enum Side {
     Recv,
 }
 
+impl Side {
+    /// The other side: whom this side's progress may wake.
+    #[inline]
+    pub fn other(self) -> Side {
+        match self {
+            Side::Send => Side::Recv,
+            Side::Recv => Side::Send,
+        }
+    }
+}
+
 /// What a blocking wait ended with, other than success.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitError {
     /// The deadline passed.
     Timeout,
+    /// Every peer of the other side is gone (or the channel was removed).
+    Disconnected,
+}
+
+/// What a non-blocking attempt ended with, other than success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryError {
+    /// Nothing to do now: the channel is full (send) or empty (receive).
+    NotNow,
     /// Every peer of the other side is gone (or the channel was removed).
     Disconnected,
 }
@@ -71,41 +110,6 @@ impl Deadline {
     }
 }
 
-/// How long a blocked side spins before it sleeps in the kernel.
-///
-/// Spinning on the ring polls once per CPU spin hint (a message is seen within one
-/// poll of its arrival), reads the clock every 64 polls (the budget is checked then,
-/// so the shortest spin is 64 polls, a few microseconds) and, after a few thousand
-/// polls, also yields the CPU now and then in case the peer shares it. A full ring's
-/// sender polls less often (the receiver has plenty to read meanwhile). The
-/// message-queue transport polls with a system call each time, with backoff.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Spin {
-    /// Never spin: register and sleep at once (least CPU, highest latency).
-    Never,
-    /// Spin for up to this long, then sleep.
-    For(Duration),
-    /// Never sleep: spin until done. Lowest latency, one busy core per blocked side.
-    /// Peer presence and deadlines are still checked.
-    Forever,
-}
-
-impl Default for Spin {
-    /// Spin for 50 µs: about twice a kernel wake-up on common hardware, so a busy
-    /// channel stays off the kernel while an idle one costs ~0 CPU.
-    fn default() -> Spin {
-        Spin::For(Duration::from_micros(50))
-    }
-}
-
-/// Maps a failed call to its `Error` variant, naming `call` in `Os`.
-pub(crate) fn os(call: &'static str) -> impl Fn(SysError) -> Error {
-    move |e| match Error::from(e) {
-        Error::Os(_, io) => Error::Os(call, io),
-        other => other,
-    }
-}
-
 /// Registers one sender or receiver in a channel's set: the live `count` (and, when
 /// `exclusive`, the SPSC `role`) taken with `SEM_UNDO` in one atomic semop, so the
 /// kernel gives both back if the process dies. Both transports use it.
@@ -120,7 +124,8 @@ pub(crate) fn register(sems: &SemSet, count: u16, role: u16, exclusive: bool) ->
     match r {
         Ok(()) => Ok(()),
         Err(e) if e.is_would_block() => Err(Error::RoleTaken),
-        Err(e) => Err(os("semop")(e)),
+        Err(e) if e.is_removed() => Err(Error::Removed),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -139,96 +144,255 @@ pub(crate) fn unregister(sems: &SemSet, count: u16, role: u16, exclusive: bool) 
 /// killed peer is noticed within this time.
 pub(crate) const SLICE: Duration = Duration::from_millis(100);
 
-/// What every transport provides besides moving messages: presence, roles,
-/// capacity, removal.
-pub trait Channel: Send + Sync + std::fmt::Debug {
-    /// Which transport this is.
-    fn transport(&self) -> Transport;
-    /// The key the channel lives at.
-    fn key(&self) -> Key;
-    /// Registers a sender or receiver in this process (`SEM_UNDO`); `exclusive`
-    /// takes the SPSC role too.
+/// Ownership of a channel's kernel objects, the same for both transports: the
+/// creator's handle owns them (removes them on drop) until it gives them up; a copy
+/// of that handle inherited across `fork` is never the owner in the child.
+#[derive(Debug)]
+pub(crate) struct Ownership {
+    owner: AtomicBool,
+    fork_gen: u64,
+}
+
+impl Ownership {
+    pub(crate) fn new(owner: bool) -> Ownership {
+        Ownership {
+            owner: AtomicBool::new(owner),
+            fork_gen: sys::fork_generation(),
+        }
+    }
+
+    pub(crate) fn is_owner(&self) -> bool {
+        self.owner.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn disown(&self) {
+        self.owner.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether `Drop` removes the objects: the owner, in the process that made it.
+    pub(crate) fn removes_on_drop(&self) -> bool {
+        self.is_owner() && sys::fork_generation() == self.fork_gen
+    }
+}
+
+/// The outcome of removing a channel's objects (`IPC_RMID` on each): the first error
+/// other than "already removed", as the `sys` call reported it.
+pub(crate) fn removed(results: [sys::Result<()>; 2]) -> Result<(), Error> {
+    for r in results {
+        match r {
+            Err(e) if !e.is_removed() => return Err(e.into()),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Whether a failed segment creation means "shared memory is not available here"
+/// (host limits or policy), so `Auto` falls back to the message queue.
+fn shm_unavailable(e: &Error) -> bool {
+    match e {
+        Error::PermissionDenied => true,
+        Error::Os(_, io) => matches!(
+            io.raw_os_error(),
+            Some(28 /* ENOSPC */) | Some(12 /* ENOMEM */) | Some(22 /* EINVAL */)
+        ),
+        _ => false,
+    }
+}
+
+/// One channel's process-local state, whichever transport carries it: what a
+/// `Channel` handle holds, and what its endpoints are made from. Dispatched by
+/// `match` (never `dyn`).
+#[derive(Debug, Clone)]
+pub(crate) enum Shared {
+    /// A ring in shared memory.
+    Shm(Arc<ShmShared>),
+    /// A message queue.
+    Msgq(Arc<MsgqShared>),
+}
+
+impl Shared {
+    /// Creates a channel of `geo` (its kind and capacity; element size from it too)
+    /// with `transport`: `Auto` makes a ring, or a message queue when the host has no
+    /// shared memory to give.
     ///
     /// # Errors
-    /// `RoleTaken`, or `Os` when the channel was removed.
-    fn connect(&self, side: Side, exclusive: bool) -> Result<(), Error>;
-    /// Undoes `connect`.
-    fn disconnect(&self, side: Side, exclusive: bool);
-    /// Whether a peer of the other side than `side` may still act.
-    fn peers_alive(&self, side: Side) -> bool;
-    /// Messages the channel holds at most.
-    fn capacity(&self) -> u64;
-    /// Messages in the channel now.
-    fn len(&self) -> u64;
-    /// Whether the channel is empty now.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// `AlreadyExists`, `PermissionDenied`, `MessageTooLarge`, `Os`.
+    pub(crate) fn create(
+        key: Key,
+        geo: Geometry,
+        transport: Transport,
+        mode: u32,
+        fingerprint: u64,
+    ) -> Result<Shared, Error> {
+        let shm = || ShmShared::create(key, geo, mode, fingerprint).map(Arc::new);
+        let msgq = || {
+            MsgqShared::create(
+                key,
+                geo.kind,
+                geo.capacity,
+                geo.elem_size,
+                fingerprint,
+                mode,
+            )
+            .map(|m| Shared::Msgq(Arc::new(m)))
+        };
+        match transport {
+            Transport::ShmRing => shm().map(Shared::Shm),
+            Transport::MessageQueue => msgq(),
+            Transport::Auto => match shm() {
+                Ok(s) => Ok(Shared::Shm(s)),
+                Err(e) if shm_unavailable(&e) => msgq(),
+                Err(e) => Err(e),
+            },
+        }
     }
+
+    /// Opens the channel at `key`, whichever transport its creator made: a segment at
+    /// the key is a ring, a semaphore set at the key a message-queue channel.
+    ///
+    /// # Errors
+    /// `NotFound`, `PermissionDenied`, `NotSysvring`, `VersionMismatch`,
+    /// `TypeMismatch`, `LayoutMismatch`, `NotReady`, `Os`.
+    pub(crate) fn open(key: Key, expect: &Expect, timeout: Duration) -> Result<Shared, Error> {
+        match ShmShared::open(key, expect, timeout) {
+            Ok(s) => Ok(Shared::Shm(Arc::new(s))),
+            Err(Error::NotFound) => Ok(Shared::Msgq(Arc::new(MsgqShared::open(
+                key, expect, timeout,
+            )?))),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Which transport this is (never `Auto`).
+    pub(crate) fn transport(&self) -> Transport {
+        match self {
+            Shared::Shm(_) => Transport::ShmRing,
+            Shared::Msgq(_) => Transport::MessageQueue,
+        }
+    }
+
+    /// The ring algorithm (the message queue records the flavor it was made for).
+    pub(crate) fn kind(&self) -> RingKind {
+        match self {
+            Shared::Shm(s) => s.ring.geometry().kind,
+            Shared::Msgq(m) => m.kind,
+        }
+    }
+
+    /// The key the channel lives at.
+    pub(crate) fn key(&self) -> Key {
+        match self {
+            Shared::Shm(s) => s.key,
+            Shared::Msgq(m) => m.key,
+        }
+    }
+
+    /// Messages the channel holds at most.
+    pub(crate) fn capacity(&self) -> u64 {
+        match self {
+            Shared::Shm(s) => s.ring.geometry().capacity,
+            Shared::Msgq(m) => m.capacity(),
+        }
+    }
+
+    /// Messages in the channel now.
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            Shared::Shm(s) => s.len(),
+            Shared::Msgq(m) => m.len(),
+        }
+    }
+
+    /// The channel's counters (see [`inspect`]).
+    pub(crate) fn stats(&self) -> Stats {
+        match self {
+            Shared::Shm(s) => inspect::ring_stats(s.control(), Some(&s.sems)),
+            Shared::Msgq(m) => inspect::msgq_stats(m),
+        }
+    }
+
+    /// The segment's id (ring only).
+    pub(crate) fn shm_id(&self) -> Option<i32> {
+        match self {
+            Shared::Shm(s) => Some(s.shm_id()),
+            Shared::Msgq(_) => None,
+        }
+    }
+
+    /// The semaphore set's id.
+    pub(crate) fn sem_id(&self) -> i32 {
+        match self {
+            Shared::Shm(s) => s.sems.id(),
+            Shared::Msgq(m) => m.sems.id(),
+        }
+    }
+
+    /// The queue's id (message queue only).
+    pub(crate) fn msg_id(&self) -> Option<i32> {
+        match self {
+            Shared::Shm(_) => None,
+            Shared::Msgq(m) => Some(m.queue.id()),
+        }
+    }
+
     /// Whether this process removes the objects on drop.
-    fn is_owner(&self) -> bool;
-    /// Gives up ownership.
-    fn disown(&self);
-    /// Removes the kernel objects now.
+    pub(crate) fn is_owner(&self) -> bool {
+        match self {
+            Shared::Shm(s) => s.is_owner(),
+            Shared::Msgq(m) => m.is_owner(),
+        }
+    }
+
+    /// Gives up ownership: the objects stay after drop.
+    pub(crate) fn disown(&self) {
+        match self {
+            Shared::Shm(s) => s.disown(),
+            Shared::Msgq(m) => m.disown(),
+        }
+    }
+
+    /// Removes the kernel objects now (`IPC_RMID`).
     ///
     /// # Errors
     /// `PermissionDenied` or `Os`.
-    fn remove(&self) -> Result<(), Error>;
-}
-
-/// One of the transports, dispatched by `match`.
-#[derive(Debug)]
-pub(crate) enum AnyChannel {
-    /// A ring in shared memory.
-    Shm(shm::ShmShared),
-    /// A message queue.
-    Msgq(msgq::MsgqShared),
-}
-
-macro_rules! dispatch {
-    ($self:ident, $c:ident => $e:expr) => {
-        match $self {
-            AnyChannel::Shm($c) => $e,
-            AnyChannel::Msgq($c) => $e,
-        }
-    };
-}
-
-impl Channel for AnyChannel {
-    fn transport(&self) -> Transport {
+    pub(crate) fn remove(&self) -> Result<(), Error> {
         match self {
-            AnyChannel::Shm(_) => Transport::ShmRing,
-            AnyChannel::Msgq(_) => Transport::MessageQueue,
+            Shared::Shm(s) => s.remove(),
+            Shared::Msgq(m) => m.remove(),
         }
     }
-    fn key(&self) -> Key {
-        dispatch!(self, c => c.key)
-    }
-    fn connect(&self, side: Side, exclusive: bool) -> Result<(), Error> {
-        dispatch!(self, c => c.connect(side, exclusive))
-    }
-    fn disconnect(&self, side: Side, exclusive: bool) {
-        dispatch!(self, c => c.disconnect(side, exclusive))
-    }
-    fn peers_alive(&self, side: Side) -> bool {
-        dispatch!(self, c => c.peers_alive(side))
-    }
-    fn capacity(&self) -> u64 {
-        match self {
-            AnyChannel::Shm(c) => c.ring.geometry().capacity,
-            AnyChannel::Msgq(c) => c.capacity(),
+}
+
+/// What an opener expects of the channel (either transport).
+#[derive(Debug, Clone)]
+pub(crate) struct Expect {
+    pub kind: Option<RingKind>,
+    pub capacity: Option<u64>,
+    pub elem_size: usize,
+    pub elem_align: usize,
+    pub fingerprint: u64,
+    /// Creator uids trusted besides our own effective uid and root.
+    pub trusted: Vec<u32>,
+}
+
+impl Expect {
+    /// Refuses an object created by a uid we do not trust: another user could have
+    /// squatted our key with a perfectly valid header.
+    pub(crate) fn check_creator(&self, cuid: u32) -> Result<(), Error> {
+        if cuid == 0 || cuid == sys::current_euid() || self.trusted.contains(&cuid) {
+            Ok(())
+        } else {
+            Err(Error::PermissionDenied)
         }
     }
-    fn len(&self) -> u64 {
-        dispatch!(self, c => c.len())
-    }
-    fn is_owner(&self) -> bool {
-        dispatch!(self, c => c.is_owner())
-    }
-    fn disown(&self) {
-        dispatch!(self, c => c.disown())
-    }
-    fn remove(&self) -> Result<(), Error> {
-        dispatch!(self, c => c.remove())
+}
+
+pub(crate) fn mismatch(field: &'static str, expected: u64, found: u64) -> Error {
+    Error::LayoutMismatch {
+        field,
+        expected,
+        found,
     }
 }
 

@@ -1,5 +1,6 @@
-//! Public error types: the setup [`Error`] and the std/crossbeam-style per-operation
-//! errors. A failed send hands the message back; `Debug` never requires `T: Debug`.
+//! Public error types (a leaf module: every layer may use them, none of them is
+//! above it): the setup [`Error`] and the std/crossbeam-style per-operation errors. A
+//! failed send hands the message back; `Debug` never requires `T: Debug`.
 
 use std::fmt;
 use std::io;
@@ -53,7 +54,19 @@ pub enum Error {
     },
     /// The creator never finished initialising the segment within the open timeout.
     NotReady,
-    /// A system call failed: its name and the OS error.
+    /// The channel was removed (`IPC_RMID`, by its owner or `sysvring rm`) before
+    /// this handle could connect to it.
+    Removed,
+    /// An MPMC ring is already used by as many processes as its claimer table has
+    /// entries (each process that makes a sender or receiver takes one until it drops
+    /// its channel; a killed process's entry is reused once it is proven gone).
+    TooManyProcesses {
+        /// Processes one MPMC ring admits at a time.
+        max: usize,
+    },
+    /// A system call failed: the call's name and the OS error, exactly as the
+    /// [`sys`](crate::sys) layer reported them in its [`SysError`] (never renamed on the
+    /// way up).
     Os(&'static str, io::Error),
 }
 
@@ -93,6 +106,12 @@ impl fmt::Display for Error {
                 )
             }
             Error::NotReady => f.write_str("the channel's creator did not finish initialising it"),
+            Error::Removed => f.write_str("the channel was removed"),
+            Error::TooManyProcesses { max } => write!(
+                f,
+                "{max} processes already use this mpmc channel (its claimer table is \
+                 full): close the channel in a process that no longer needs it"
+            ),
             Error::Os(call, e) => write!(f, "{call}: {e}"),
         }
     }
@@ -107,6 +126,15 @@ impl std::error::Error for Error {
     }
 }
 
+impl Error {
+    /// `Os` for a failed call whose errno says nothing about the channel (no
+    /// `NotFound`/`PermissionDenied` classification), its call name unchanged.
+    pub(crate) fn os(e: SysError) -> Error {
+        let call = e.call();
+        Error::Os(call, e.into_io_error())
+    }
+}
+
 impl From<SysError> for Error {
     /// Maps the errno of a failed call to its variant: `ENOENT` is `NotFound`, `EEXIST`
     /// `AlreadyExists`, `EACCES`/`EPERM` `PermissionDenied`, anything else `Os`.
@@ -118,8 +146,7 @@ impl From<SysError> for Error {
         } else if e.is_permission_denied() {
             Error::PermissionDenied
         } else {
-            let call = e.call();
-            Error::Os(call, e.into_io_error())
+            Error::os(e)
         }
     }
 }
@@ -130,6 +157,7 @@ impl From<Error> for io::Error {
             Error::AlreadyExists => io::ErrorKind::AlreadyExists,
             Error::NotFound => io::ErrorKind::NotFound,
             Error::PermissionDenied => io::ErrorKind::PermissionDenied,
+            Error::Removed => io::ErrorKind::NotConnected,
             Error::Os(_, io) => io.kind(),
             _ => io::ErrorKind::InvalidData,
         };

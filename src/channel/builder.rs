@@ -1,0 +1,206 @@
+//! [`Builder`]: configures, then creates or opens, a channel.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::mem::{align_of, size_of};
+use std::time::Duration;
+
+use bytemuck::Pod;
+
+use super::Channel;
+use crate::error::Error;
+use crate::options::{Flavor, Spin, Transport};
+use crate::ring::layout::{type_fingerprint, Geometry, RingKind, MAX_CAPACITY};
+use crate::sys::{self, Key};
+use crate::transport::{Expect, Shared};
+
+/// Configures and then creates or opens a channel of `T` at a key.
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use sysvring::{Builder, Flavor, Key};
+/// let ch = Builder::<u64>::new(Key::from_raw(0x5eed))
+///     .capacity(1024)
+///     .flavor(Flavor::Mpmc)
+///     .create()?;
+/// let tx = ch.sender()?;
+/// tx.send(42)?;
+/// # Ok(()) }
+/// ```
+pub struct Builder<T> {
+    key: Key,
+    capacity: Option<usize>,
+    flavor: Option<Flavor>,
+    transport: Transport,
+    mode: u32,
+    fingerprint: Option<u64>,
+    spin: Spin,
+    open_timeout: Duration,
+    trusted: Vec<u32>,
+    _t: PhantomData<fn(T) -> T>,
+}
+
+impl<T> fmt::Debug for Builder<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("key", &self.key)
+            .field("capacity", &self.capacity)
+            .field("flavor", &self.flavor)
+            .field("transport", &self.transport)
+            .field("mode", &format_args!("{:#o}", self.mode))
+            .field("fingerprint", &self.fingerprint)
+            .field("spin", &self.spin)
+            .finish()
+    }
+}
+
+/// Capacity of a channel created without [`Builder::capacity`].
+pub const DEFAULT_CAPACITY: usize = 1024;
+
+impl<T: Pod> Builder<T> {
+    /// A builder for the channel at `key`, with defaults: capacity 1024, SPSC,
+    /// `Transport::Auto`, mode 0o600, the default fingerprint of `T`, the default spin.
+    pub fn new(key: Key) -> Self {
+        Builder {
+            key,
+            capacity: None,
+            flavor: None,
+            transport: Transport::Auto,
+            mode: 0o600,
+            fingerprint: None,
+            spin: Spin::default(),
+            open_timeout: Duration::from_secs(1),
+            trusted: Vec::new(),
+            _t: PhantomData,
+        }
+    }
+
+    /// Slots in the ring, rounded up to a power of two (at least 2 for MPMC). On
+    /// `open`, when set, the segment's capacity must match it (else
+    /// `LayoutMismatch`).
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = Some(capacity);
+        self
+    }
+
+    /// SPSC (default) or MPMC. On `open`, when set, the segment's flavor must match
+    /// (else `LayoutMismatch`); when not set, whatever the creator chose is used.
+    pub fn flavor(mut self, flavor: Flavor) -> Self {
+        self.flavor = Some(flavor);
+        self
+    }
+
+    /// Which transport `create` makes (`Auto` by default).
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// Permission bits of the objects `create` makes (default `0o600`; only the low
+    /// nine bits are allowed).
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Pins the type fingerprint instead of the default hash of `T`'s name, size and
+    /// alignment, e.g. to keep two builds with differently named types compatible.
+    pub fn fingerprint(mut self, id: u64) -> Self {
+        self.fingerprint = Some(id);
+        self
+    }
+
+    /// How long a blocked side spins before it sleeps (default [`Spin::default`]).
+    pub fn spin(mut self, spin: Spin) -> Self {
+        self.spin = spin;
+        self
+    }
+
+    /// Trusts channels created by `uid` on `open`. By default `open` accepts only
+    /// objects created by this process's effective uid or by root: an object another
+    /// user created at our key (squatting it, even with a valid header) is refused
+    /// with `PermissionDenied`.
+    pub fn trust_owner(mut self, uid: u32) -> Self {
+        self.trusted.push(uid);
+        self
+    }
+
+    /// How long `open` waits for a creator to finish initialising (default 1 s).
+    pub fn open_timeout(mut self, timeout: Duration) -> Self {
+        self.open_timeout = timeout;
+        self
+    }
+
+    fn fp(&self) -> u64 {
+        self.fingerprint.unwrap_or_else(type_fingerprint::<T>)
+    }
+
+    /// Creates the channel (`IPC_CREAT | IPC_EXCL`). The returned handle owns it: the
+    /// segment and semaphores are removed when it and every handle made from it are
+    /// dropped, or by [`Channel::remove`].
+    ///
+    /// # Errors
+    /// `AlreadyExists` when the key is taken; `LayoutMismatch` for a capacity of 0 or
+    /// too large; `MessageTooLarge` for a `T` the transport cannot carry;
+    /// `PermissionDenied`; `Os` for anything else the kernel refused.
+    pub fn create(self) -> Result<Channel<T>, Error> {
+        let flavor = self.flavor.unwrap_or_default();
+        let kind = RingKind::from(flavor);
+        let want = self.capacity.unwrap_or(DEFAULT_CAPACITY);
+        let cap = want
+            .checked_next_power_of_two()
+            .filter(|_| want > 0)
+            .ok_or(Error::LayoutMismatch {
+                field: "capacity",
+                expected: 1,
+                found: want as u64,
+            })?;
+        let cap = kind.min_capacity(cap as u64);
+        let geo = Geometry::for_type::<T>(kind, cap).ok_or(Error::LayoutMismatch {
+            field: "capacity",
+            expected: MAX_CAPACITY,
+            found: cap,
+        })?;
+        // Refused before anything is made, by the `sys` check of the call that would
+        // refuse it first.
+        let first_call = match self.transport {
+            Transport::MessageQueue => "semget",
+            Transport::ShmRing | Transport::Auto => "shmget",
+        };
+        sys::validate_mode(first_call, self.mode)?;
+        let shared = Shared::create(self.key, geo, self.transport, self.mode, self.fp())?;
+        Ok(Channel::new(shared, flavor, self.spin))
+    }
+
+    /// Opens the channel another process created at this key, waiting up to the open
+    /// timeout for it to be initialised, and validates it against `T` and the
+    /// builder's settings.
+    ///
+    /// # Errors
+    /// `NotFound`, `PermissionDenied`, `NotSysvring`, `VersionMismatch`,
+    /// `TypeMismatch`, `LayoutMismatch`, `NotReady`, or `Os`.
+    pub fn open(self) -> Result<Channel<T>, Error> {
+        let capacity = match self.capacity {
+            Some(0) => {
+                return Err(Error::LayoutMismatch {
+                    field: "capacity",
+                    expected: 1,
+                    found: 0,
+                })
+            }
+            Some(c) => Some(c.checked_next_power_of_two().unwrap_or(0) as u64),
+            None => None,
+        };
+        let expect = Expect {
+            kind: self.flavor.map(RingKind::from),
+            capacity,
+            elem_size: size_of::<T>(),
+            elem_align: align_of::<T>(),
+            fingerprint: self.fp(),
+            trusted: self.trusted.clone(),
+        };
+        let shared = Shared::open(self.key, &expect, self.open_timeout)?;
+        let flavor = Flavor::from(shared.kind());
+        Ok(Channel::new(shared, flavor, self.spin))
+    }
+}

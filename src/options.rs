@@ -1,0 +1,94 @@
+//! Channel options and counters shared by every layer (a leaf module: it imports no
+//! layer above `ring`): [`Flavor`], [`Transport`], [`Spin`], [`Stats`].
+
+use std::time::Duration;
+
+use crate::ring::layout::RingKind;
+
+/// The queue algorithm of a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Flavor {
+    /// One sender and one receiver at a time (exclusive roles); the fastest.
+    #[default]
+    Spsc,
+    /// Any number of senders and receivers, in any processes.
+    Mpmc,
+}
+
+/// The one mapping between the public flavor and the ring's header word.
+impl From<Flavor> for RingKind {
+    fn from(f: Flavor) -> RingKind {
+        match f {
+            Flavor::Spsc => RingKind::Spsc,
+            Flavor::Mpmc => RingKind::Mpmc,
+        }
+    }
+}
+
+/// The inverse of `From<Flavor> for RingKind`.
+impl From<RingKind> for Flavor {
+    fn from(k: RingKind) -> Flavor {
+        match k {
+            RingKind::Spsc => Flavor::Spsc,
+            RingKind::Mpmc => Flavor::Mpmc,
+        }
+    }
+}
+
+/// Where a channel's messages travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Transport {
+    /// A ring in a System V shared-memory segment.
+    ShmRing,
+    /// A System V message queue (one `msgsnd` per message).
+    MessageQueue,
+    /// Shared memory, or the message queue when no segment can be made.
+    #[default]
+    Auto,
+}
+
+/// How long a blocked side spins before it sleeps in the kernel.
+///
+/// Spinning on the ring polls once per CPU spin hint (a message is seen within one
+/// poll of its arrival), reads the clock every 64 polls (the budget is checked then,
+/// so the shortest spin is 64 polls, a few microseconds) and, after a few thousand
+/// polls, also yields the CPU now and then in case the peer shares it. A full ring's
+/// sender polls less often (the receiver has plenty to read meanwhile). The
+/// message-queue transport polls with a system call each time, with backoff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spin {
+    /// Never spin: register and sleep at once (least CPU, highest latency).
+    Never,
+    /// Spin for up to this long, then sleep.
+    For(Duration),
+    /// Never sleep: spin until done. Lowest latency, one busy core per blocked side.
+    /// Peer presence and deadlines are still checked.
+    Forever,
+}
+
+impl Default for Spin {
+    /// Spin for 50 µs: about twice a kernel wake-up on common hardware, so a busy
+    /// channel stays off the kernel while an idle one costs ~0 CPU.
+    fn default() -> Spin {
+        Spin::For(Duration::from_micros(50))
+    }
+}
+
+/// Counters of a channel, shared by every process using it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// Messages sent so far (positions claimed by senders).
+    pub sent: u64,
+    /// Messages received so far.
+    pub received: u64,
+    /// Wake-ups posted to sleeping peers (semaphore increments).
+    pub wakeups: u64,
+    /// Times a blocked side went to sleep in the kernel.
+    pub sleeps: u64,
+    /// MPMC slots skipped because their producer died before publishing.
+    pub skipped: u64,
+    /// Live senders (from the kernel's `SEM_UNDO` count).
+    pub senders: u32,
+    /// Live receivers (likewise).
+    pub receivers: u32,
+}

@@ -1,0 +1,253 @@
+//! What every endpoint is built on: its registration and the process that made it
+//! ([`Link`]: the fork check and the one presence predicate), and the per-transport
+//! halves of an endpoint ([`RingEnd`], [`QueueEnd`]): presence, wake-ups after
+//! progress, the entry into the transport's wait, and unregistering on drop.
+
+use std::cell::Cell;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytemuck::Pod;
+
+use crate::error::Error;
+use crate::options::Spin;
+use crate::ring::layout::RingKind;
+use crate::sys;
+
+use super::msgq::MsgqShared;
+use super::shm::{Hot, ShmShared};
+use super::{Deadline, Side, WaitError};
+
+/// How often a handle re-reads the kernel's live counts on a failing non-blocking
+/// call (the mirror in shared memory covers clean disconnects at once; this covers a
+/// killed peer).
+const PRESENCE_CHECK: Duration = Duration::from_millis(10);
+
+/// How hard [`Link::gone`] looks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Look {
+    /// Shared memory only (no syscall): the fast paths.
+    Mirror,
+    /// The mirror, then the kernel's count at most every [`PRESENCE_CHECK`]: failing
+    /// non-blocking calls.
+    Kernel,
+}
+
+/// What every endpoint has, whatever its transport: its registration (side, role)
+/// and the process that made it.
+#[derive(Debug)]
+pub(super) struct Link {
+    side: Side,
+    pub(super) spin: Spin,
+    exclusive: bool,
+    /// The fork generation of the process that registered this endpoint.
+    fork_gen: u64,
+    /// When the kernel's count was last read by a failing non-blocking call.
+    checked: Cell<Option<Instant>>,
+}
+
+impl Link {
+    fn new(side: Side, spin: Spin, exclusive: bool) -> Link {
+        Link {
+            side,
+            spin,
+            exclusive,
+            fork_gen: sys::fork_generation(),
+            checked: Cell::new(None),
+        }
+    }
+
+    /// Whether this endpoint was inherited across `fork`: its registration
+    /// (`SEM_UNDO`) belongs to the parent, so every operation in the child reports
+    /// `Disconnected`; the child makes its own with `Channel::sender`/`receiver`.
+    #[inline]
+    pub(super) fn forked(&self) -> bool {
+        sys::fork_generation() != self.fork_gen
+    }
+
+    /// The one presence predicate: whether the other side is gone for this endpoint.
+    /// Inherited across fork: gone. A ring (`mirror`) answers from shared memory
+    /// first; `Look::Kernel` then asks the kernel (`peers_alive`) at most every
+    /// `PRESENCE_CHECK`. The message queue has no mirror, so it always asks.
+    #[inline]
+    pub(super) fn gone(
+        &self,
+        mirror: Option<&Hot>,
+        look: Look,
+        peers_alive: impl FnOnce() -> bool,
+    ) -> bool {
+        if self.forked() {
+            return true;
+        }
+        let Some(hot) = mirror else {
+            // No shared mirror of the counts (message queue): a failing try already
+            // made a syscall, one more keeps a clean disconnect visible at once.
+            return !peers_alive();
+        };
+        if hot.peers_gone() {
+            return true;
+        }
+        if look == Look::Mirror {
+            return false;
+        }
+        let now = Instant::now();
+        if self
+            .checked
+            .get()
+            .is_some_and(|t| now.duration_since(t) < PRESENCE_CHECK)
+        {
+            return false;
+        }
+        self.checked.set(Some(now));
+        !peers_alive()
+    }
+}
+
+/// An endpoint on a ring: the algorithm's handle `Q`, the control words its fast
+/// path reads, and the mapping they live in.
+#[derive(Debug)]
+pub(crate) struct RingEnd<Q> {
+    pub(super) q: Q,
+    /// Points into `shm`'s mapping, which the `Arc` beside it keeps alive.
+    hot: Hot,
+    pub(super) shm: Arc<ShmShared>,
+    pub(super) link: Link,
+}
+
+impl<Q> RingEnd<Q> {
+    /// Registers `side` and makes the algorithm's handle with `make` (after the role
+    /// is taken).
+    pub(super) fn connect(
+        shm: &Arc<ShmShared>,
+        side: Side,
+        spin: Spin,
+        make: impl FnOnce(&ShmShared) -> Q,
+    ) -> Result<RingEnd<Q>, Error> {
+        let exclusive = shm.ring.geometry().kind == RingKind::Spsc;
+        shm.connect(side, exclusive)?;
+        let link = Link::new(side, spin, exclusive);
+        // SAFETY: the `Hot` is stored beside the `Arc<ShmShared>` it points into and
+        // never leaves this struct, so it is never used after the mapping is gone.
+        let hot = unsafe { shm.hot(side) };
+        Ok(RingEnd {
+            q: make(shm),
+            hot,
+            shm: shm.clone(),
+            link,
+        })
+    }
+
+    #[inline(always)]
+    pub(super) fn gone(&self, look: Look) -> bool {
+        self.link.gone(Some(&self.hot), look, || {
+            self.shm.peers_alive(self.link.side)
+        })
+    }
+
+    /// Wakes the other side after progress: zero syscalls while nobody sleeps.
+    #[inline(always)]
+    pub(super) fn progressed(&self) {
+        if self.hot.sleepers() {
+            self.wake_sleepers();
+        }
+    }
+
+    #[cold]
+    fn wake_sleepers(&self) {
+        self.shm.wake_all(self.link.side.other());
+    }
+
+    /// Blocks until `attempt` yields `Some`, the deadline passes or the other side is
+    /// gone.
+    #[inline]
+    pub(super) fn wait<R>(
+        &self,
+        deadline: Deadline,
+        attempt: impl FnMut() -> Option<R>,
+    ) -> Result<R, WaitError> {
+        if self.link.forked() {
+            return Err(WaitError::Disconnected);
+        }
+        let r = self
+            .shm
+            .wait(self.link.side, deadline, self.link.spin, attempt);
+        if r.is_ok() {
+            self.progressed();
+        }
+        r
+    }
+}
+
+impl<Q> Drop for RingEnd<Q> {
+    fn drop(&mut self) {
+        // An inherited endpoint never registered in this process: leave the parent's
+        // registration alone.
+        if !self.link.forked() {
+            self.shm.disconnect(self.link.side, self.link.exclusive);
+        }
+    }
+}
+
+/// An endpoint on a message queue.
+#[derive(Debug)]
+pub(crate) struct QueueEnd {
+    pub(super) msgq: Arc<MsgqShared>,
+    pub(super) link: Link,
+}
+
+impl QueueEnd {
+    pub(super) fn connect(
+        msgq: &Arc<MsgqShared>,
+        side: Side,
+        spin: Spin,
+    ) -> Result<QueueEnd, Error> {
+        let exclusive = msgq.kind == RingKind::Spsc;
+        msgq.connect(side, exclusive)?;
+        Ok(QueueEnd {
+            msgq: msgq.clone(),
+            link: Link::new(side, spin, exclusive),
+        })
+    }
+
+    #[inline]
+    pub(super) fn gone(&self) -> bool {
+        self.link
+            .gone(None, Look::Kernel, || self.msgq.peers_alive(self.link.side))
+    }
+
+    /// One non-blocking send: `Ok(true)` sent, `Ok(false)` full, `Err` broken.
+    #[inline]
+    pub(super) fn push<T: Pod>(&self, v: T) -> Result<bool, ()> {
+        self.msgq.try_send_bytes(bytemuck::bytes_of(&v))
+    }
+
+    /// One non-blocking receive: `Ok(Some)` received, `Ok(None)` empty, `Err` broken.
+    #[inline]
+    pub(super) fn pop<T: Pod>(&self) -> Result<Option<T>, ()> {
+        let mut v = T::zeroed();
+        let got = self.msgq.try_recv_bytes(bytemuck::bytes_of_mut(&mut v))?;
+        Ok(got.then_some(v))
+    }
+
+    /// Blocks until `attempt` yields `Some`, the deadline passes or the other side is
+    /// gone; `attempt` returns `Err(())` when the channel is broken (removed).
+    pub(super) fn wait<R>(
+        &self,
+        deadline: Deadline,
+        attempt: impl FnMut() -> Result<Option<R>, ()>,
+    ) -> Result<R, WaitError> {
+        if self.link.forked() {
+            return Err(WaitError::Disconnected);
+        }
+        self.msgq
+            .wait(self.link.side, deadline, self.link.spin, attempt)
+    }
+}
+
+impl Drop for QueueEnd {
+    fn drop(&mut self) {
+        if !self.link.forked() {
+            self.msgq.disconnect(self.link.side, self.link.exclusive);
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! The message-queue transport: one `msgsnd` of the bytes of `T` per message, in a
+//! private System V queue; its companion semaphore set at the channel's key carries
+//! the header (magic, version, flavor, element size, fingerprint, queue id) and the
+//! crash-safe presence counts and roles (`SEM_UNDO`), exactly as the ring's set does.
+//!
+//! Used on request (`Transport::MessageQueue`) or when no segment can be made
+//! (`Transport::Auto`). Waiting: the queue itself blocks nothing here; a blocked side
+//! polls with `IPC_NOWAIT`, spinning for its spin budget and then sleeping with a
+//! backoff of 20 µs up to 2 ms between polls (about 0 CPU while idle) and re-reading
+//! peer presence every 100 ms, so a killed peer is noticed and no wake-up can be lost.
+//! Removing the channel destroys the messages still queued (unlike a segment, a queue
+//! is not kept alive by its users).
+//!
+//! Crashes: a producer killed in `msgsnd` either sent the whole message or nothing
+//! (the kernel copies it atomically). A consumer killed right after `msgrcv` returned
+//! loses that one message: the kernel already took it off the queue, so this
+//! transport is at-most-once for it, where the ring is at-least-once.
+
+mod setup;
+mod wait;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+pub(crate) use setup::read_header;
+
+use crate::error::Error;
+use crate::ring::layout::RingKind;
+use crate::sys::{Key, MsgQueue, RecvSelect, SemSet};
+
+use super::{Ownership, Side};
+
+/// Wrong-sized frames one non-blocking receive drops at most.
+const MAX_DROPS_PER_CALL: usize = 64;
+
+/// `mtype` of every data message.
+pub(crate) const DATA: i64 = 1;
+
+// Semaphore indices of the companion set.
+pub(super) const S_MAGIC_A: usize = 0;
+pub(super) const S_MAGIC_B: usize = 1;
+pub(super) const S_VERSION: usize = 2;
+pub(super) const S_KIND: usize = 3;
+pub(super) const S_STATE: usize = 4;
+pub(super) const S_FP: usize = 5; // 5 x 15 bits
+pub(super) const S_SIZE: usize = 10; // 2 x 15 bits
+pub(super) const S_QID: usize = 12; // 3 x 15 bits
+pub(crate) const S_SENDERS: u16 = 15;
+pub(crate) const S_RECEIVERS: u16 = 16;
+pub(super) const S_SENDER_ROLE: u16 = 17;
+pub(super) const S_RECEIVER_ROLE: u16 = 18;
+pub(super) const S_EVER_SENDERS: u16 = 19;
+pub(super) const S_EVER_RECEIVERS: u16 = 20;
+pub(super) const S_CAP: usize = 21; // 2 x 15 bits
+pub(super) const S_PID: usize = 23; // 2 x 15 bits
+pub(crate) const NSEMS: u16 = 25;
+
+/// Process-local state of one message-queue channel.
+#[derive(Debug)]
+pub(crate) struct MsgqShared {
+    pub(crate) sems: SemSet,
+    pub(crate) queue: MsgQueue,
+    pub(crate) key: Key,
+    pub(crate) kind: RingKind,
+    capacity: u64,
+    own: Ownership,
+    dropped: AtomicU64,
+    /// Process-local: whether a peer of the other side (senders, receivers) was ever
+    /// seen connected.
+    seen_peers: [AtomicBool; 2],
+}
+
+impl MsgqShared {
+    pub(crate) fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    pub(crate) fn len(&self) -> u64 {
+        self.queue.stat().map(|s| s.qnum).unwrap_or(0)
+    }
+
+    /// Frames dropped because they had the wrong size (a foreign or hostile sender).
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Whether this process created the channel and will remove it on drop.
+    pub(crate) fn is_owner(&self) -> bool {
+        self.own.is_owner()
+    }
+
+    /// Gives up ownership: the objects stay after drop.
+    pub(crate) fn disown(&self) {
+        self.own.disown();
+    }
+
+    /// Removes the queue (and the messages still in it) and the semaphore set now.
+    pub(crate) fn remove(&self) -> Result<(), Error> {
+        self.disown();
+        super::removed([self.queue.remove(), self.sems.remove()])
+    }
+
+    pub(crate) fn connect(&self, side: Side, exclusive: bool) -> Result<(), Error> {
+        let (count, role, ever) = match side {
+            Side::Send => (S_SENDERS, S_SENDER_ROLE, S_EVER_SENDERS),
+            Side::Recv => (S_RECEIVERS, S_RECEIVER_ROLE, S_EVER_RECEIVERS),
+        };
+        super::register(&self.sems, count, role, exclusive)?;
+        self.sems.set_val(ever, 1)?;
+        Ok(())
+    }
+
+    pub(crate) fn disconnect(&self, side: Side, exclusive: bool) {
+        let (count, role) = match side {
+            Side::Send => (S_SENDERS, S_SENDER_ROLE),
+            Side::Recv => (S_RECEIVERS, S_RECEIVER_ROLE),
+        };
+        super::unregister(&self.sems, count, role, exclusive);
+    }
+
+    /// Whether a peer of the other side may still act (see the ring's `peers_alive`).
+    pub(crate) fn peers_alive(&self, side: Side) -> bool {
+        let (count, ever, seen) = match side {
+            Side::Recv => (S_SENDERS, S_EVER_SENDERS, &self.seen_peers[0]),
+            Side::Send => (S_RECEIVERS, S_EVER_RECEIVERS, &self.seen_peers[1]),
+        };
+        // "A peer has connected" never becomes false again: once seen, one syscall
+        // (the live count) answers.
+        if !seen.load(Ordering::Relaxed) {
+            match self.sems.get_val(ever) {
+                Ok(0) => return true,
+                Ok(_) => seen.store(true, Ordering::Relaxed),
+                Err(_) => return false,
+            }
+        }
+        self.sems.get_val(count).is_ok_and(|n| n > 0)
+    }
+
+    /// Sends one frame without blocking: `Ok(true)` sent, `Ok(false)` full.
+    pub(crate) fn try_send_bytes(&self, bytes: &[u8]) -> Result<bool, ()> {
+        match self.queue.send(DATA, bytes, true) {
+            Ok(()) => Ok(true),
+            Err(e) if e.is_would_block() => Ok(false),
+            Err(_) => Err(()),
+        }
+    }
+
+    /// Receives one frame of exactly `buf.len()` bytes without blocking:
+    /// `Ok(true)` received, `Ok(false)` empty. A frame of another size is dropped and
+    /// counted (never handed out as a `T`).
+    pub(crate) fn try_recv_bytes(&self, buf: &mut [u8]) -> Result<bool, ()> {
+        // A peer flooding wrong frames cannot keep a "try" busy: after this many drops
+        // the call reports empty and the next one goes on.
+        for _ in 0..MAX_DROPS_PER_CALL {
+            match self.queue.recv(buf, RecvSelect::Type(DATA), true) {
+                Ok((_, n)) if n == buf.len() => return Ok(true),
+                Ok(_) => {
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) if e.is_would_block() => return Ok(false),
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    // Longer than T (E2BIG, left in the queue): take it out unread.
+                    if self.queue.discard(RecvSelect::Type(DATA), true).is_ok() {
+                        self.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Err(_) => return Err(()),
+            }
+        }
+        Ok(false)
+    }
+}
+
+impl Drop for MsgqShared {
+    fn drop(&mut self) {
+        if self.own.removes_on_drop() {
+            let _ = self.remove();
+        }
+    }
+}

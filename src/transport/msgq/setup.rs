@@ -1,0 +1,258 @@
+//! Setting up a message-queue channel: the header encoded in the companion
+//! semaphore set, creating the set and the queue, opening and validating them.
+
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::ring::layout::{RingKind, VERSION};
+use crate::sys::{self, Key, Limits, MsgQueue, SemSet, Shm};
+use crate::transport::{Expect, Ownership};
+
+use super::*;
+
+const MAGIC_A: u16 = 0x5359; // "SY"
+const MAGIC_B: u16 = 0x5652; // "VR"
+
+const STATE_READY: u16 = 1;
+
+fn split(mut v: u64, out: &mut [u16]) {
+    for w in out {
+        *w = (v & 0x7fff) as u16;
+        v >>= 15;
+    }
+}
+
+fn join(ws: &[u16]) -> u64 {
+    ws.iter()
+        .rev()
+        .fold(0u64, |acc, &w| (acc << 15) | u64::from(w & 0x7fff))
+}
+
+/// The header of a message-queue channel, decoded from its semaphore values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MsgqHeader {
+    pub version: u32,
+    pub kind: u32,
+    pub elem_size: u64,
+    pub fingerprint: u64,
+    pub capacity: u64,
+    pub queue_id: i32,
+    pub creator_pid: i32,
+    pub senders: u32,
+    pub receivers: u32,
+    /// The magic is there (an all-zero set may be ours, mid-creation, or anyone's).
+    pub magic: bool,
+    pub ready: bool,
+}
+
+/// Decodes the header of a companion set; `None` when the set is not ours (wrong
+/// size or magic) or unreadable. An all-zero magic reads as ours but not ready (the
+/// creator is still filling it).
+pub(crate) fn read_header(sems: &SemSet) -> Option<MsgqHeader> {
+    if sems.len() != NSEMS {
+        return None;
+    }
+    let v = sems.get_all().ok()?;
+    let zero = v[S_MAGIC_A] == 0 && v[S_MAGIC_B] == 0;
+    if !zero && (v[S_MAGIC_A] != MAGIC_A || v[S_MAGIC_B] != MAGIC_B) {
+        return None;
+    }
+    Some(MsgqHeader {
+        version: u32::from(v[S_VERSION]),
+        kind: u32::from(v[S_KIND]),
+        elem_size: join(&v[S_SIZE..S_SIZE + 2]),
+        fingerprint: join(&v[S_FP..S_FP + 5]),
+        capacity: join(&v[S_CAP..S_CAP + 2]),
+        queue_id: join(&v[S_QID..S_QID + 3]) as u32 as i32,
+        creator_pid: join(&v[S_PID..S_PID + 2]) as i32,
+        senders: u32::from(v[usize::from(S_SENDERS)]),
+        receivers: u32::from(v[usize::from(S_RECEIVERS)]),
+        magic: !zero,
+        ready: !zero && v[S_STATE] == STATE_READY,
+    })
+}
+
+impl MsgqShared {
+    /// Checks that `T` of `elem_size` bytes fits one message on this host.
+    pub(crate) fn check_size(elem_size: usize) -> Result<(), Error> {
+        // Not a channel object: a missing file is no `NotFound` of ours, so no errno
+        // classification, just the failed read.
+        let max = Limits::query().map_err(Error::os)?.msgmax as usize;
+        if elem_size > max {
+            return Err(Error::MessageTooLarge {
+                size: elem_size,
+                max,
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn create(
+        key: Key,
+        kind: RingKind,
+        capacity: u64,
+        elem_size: usize,
+        fingerprint: u64,
+        mode: u32,
+    ) -> Result<MsgqShared, Error> {
+        Self::check_size(elem_size)?;
+        // One key names one channel: refuse when a ring segment already lives there.
+        if !key.is_private() && Shm::open(key).is_ok() {
+            return Err(Error::AlreadyExists);
+        }
+        let sems = SemSet::create(key, NSEMS, mode)?;
+        let queue = match MsgQueue::create(Key::private(), mode) {
+            Ok(q) => q,
+            Err(e) => {
+                let _ = sems.remove();
+                return Err(e.into());
+            }
+        };
+        let fail = |e: Error| {
+            let _ = queue.remove();
+            let _ = sems.remove();
+            e
+        };
+        // Byte budget: capacity messages. Raising it above msgmnb needs privilege;
+        // when refused the default stays and capacity() reports what fits.
+        let want = capacity.saturating_mul(elem_size.max(1) as u64);
+        let _ = queue.set_qbytes(want);
+        let qbytes = queue.stat().map_err(|e| fail(e.into()))?.qbytes;
+        // A budget that cannot hold one message (msgmax above msgmnb, and no
+        // privilege to raise it) would make every send block forever.
+        if qbytes < elem_size as u64 {
+            return Err(fail(Error::MessageTooLarge {
+                size: elem_size,
+                max: qbytes as usize,
+            }));
+        }
+        let effective = (qbytes / elem_size.max(1) as u64).min(capacity).max(1);
+        let mut v = vec![0u16; usize::from(NSEMS)];
+        v[S_MAGIC_A] = MAGIC_A;
+        v[S_MAGIC_B] = MAGIC_B;
+        v[S_VERSION] = VERSION as u16;
+        v[S_KIND] = kind as u16;
+        split(fingerprint, &mut v[S_FP..S_FP + 5]);
+        split(elem_size as u64, &mut v[S_SIZE..S_SIZE + 2]);
+        split(queue.id() as u32 as u64, &mut v[S_QID..S_QID + 3]);
+        split(effective, &mut v[S_CAP..S_CAP + 2]);
+        split(sys::current_pid() as u64, &mut v[S_PID..S_PID + 2]);
+        v[usize::from(S_SENDER_ROLE)] = 1;
+        v[usize::from(S_RECEIVER_ROLE)] = 1;
+        sems.set_all(&v).map_err(|e| fail(e.into()))?;
+        // Ready last: an opener validates nothing before it sees this.
+        sems.set_val(S_STATE as u16, i32::from(STATE_READY))
+            .map_err(|e| fail(e.into()))?;
+        Ok(MsgqShared {
+            sems,
+            queue,
+            key,
+            kind,
+            capacity: effective,
+            own: Ownership::new(true),
+            dropped: AtomicU64::new(0),
+            seen_peers: [AtomicBool::new(false), AtomicBool::new(false)],
+        })
+    }
+
+    /// Opens the message-queue channel at `key`: waits (bounded) for Ready, then
+    /// validates magic, version, flavor, element size and fingerprint.
+    pub(crate) fn open(key: Key, expect: &Expect, timeout: Duration) -> Result<MsgqShared, Error> {
+        let sems = SemSet::open(key)?;
+        // Unreadable (another user's 0600 set): say so before judging its shape.
+        let st = sems.stat()?;
+        expect.check_creator(st.perm.cuid)?;
+        if sems.len() != NSEMS {
+            return Err(Error::NotSysvring);
+        }
+        let start = Instant::now();
+        let h = loop {
+            let h = read_header(&sems).ok_or(Error::NotSysvring)?;
+            if h.ready {
+                break h;
+            }
+            if start.elapsed() >= timeout {
+                return Err(Error::NotReady);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        if h.version != VERSION {
+            return Err(Error::VersionMismatch {
+                expected: VERSION,
+                found: h.version,
+            });
+        }
+        let kind = RingKind::from_raw(h.kind).ok_or(Error::NotSysvring)?;
+        if let Some(k) = expect.kind {
+            if k != kind {
+                return Err(Error::LayoutMismatch {
+                    field: "flavor",
+                    expected: k as u64,
+                    found: kind as u64,
+                });
+            }
+        }
+        if h.elem_size != expect.elem_size as u64 {
+            return Err(Error::LayoutMismatch {
+                field: "element size",
+                expected: expect.elem_size as u64,
+                found: h.elem_size,
+            });
+        }
+        if h.fingerprint != expect.fingerprint {
+            return Err(Error::TypeMismatch {
+                expected: expect.fingerprint,
+                found: h.fingerprint,
+            });
+        }
+        let capacity = h.capacity;
+        if let Some(c) = expect.capacity.map(|c| kind.min_capacity(c)) {
+            if c != capacity {
+                return Err(Error::LayoutMismatch {
+                    field: "capacity",
+                    expected: c,
+                    found: capacity,
+                });
+            }
+        }
+        Self::check_size(expect.elem_size)?;
+        let queue = MsgQueue::from_id(h.queue_id);
+        let qst = queue.stat().map_err(|e| {
+            if e.is_removed() {
+                Error::NotSysvring
+            } else {
+                Error::from(e)
+            }
+        })?;
+        let sst = sems.stat()?;
+        if qst.perm.cuid != sst.perm.cuid {
+            return Err(Error::PermissionDenied);
+        }
+        Ok(MsgqShared {
+            sems,
+            queue,
+            key,
+            kind,
+            capacity,
+            own: Ownership::new(false),
+            dropped: AtomicU64::new(0),
+            seen_peers: [AtomicBool::new(false), AtomicBool::new(false)],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_join_roundtrip() {
+        let mut w = [0u16; 5];
+        for v in [0u64, 1, 0x7fff, u64::MAX, 0xdead_beef_cafe_f00d] {
+            split(v, &mut w);
+            assert!(w.iter().all(|&x| x <= 0x7fff));
+            assert_eq!(join(&w), v);
+        }
+    }
+}

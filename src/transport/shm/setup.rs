@@ -1,0 +1,230 @@
+//! Setting up a ring channel: creating the segment and its semaphore set, opening
+//! and validating another process's segment (everything in it is untrusted).
+
+use std::mem::size_of;
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::ring::layout::{
+    Control, Geometry, Header, HeaderValues, RingKind, CONTROL_OFFSET, MAGIC, STATE_INIT,
+    STATE_READY, VERSION,
+};
+use crate::ring::mpmc::Mpmc;
+use crate::ring::RawRing;
+use crate::sync::Ordering;
+use crate::sys::{self, Key, SemSet, Shm};
+
+use super::{ShmShared, NSEMS, TRANSPORT_SHM};
+use crate::transport::{mismatch, Expect, Ownership};
+
+impl ShmShared {
+    /// Creates the segment (`IPC_EXCL`) and its semaphore set, fills the header and
+    /// publishes `Ready` last.
+    pub(crate) fn create(
+        key: Key,
+        geo: Geometry,
+        mode: u32,
+        fingerprint: u64,
+    ) -> Result<ShmShared, Error> {
+        // One key names one channel: refuse when a message-queue channel's set is there.
+        if !key.is_private() && SemSet::open(key).is_ok() {
+            return Err(Error::AlreadyExists);
+        }
+        let shm = Shm::create(key, geo.total_size, mode)?;
+        let cleanup = |e: Error| {
+            let _ = shm.remove();
+            e
+        };
+        let att = shm.attach(false).map_err(|e| cleanup(e.into()))?;
+        let sems = match SemSet::create(Key::private(), NSEMS, mode) {
+            Ok(s) => s,
+            Err(e) => return Err(cleanup(e.into())),
+        };
+        let init = sems.set_all(&[0, 0, 0, 0, 1, 1]);
+        if let Err(e) = init {
+            let _ = sems.remove();
+            return Err(cleanup(e.into()));
+        }
+        // SAFETY: the attachment maps total_size bytes (we created it with that size),
+        // page-aligned, and stays mapped as long as ShmShared lives.
+        let ring =
+            unsafe { RawRing::new(NonNull::new(att.as_ptr()).expect("shmat is non-null"), geo) };
+        let me = sys::current_pid();
+        let values = HeaderValues {
+            magic: MAGIC,
+            version: VERSION,
+            kind: geo.kind as u32,
+            capacity: geo.capacity,
+            elem_size: geo.elem_size as u64,
+            elem_align: geo.elem_align as u64,
+            fingerprint,
+            stride: geo.stride as u64,
+            slots_offset: geo.slots_offset as u64,
+            total_size: geo.total_size as u64,
+            sem_id: sems.id() as u32,
+            creator_pid: me as u32,
+            creator_start: sys::process_start_time(me).unwrap_or(0),
+            state: STATE_INIT,
+            transport: TRANSPORT_SHM,
+            limit: geo.limit,
+            type_name: [0; crate::ring::layout::TYPE_NAME_LEN],
+        };
+        let h = ring.header();
+        h.fill(&values);
+        if geo.kind == RingKind::Mpmc {
+            Mpmc::<u8>::init(&ring);
+        }
+        // SYNC(state): Release; pairs with the Acquire in `Header::snapshot` (which
+        // `open` polls): every header field and slot stamp above is visible to an
+        // opener that sees Ready.
+        h.state.store(STATE_READY, Ordering::Release);
+        Ok(ShmShared {
+            att,
+            sems,
+            ring,
+            key,
+            own: Ownership::new(true),
+            claimer: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// Opens the segment at `key`, waits (bounded) for `Ready`, validates every header
+    /// field against `expect` and against the segment's real size.
+    pub(crate) fn open(key: Key, expect: &Expect, timeout: Duration) -> Result<ShmShared, Error> {
+        let shm = Shm::open(key)?;
+        let st = shm.stat()?;
+        expect.check_creator(st.perm.cuid)?;
+        let min = (CONTROL_OFFSET + size_of::<Control>()) as u64;
+        if st.size < min {
+            return Err(Error::NotSysvring);
+        }
+        let att = shm.attach(false)?;
+        // SAFETY: the mapping has at least `min` bytes, enough for the header; Header is
+        // all atomics (valid for any bytes) and offset 0 of a page-aligned mapping.
+        let header = unsafe { &*att.as_ptr().cast::<Header>() };
+        let start = Instant::now();
+        let v = loop {
+            let v = header.snapshot();
+            if v.magic != MAGIC && v.magic != 0 {
+                return Err(Error::NotSysvring);
+            }
+            if v.magic == MAGIC && v.state == STATE_READY {
+                break v;
+            }
+            if v.magic == MAGIC && v.state != STATE_INIT {
+                return Err(Error::NotSysvring);
+            }
+            if start.elapsed() >= timeout {
+                return Err(Error::NotReady);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        let geo = validate(&v, expect, st.size)?;
+        let sems = SemSet::from_id(v.sem_id as i32).map_err(|e| {
+            if e.is_removed() {
+                Error::NotSysvring
+            } else {
+                Error::from(e)
+            }
+        })?;
+        if sems.len() != NSEMS {
+            return Err(mismatch(
+                "semaphores",
+                u64::from(NSEMS),
+                u64::from(sems.len()),
+            ));
+        }
+        // The set must belong to whoever owns the segment: a channel cannot be pointed
+        // at somebody else's semaphores.
+        let sst = sems.stat()?;
+        if sst.perm.cuid != st.perm.cuid {
+            return Err(Error::PermissionDenied);
+        }
+        // SAFETY: validate() checked total_size <= shm_segsz, and the mapping covers the
+        // whole segment; page alignment satisfies max(128, elem_align <= 4096).
+        let ring =
+            unsafe { RawRing::new(NonNull::new(att.as_ptr()).expect("shmat is non-null"), geo) };
+        Ok(ShmShared {
+            att,
+            sems,
+            ring,
+            key,
+            own: Ownership::new(false),
+            claimer: std::sync::Mutex::new(None),
+        })
+    }
+}
+
+/// Checks a header snapshot field by field; returns the locally computed geometry.
+pub(crate) fn validate(v: &HeaderValues, e: &Expect, segsz: u64) -> Result<Geometry, Error> {
+    if v.magic != MAGIC {
+        return Err(Error::NotSysvring);
+    }
+    if v.version != VERSION {
+        return Err(Error::VersionMismatch {
+            expected: VERSION,
+            found: v.version,
+        });
+    }
+    if v.transport != TRANSPORT_SHM {
+        return Err(mismatch(
+            "transport",
+            u64::from(TRANSPORT_SHM),
+            u64::from(v.transport),
+        ));
+    }
+    let kind = RingKind::from_raw(v.kind).ok_or(mismatch(
+        "flavor",
+        e.kind.map_or(0, |k| k as u64),
+        u64::from(v.kind),
+    ))?;
+    if let Some(k) = e.kind {
+        if k != kind {
+            return Err(mismatch("flavor", k as u64, v.kind as u64));
+        }
+    }
+    if v.elem_size != e.elem_size as u64 {
+        return Err(mismatch("element size", e.elem_size as u64, v.elem_size));
+    }
+    if v.elem_align != e.elem_align as u64 {
+        return Err(mismatch(
+            "element alignment",
+            e.elem_align as u64,
+            v.elem_align,
+        ));
+    }
+    if v.fingerprint != e.fingerprint {
+        return Err(Error::TypeMismatch {
+            expected: e.fingerprint,
+            found: v.fingerprint,
+        });
+    }
+    if let Some(c) = e.capacity.map(|c| kind.min_capacity(c)) {
+        if c != v.capacity {
+            return Err(mismatch("capacity", c, v.capacity));
+        }
+    }
+    let geo = Geometry::new(kind, v.capacity, e.elem_size, e.elem_align).ok_or(mismatch(
+        "capacity",
+        e.capacity.unwrap_or(0),
+        v.capacity,
+    ))?;
+    if v.stride != geo.stride as u64 {
+        return Err(mismatch("stride", geo.stride as u64, v.stride));
+    }
+    if v.slots_offset != geo.slots_offset as u64 {
+        return Err(mismatch(
+            "slot offset",
+            geo.slots_offset as u64,
+            v.slots_offset,
+        ));
+    }
+    if v.total_size != geo.total_size as u64 {
+        return Err(mismatch("total size", geo.total_size as u64, v.total_size));
+    }
+    if geo.total_size as u64 > segsz {
+        return Err(mismatch("segment size", geo.total_size as u64, segsz));
+    }
+    Ok(geo)
+}
