@@ -36,6 +36,7 @@
 
 pub mod admin;
 mod channel;
+pub mod message;
 #[doc(hidden)]
 pub mod ring;
 mod sync;
@@ -48,7 +49,11 @@ pub use channel::{
     SendTimeoutError, Sender, Spin, Stats, Transport, TryIter, TryRecvError, TrySendError,
     DEFAULT_CAPACITY,
 };
+pub use message::Message;
 pub use sys::Key;
+/// `#[derive(Message)]`: implements [`Message`] for a `#[repr(C)]` struct of messages.
+#[cfg(feature = "derive")]
+pub use sysvring_derive::Message;
 
 /// The version of the segment layout this build reads and writes; a channel made by
 /// a build with another version is refused with [`Error::VersionMismatch`].
