@@ -77,6 +77,36 @@
 //! structs without fields. A field whose type is not a `Message` (`usize`, `bool`, a
 //! struct without the derive) fails with "`X` is not a `sysvring::Message`"; a struct
 //! that is not `bytemuck::Pod` (not derived, or with padding) fails the `Pod` bound.
+//! Each of these is a compile error (the examples below are checked to fail):
+//!
+//! ```compile_fail
+//! #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable, sysvring::Message)]
+//! struct NoRepr { seq: u64 } // needs `#[repr(C)]`
+//! ```
+//!
+//! ```compile_fail
+//! #[derive(Clone, Copy, sysvring::Message)]
+//! #[repr(u8)]
+//! enum Side { Buy, Sell } // enums are not messages
+//! ```
+//!
+//! ```compile_fail
+//! #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable, sysvring::Message)]
+//! #[repr(C)]
+//! struct Generic<T: Copy + 'static> { value: T } // generic
+//! ```
+//!
+//! ```compile_fail,E0277
+//! #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable, sysvring::Message)]
+//! #[repr(C)]
+//! struct Len { len: usize } // `usize` is not a Message
+//! ```
+//!
+//! ```compile_fail,E0277
+//! #[derive(Clone, Copy, sysvring::Message)]
+//! #[repr(C)]
+//! struct NotPod { seq: u64 } // no `bytemuck::Pod`
+//! ```
 
 use std::fmt::{self, Write as _};
 

@@ -1,4 +1,4 @@
-//! `#[derive(Message)]` for [sysvring](https://docs.rs/sysvring): implements
+//! `#[derive(Message)]` for `sysvring`: implements
 //! `sysvring::Message` for a `#[repr(C)]` (or `#[repr(transparent)]`) struct whose
 //! fields all implement `Message`. Use it through the re-export, `sysvring::Message`.
 //!
