@@ -166,6 +166,7 @@ pub unsafe trait Message: bytemuck::Pod {
 /// A primitive type of a description, with the code a C field table uses for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u32)]
+#[non_exhaustive]
 pub enum Prim {
     /// `u8` / `uint8_t`.
     U8 = 1,
@@ -281,6 +282,7 @@ impl fmt::Display for Prim {
 
 /// The compile-time description of a [`Message`] type (its [`Message::SHAPE`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Shape {
     /// A primitive.
     Prim(Prim),
@@ -474,6 +476,7 @@ where
 /// # Ok::<(), sysvring::message::DescError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum TypeDesc {
     /// A primitive.
     Prim(Prim),
@@ -524,7 +527,9 @@ impl TypeDesc {
         self.to_string()
     }
 
-    /// FNV-1a 64 of the [canonical text](TypeDesc::canonical).
+    /// FNV-1a 64 of the [canonical text](TypeDesc::canonical). The text identifies
+    /// the type only when the description is [valid](TypeDesc::validate) (names
+    /// without delimiters, a consistent layout): validate a foreign table first.
     pub fn fingerprint(&self) -> u64 {
         fnv1a(self.canonical().as_bytes(), FNV_OFFSET_BASIS)
     }
