@@ -40,6 +40,7 @@ pub mod admin;
 mod channel;
 mod error;
 mod options;
+pub mod message;
 #[doc(hidden)]
 pub mod ring;
 mod sync;
@@ -52,7 +53,11 @@ pub use error::{
     Error, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
 pub use options::{Flavor, Spin, Stats, Transport};
+pub use message::Message;
 pub use sys::Key;
+/// `#[derive(Message)]`: implements [`Message`] for a `#[repr(C)]` struct of messages.
+#[cfg(feature = "derive")]
+pub use sysvring_derive::Message;
 
 /// The version of the segment layout this build reads and writes; a channel made by
 /// a build with another version is refused with [`Error::VersionMismatch`].
