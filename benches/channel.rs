@@ -44,7 +44,7 @@ const CAPACITY: usize = 1024;
 const SIZES: [usize; 4] = [8, 64, 1024, 4096];
 
 /// A benchmark message: `Pod`, with a sequence number in its first eight bytes.
-trait Msg: bytemuck::Pod + Send {
+trait Msg: sysvring::Message + Send {
     fn seq(&self) -> u64 {
         u64::from_le_bytes(bytemuck::bytes_of(self)[..8].try_into().unwrap())
     }
@@ -59,7 +59,7 @@ macro_rules! messages {
     ($($name:ident = $n:literal),*) => {
         $(
             #[repr(C)]
-            #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+            #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable, sysvring::Message)]
             struct $name([u8; $n]);
             impl Msg for $name {}
         )*
@@ -78,7 +78,7 @@ fn next_key() -> Key {
 }
 
 /// Creates a channel at a fresh key; the handle removes it when dropped.
-fn create<T: bytemuck::Pod>(flavor: Flavor, transport: Transport) -> Channel<T> {
+fn create<T: sysvring::Message>(flavor: Flavor, transport: Transport) -> Channel<T> {
     for _ in 0..64 {
         match Builder::<T>::new(next_key())
             .flavor(flavor)

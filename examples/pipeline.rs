@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use sysvring::{Builder, Error, Flavor, Key};
 
 /// The message: plain old data, copied as bytes into the ring.
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable, sysvring::Message)]
 #[repr(C)]
 struct Tick {
     seq: u64,

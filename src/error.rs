@@ -30,8 +30,13 @@ pub enum Error {
     TypeMismatch {
         /// The fingerprint of this side's `T` (or its explicit override).
         expected: u64,
-        /// The segment's.
+        /// The channel's.
         found: u64,
+        /// The name of this side's `T` (as [`Message::type_name`](crate::Message)).
+        expected_name: String,
+        /// The type name the channel's creator stored (empty when unknown: a
+        /// message-queue channel stores no name).
+        found_name: String,
     },
     /// Capacity, flavor, element size/alignment, stride or total size inconsistent
     /// with what this side expects or with the segment's real size.
@@ -83,8 +88,25 @@ impl fmt::Display for Error {
                     "layout version mismatch: expected {expected}, found {found}"
                 )
             }
-            Error::TypeMismatch { expected, found } => {
-                write!(f, "element type mismatch: expected fingerprint {expected:#018x}, found {found:#018x}")
+            Error::TypeMismatch {
+                expected,
+                found,
+                expected_name,
+                found_name,
+            } => {
+                let found_name = if found_name.is_empty() {
+                    "a type of unknown name"
+                } else {
+                    found_name
+                };
+                write!(
+                    f,
+                    "element type mismatch: this side sends `{expected_name}` (fingerprint \
+                     {expected:#018x}), the channel carries `{found_name}` (fingerprint \
+                     {found:#018x}); use one shared definition of the type in both \
+                     programs (same name, fields, field types and order), or pin the same \
+                     id on both sides with `Builder::fingerprint`"
+                )
             }
             Error::LayoutMismatch {
                 field,

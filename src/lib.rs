@@ -39,8 +39,8 @@
 pub mod admin;
 mod channel;
 mod error;
-mod options;
 pub mod message;
+mod options;
 #[doc(hidden)]
 pub mod ring;
 mod sync;
@@ -52,8 +52,8 @@ pub use channel::{Builder, Channel, Iter, Receiver, Sender, TryIter, DEFAULT_CAP
 pub use error::{
     Error, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
-pub use options::{Flavor, Spin, Stats, Transport};
 pub use message::Message;
+pub use options::{Flavor, Spin, Stats, Transport};
 pub use sys::Key;
 /// `#[derive(Message)]`: implements [`Message`] for a `#[repr(C)]` struct of messages.
 #[cfg(feature = "derive")]

@@ -442,6 +442,17 @@ prim_message! {
     f32 => F32, f64 => F64,
 }
 
+// SAFETY: the unit type is an empty struct named `()`: size 0, alignment 1, which is
+// its layout. (A zero-sized message carries only its arrival.)
+unsafe impl Message for () {
+    const SHAPE: Shape = Shape::Struct(&StructShape {
+        name: "()",
+        fields: &[],
+        size: 0,
+        align: 1,
+    });
+}
+
 // SAFETY: an array is its element type's description repeated `N` times without
 // padding (size `N * size_of::<T>()`, alignment `align_of::<T>()`), which is what
 // `Shape::Array` says. The bound `[T; N]: Pod` is bytemuck's: every length with its

@@ -84,7 +84,9 @@ fn counted<R>(f: impl FnOnce() -> R) -> (R, usize) {
 }
 
 /// A 64-byte message carrying its sequence number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable, sysvring::Message,
+)]
 #[repr(C)]
 struct Msg64 {
     seq: u64,

@@ -87,7 +87,9 @@ const DISCONNECT_WATCHDOG: Duration = Duration::from_secs(10);
 
 /// A message whose payload is derived from its id, so a torn, stale or half-written
 /// slot is detected by the consumer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable, sysvring::Message,
+)]
 #[repr(C)]
 struct Msg {
     id: u64,

@@ -48,11 +48,11 @@ fn raw_shm(raw: &mut Guard, size: usize) -> (Key, Shm) {
 }
 
 /// A channel of `T` at a fresh key of this file, on transport `t`.
-fn make<T: bytemuck::Pod>(t: Transport, flavor: Flavor, cap: usize) -> Channel<T> {
+fn make<T: sysvring::Message>(t: Transport, flavor: Flavor, cap: usize) -> Channel<T> {
     create_unique::<T>(TAG, |b| b.transport(t).flavor(flavor).capacity(cap))
 }
 
-fn open<T: bytemuck::Pod>(key: Key) -> Result<Channel<T>, Error> {
+fn open<T: sysvring::Message>(key: Key) -> Result<Channel<T>, Error> {
     Builder::<T>::new(key)
         .open_timeout(Duration::from_millis(200))
         .open()
@@ -75,7 +75,9 @@ fn layout_mismatch<T>(r: Result<T, Error>, field: &str) -> (u64, u64) {
 fn type_mismatch_for_another_type_of_the_same_size(t: Transport) {
     let ch = make::<u64>(t, Flavor::Spsc, 16);
     match open::<i64>(ch.key()) {
-        Err(Error::TypeMismatch { expected, found }) => assert_ne!(expected, found),
+        Err(Error::TypeMismatch {
+            expected, found, ..
+        }) => assert_ne!(expected, found),
         r => panic!("{t:?}: expected TypeMismatch, got {r:?}"),
     }
     // The same type opens.
@@ -146,11 +148,15 @@ fn layout_mismatch_for_another_capacity_when_asked_for(t: Transport) {
         (2 * cap as u64, cap as u64),
         "{t:?}"
     );
-    // A request that rounds up to the same power of two matches.
-    if cap > 2 {
-        let ok = Builder::<u64>::new(ch.key()).capacity(cap - 1).open();
-        assert_eq!(ok.unwrap().capacity(), cap, "{t:?}");
-    }
+    // Capacity is exact: one less is another channel, the same one matches.
+    let r = Builder::<u64>::new(ch.key()).capacity(cap - 1).open();
+    assert_eq!(
+        layout_mismatch(r, "capacity"),
+        (cap as u64 - 1, cap as u64),
+        "{t:?}"
+    );
+    let ok = Builder::<u64>::new(ch.key()).capacity(cap).open();
+    assert_eq!(ok.unwrap().capacity(), cap, "{t:?}");
 }
 
 fn capacity_zero_or_too_large_is_a_layout_mismatch(t: Transport) {
@@ -401,7 +407,7 @@ fn version_mismatch_for_a_header_of_another_layout_version() {
 }
 
 /// A `T` larger than the host's `msgmax` (8192 by default) on the message queue.
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable, sysvring::Message)]
 #[repr(C)]
 struct Big {
     a: [u8; 4096],

@@ -26,7 +26,9 @@ use sysvring::sys::{Limits, MsgQueue};
 use sysvring::{Builder, Error, Flavor, Key, RecvTimeoutError, Transport, TryRecvError};
 
 /// A request or a reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable, sysvring::Message,
+)]
 #[repr(C)]
 struct Ping {
     seq: u64,
@@ -50,7 +52,7 @@ impl Ping {
 }
 
 /// 64 KiB: above the default `msgmax` (8192).
-#[derive(Clone, Copy, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(Clone, Copy, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable, sysvring::Message)]
 #[repr(C)]
 struct Kib64([[u8; 4096]; 16]);
 
@@ -67,7 +69,7 @@ impl std::fmt::Debug for Kib64 {
 }
 
 /// Exactly 8192 bytes: the default `msgmax`.
-#[derive(Clone, Copy, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(Clone, Copy, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable, sysvring::Message)]
 #[repr(C)]
 struct AtMsgmax([[u8; 4096]; 2]);
 
@@ -89,7 +91,7 @@ impl std::fmt::Debug for AtMsgmax {
 }
 
 /// One byte more than the default `msgmax`.
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable, sysvring::Message)]
 #[repr(C)]
 struct OverMsgmax {
     a: [[u8; 4096]; 2],

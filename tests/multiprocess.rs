@@ -30,7 +30,9 @@ const TAG: u8 = 0x2b;
 
 /// A message with a payload derived from its producer and sequence number, so a torn,
 /// stale or misplaced slot is detected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable, sysvring::Message,
+)]
 #[repr(C)]
 struct Msg {
     seq: u64,

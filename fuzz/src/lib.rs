@@ -33,8 +33,7 @@ use std::time::{Duration, Instant};
 
 use bytemuck::{Pod, Zeroable};
 use sysvring::ring::layout::{
-    type_fingerprint, Control, Geometry, Header, RingKind, CONTROL_OFFSET, MAGIC, STATE_READY,
-    VERSION,
+    Control, Geometry, Header, RingKind, CONTROL_OFFSET, MAGIC, STATE_READY, VERSION,
 };
 use sysvring::ring::{mpmc, RawRing};
 use sysvring::sys::{Attachment, Key, MsgQueue, SemSet, Shm};
@@ -249,7 +248,7 @@ impl Objects {
 }
 
 /// Creates a channel at a fresh key (see [`fresh_key`]).
-fn create_keyed<T: Pod>(build: impl Fn(Builder<T>) -> Builder<T>) -> Channel<T> {
+fn create_keyed<T: sysvring::Message>(build: impl Fn(Builder<T>) -> Builder<T>) -> Channel<T> {
     for _ in 0..512 {
         match build(Builder::new(fresh_key())).create() {
             Ok(ch) => return ch,
@@ -273,7 +272,13 @@ impl Peer {
             Flavor::Spsc => RingKind::Spsc,
             Flavor::Mpmc => RingKind::Mpmc,
         };
-        let geo = Geometry::for_type::<T>(kind, ch.capacity() as u64).expect("geometry");
+        let geo = Geometry::for_limit(
+            kind,
+            ch.capacity() as u64,
+            std::mem::size_of::<T>(),
+            std::mem::align_of::<T>(),
+        )
+        .expect("geometry");
         let id = ch.shm_id().expect("a ring channel");
         let att = Shm::from_id(id).attach(false).expect("attach");
         assert!(att.len() >= geo.total_size);
@@ -378,7 +383,7 @@ impl Peer {
 }
 
 /// An element type whose values are told apart by a sequence number.
-trait Elem: Pod + PartialEq + Debug {
+trait Elem: sysvring::Message + PartialEq + Debug {
     fn make(n: u64) -> Self;
 }
 
@@ -402,7 +407,7 @@ impl Elem for [u8; 3] {
 }
 
 /// A message with a checksum: bytes that were not written as one `Msg` show.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable, sysvring::Message)]
 #[repr(C)]
 struct Msg {
     seq: u64,
@@ -435,7 +440,7 @@ impl Elem for Msg {
 }
 
 /// A large, over-aligned element (payload at offset 64 of its slot).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable, sysvring::Message)]
 #[repr(C, align(64))]
 struct Wide {
     words: [u64; 8],
@@ -643,7 +648,7 @@ fn ring_header(geo: &Geometry, sem_id: u32) -> [u64; CONTROL_OFFSET / 8] {
     w[2] = geo.capacity;
     w[3] = geo.elem_size as u64;
     w[4] = geo.elem_align as u64;
-    w[5] = type_fingerprint::<u64>();
+    w[5] = <u64 as sysvring::Message>::fingerprint();
     w[6] = geo.stride as u64;
     w[7] = geo.slots_offset as u64;
     w[8] = geo.total_size as u64;
@@ -651,6 +656,12 @@ fn ring_header(geo: &Geometry, sem_id: u32) -> [u64; CONTROL_OFFSET / 8] {
     w[10] = 0;
     // state, then transport (1: the ring lives in this segment).
     w[11] = u64::from(STATE_READY) | 1 << 32;
+    // The most messages in flight, then the type name ("u64", zero-padded).
+    w[12] = geo.limit;
+    let name = sysvring::message::encode_type_name(&<u64 as sysvring::Message>::type_name());
+    for (i, chunk) in name.chunks_exact(8).enumerate() {
+        w[13 + i] = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+    }
     w
 }
 
@@ -664,8 +675,8 @@ fn raw_segment(c: &mut Cursor) {
     } else {
         RingKind::Mpmc
     };
-    let cap = (1u64 << c.below(5)).max(if kind == RingKind::Mpmc { 2 } else { 1 });
-    let geo = Geometry::for_type::<u64>(kind, cap).expect("geometry");
+    let cap = 1u64 << c.below(5);
+    let geo = Geometry::for_limit(kind, cap, 8, 8).expect("geometry");
     let size = match c.below(4) {
         0 => geo.total_size,
         1 => MIN_SEGMENT,
@@ -1174,8 +1185,8 @@ fn model<T: Elem>(c: &mut Cursor, fl: Flavor, transport: Transport, cap: usize, 
         .create()
         .unwrap_or_else(|e| panic!("cannot create a channel: {e}"));
     let real_cap = ch.capacity();
-    // MPMC channels have two slots at least; a queue may admit fewer than asked.
-    let want = if fl == Flavor::Mpmc { cap.max(2) } else { cap };
+    // Capacity is exact; a queue may admit fewer than asked.
+    let want = cap;
     if transport == Transport::ShmRing {
         assert_eq!(real_cap, want, "ring capacity");
     } else {

@@ -5,14 +5,13 @@ use std::marker::PhantomData;
 use std::mem::{align_of, size_of};
 use std::time::Duration;
 
-use bytemuck::Pod;
-
 use super::Channel;
 use crate::error::Error;
+use crate::message::Message;
 use crate::options::{Flavor, Spin, Transport};
-use crate::ring::layout::{type_fingerprint, Geometry, RingKind, MAX_CAPACITY};
+use crate::ring::layout::{Geometry, RingKind, MAX_CAPACITY};
 use crate::sys::{self, Key};
-use crate::transport::{Expect, Shared};
+use crate::transport::{Expect, Shared, TypeTag};
 
 /// Configures and then creates or opens a channel of `T` at a key.
 ///
@@ -57,7 +56,7 @@ impl<T> fmt::Debug for Builder<T> {
 /// Capacity of a channel created without [`Builder::capacity`].
 pub const DEFAULT_CAPACITY: usize = 1024;
 
-impl<T: Pod> Builder<T> {
+impl<T: Message> Builder<T> {
     /// A builder for the channel at `key`, with defaults: capacity 1024, SPSC,
     /// `Transport::Auto`, mode 0o600, the default fingerprint of `T`, the default spin.
     pub fn new(key: Key) -> Self {
@@ -75,8 +74,10 @@ impl<T: Pod> Builder<T> {
         }
     }
 
-    /// Slots in the ring, rounded up to a power of two (at least 2 for MPMC). On
-    /// `open`, when set, the segment's capacity must match it (else
+    /// The most messages the channel holds at a time (default
+    /// [`DEFAULT_CAPACITY`]): `len() <= capacity() == capacity` always, a send beyond
+    /// it waits or reports `Full`. The ring behind it may have more slots (a power of
+    /// two). On `open`, when set, the channel's capacity must be exactly this (else
     /// `LayoutMismatch`).
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = Some(capacity);
@@ -103,8 +104,10 @@ impl<T: Pod> Builder<T> {
         self
     }
 
-    /// Pins the type fingerprint instead of the default hash of `T`'s name, size and
-    /// alignment, e.g. to keep two builds with differently named types compatible.
+    /// Pins the type fingerprint instead of `T`'s structural one
+    /// ([`Message::fingerprint`]), e.g. for a program in another language that
+    /// describes its type its own way, or to keep two differently named types
+    /// compatible.
     pub fn fingerprint(mut self, id: u64) -> Self {
         self.fingerprint = Some(id);
         self
@@ -131,8 +134,11 @@ impl<T: Pod> Builder<T> {
         self
     }
 
-    fn fp(&self) -> u64 {
-        self.fingerprint.unwrap_or_else(type_fingerprint::<T>)
+    fn ty(&self) -> TypeTag {
+        TypeTag {
+            fingerprint: self.fingerprint.unwrap_or_else(T::fingerprint),
+            name: T::type_name(),
+        }
     }
 
     /// Creates the channel (`IPC_CREAT | IPC_EXCL`). The returned handle owns it: the
@@ -146,21 +152,21 @@ impl<T: Pod> Builder<T> {
     pub fn create(self) -> Result<Channel<T>, Error> {
         let flavor = self.flavor.unwrap_or_default();
         let kind = RingKind::from(flavor);
-        let want = self.capacity.unwrap_or(DEFAULT_CAPACITY);
-        let cap = want
-            .checked_next_power_of_two()
-            .filter(|_| want > 0)
-            .ok_or(Error::LayoutMismatch {
+        let want = self.capacity.unwrap_or(DEFAULT_CAPACITY) as u64;
+        if want == 0 {
+            return Err(Error::LayoutMismatch {
                 field: "capacity",
                 expected: 1,
-                found: want as u64,
-            })?;
-        let cap = kind.min_capacity(cap as u64);
-        let geo = Geometry::for_type::<T>(kind, cap).ok_or(Error::LayoutMismatch {
-            field: "capacity",
-            expected: MAX_CAPACITY,
-            found: cap,
-        })?;
+                found: 0,
+            });
+        }
+        let geo = Geometry::for_limit(kind, want, size_of::<T>(), align_of::<T>()).ok_or(
+            Error::LayoutMismatch {
+                field: "capacity",
+                expected: MAX_CAPACITY,
+                found: want,
+            },
+        )?;
         // Refused before anything is made, by the `sys` check of the call that would
         // refuse it first.
         let first_call = match self.transport {
@@ -168,7 +174,7 @@ impl<T: Pod> Builder<T> {
             Transport::ShmRing | Transport::Auto => "shmget",
         };
         sys::validate_mode(first_call, self.mode)?;
-        let shared = Shared::create(self.key, geo, self.transport, self.mode, self.fp())?;
+        let shared = Shared::create(self.key, geo, self.transport, self.mode, &self.ty())?;
         Ok(Channel::new(shared, flavor, self.spin))
     }
 
@@ -188,7 +194,7 @@ impl<T: Pod> Builder<T> {
                     found: 0,
                 })
             }
-            Some(c) => Some(c.checked_next_power_of_two().unwrap_or(0) as u64),
+            Some(c) => Some(c as u64),
             None => None,
         };
         let expect = Expect {
@@ -196,7 +202,8 @@ impl<T: Pod> Builder<T> {
             capacity,
             elem_size: size_of::<T>(),
             elem_align: align_of::<T>(),
-            fingerprint: self.fp(),
+            fingerprint: self.ty().fingerprint,
+            type_name: self.ty().name,
             trusted: self.trusted.clone(),
         };
         let shared = Shared::open(self.key, &expect, self.open_timeout)?;

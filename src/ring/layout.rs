@@ -228,31 +228,6 @@ pub struct HeaderValues {
     pub type_name: [u8; TYPE_NAME_LEN],
 }
 
-impl HeaderValues {
-    /// The stored type name, up to its first zero byte (lossy: the bytes are
-    /// untrusted).
-    pub fn type_name(&self) -> String {
-        let end = self
-            .type_name
-            .iter()
-            .position(|&b| b == 0)
-            .unwrap_or(TYPE_NAME_LEN);
-        String::from_utf8_lossy(&self.type_name[..end]).into_owned()
-    }
-}
-
-/// `name` as a header's zero-padded type-name field, truncated to [`TYPE_NAME_LEN`]
-/// bytes at a character boundary.
-pub fn type_name_field(name: &str) -> [u8; TYPE_NAME_LEN] {
-    let mut end = name.len().min(TYPE_NAME_LEN);
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut out = [0u8; TYPE_NAME_LEN];
-    out[..end].copy_from_slice(&name.as_bytes()[..end]);
-    out
-}
-
 impl Header {
     /// Copies every field out: `state` first with Acquire, then the rest Relaxed, so a
     /// snapshot that reads `Ready` also reads every field the creator wrote before it.
@@ -493,13 +468,6 @@ pub const fn fnv1a(bytes: &[u8], mut h: u64) -> u64 {
     h
 }
 
-/// The default fingerprint of `T`: a hash of its type name, size and alignment.
-pub fn type_fingerprint<T>() -> u64 {
-    let mut h = fnv1a(std::any::type_name::<T>().as_bytes(), 0xcbf2_9ce4_8422_2325);
-    h = fnv1a(&(size_of::<T>() as u64).to_le_bytes(), h);
-    fnv1a(&(align_of::<T>() as u64).to_le_bytes(), h)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -519,12 +487,5 @@ mod tests {
         assert!(Geometry::new(RingKind::Spsc, 3, 8, 8).is_none());
         assert!(Geometry::new(RingKind::Spsc, 8, 8, 3).is_none());
         assert!(Geometry::new(RingKind::Spsc, 1 << 40, 8, 8).is_none());
-    }
-
-    #[test]
-    fn fingerprints_differ_by_type() {
-        assert_ne!(type_fingerprint::<u64>(), type_fingerprint::<i64>());
-        assert_ne!(type_fingerprint::<u32>(), type_fingerprint::<u64>());
-        assert_eq!(type_fingerprint::<[u8; 4]>(), type_fingerprint::<[u8; 4]>());
     }
 }

@@ -272,7 +272,7 @@ impl<T: Pod> SendEnd<T> {
 
     /// Messages the channel holds at most.
     pub(crate) fn capacity(&self) -> u64 {
-        each!(self, SendEnd, e => e.shm.ring.geometry().capacity, e.msgq.capacity())
+        each!(self, SendEnd, e => e.shm.ring.geometry().limit, e.msgq.capacity())
     }
 }
 
@@ -462,6 +462,6 @@ impl<T: Pod> RecvEnd<T> {
 
     /// Messages the channel holds at most.
     pub(crate) fn capacity(&self) -> u64 {
-        each!(self, RecvEnd, e => e.shm.ring.geometry().capacity, e.msgq.capacity())
+        each!(self, RecvEnd, e => e.shm.ring.geometry().limit, e.msgq.capacity())
     }
 }

@@ -149,7 +149,7 @@ pub(crate) fn inspect_shm(id: i32) -> Option<ChannelInfo> {
         msg_id: None,
         elem_size: v.elem_size,
         fingerprint: v.fingerprint,
-        capacity: v.capacity,
+        capacity: v.limit,
         len: ring_len(c, v.capacity),
         senders: stats.senders,
         receivers: stats.receivers,

@@ -223,16 +223,16 @@ impl Shared {
         geo: Geometry,
         transport: Transport,
         mode: u32,
-        fingerprint: u64,
+        ty: &TypeTag,
     ) -> Result<Shared, Error> {
-        let shm = || ShmShared::create(key, geo, mode, fingerprint).map(Arc::new);
+        let shm = || ShmShared::create(key, geo, mode, ty).map(Arc::new);
         let msgq = || {
             MsgqShared::create(
                 key,
                 geo.kind,
-                geo.capacity,
+                geo.limit,
                 geo.elem_size,
-                fingerprint,
+                ty.fingerprint,
                 mode,
             )
             .map(|m| Shared::Msgq(Arc::new(m)))
@@ -291,7 +291,7 @@ impl Shared {
     /// Messages the channel holds at most.
     pub(crate) fn capacity(&self) -> u64 {
         match self {
-            Shared::Shm(s) => s.ring.geometry().capacity,
+            Shared::Shm(s) => s.ring.geometry().limit,
             Shared::Msgq(m) => m.capacity(),
         }
     }
@@ -364,14 +364,27 @@ impl Shared {
     }
 }
 
+/// A channel's element type as its creator records it: the fingerprint that decides
+/// identity, and the name that error messages and `sysvring stat` show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TypeTag {
+    /// The type's fingerprint (or an explicit override).
+    pub fingerprint: u64,
+    /// The type's name (without module path).
+    pub name: String,
+}
+
 /// What an opener expects of the channel (either transport).
 #[derive(Debug, Clone)]
 pub(crate) struct Expect {
     pub kind: Option<RingKind>,
+    /// The exact capacity (most messages in flight), when the opener set one.
     pub capacity: Option<u64>,
     pub elem_size: usize,
     pub elem_align: usize,
     pub fingerprint: u64,
+    /// The opener's type name (for `TypeMismatch`).
+    pub type_name: String,
     /// Creator uids trusted besides our own effective uid and root.
     pub trusted: Vec<u32>,
 }

@@ -27,7 +27,7 @@ pub fn key(tag: u8) -> Key {
 
 /// Creates a channel at a fresh [`key`] of this file, retrying with the next key while
 /// one is taken (a leftover of a crashed earlier run, say).
-pub fn create_unique<T: bytemuck::Pod>(
+pub fn create_unique<T: sysvring::Message>(
     tag: u8,
     build: impl Fn(Builder<T>) -> Builder<T>,
 ) -> Channel<T> {

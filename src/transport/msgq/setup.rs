@@ -204,10 +204,12 @@ impl MsgqShared {
             return Err(Error::TypeMismatch {
                 expected: expect.fingerprint,
                 found: h.fingerprint,
+                expected_name: expect.type_name.clone(),
+                found_name: String::new(),
             });
         }
         let capacity = h.capacity;
-        if let Some(c) = expect.capacity.map(|c| kind.min_capacity(c)) {
+        if let Some(c) = expect.capacity {
             if c != capacity {
                 return Err(Error::LayoutMismatch {
                     field: "capacity",

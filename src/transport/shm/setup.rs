@@ -16,7 +16,8 @@ use crate::sync::Ordering;
 use crate::sys::{self, Key, SemSet, Shm};
 
 use super::{ShmShared, NSEMS, TRANSPORT_SHM};
-use crate::transport::{mismatch, Expect, Ownership};
+use crate::message::{decode_type_name, encode_type_name};
+use crate::transport::{mismatch, Expect, Ownership, TypeTag};
 
 impl ShmShared {
     /// Creates the segment (`IPC_EXCL`) and its semaphore set, fills the header and
@@ -25,7 +26,7 @@ impl ShmShared {
         key: Key,
         geo: Geometry,
         mode: u32,
-        fingerprint: u64,
+        ty: &TypeTag,
     ) -> Result<ShmShared, Error> {
         // One key names one channel: refuse when a message-queue channel's set is there.
         if !key.is_private() && SemSet::open(key).is_ok() {
@@ -58,7 +59,7 @@ impl ShmShared {
             capacity: geo.capacity,
             elem_size: geo.elem_size as u64,
             elem_align: geo.elem_align as u64,
-            fingerprint,
+            fingerprint: ty.fingerprint,
             stride: geo.stride as u64,
             slots_offset: geo.slots_offset as u64,
             total_size: geo.total_size as u64,
@@ -68,7 +69,7 @@ impl ShmShared {
             state: STATE_INIT,
             transport: TRANSPORT_SHM,
             limit: geo.limit,
-            type_name: [0; crate::ring::layout::TYPE_NAME_LEN],
+            type_name: encode_type_name(&ty.name),
         };
         let h = ring.header();
         h.fill(&values);
@@ -198,18 +199,19 @@ pub(crate) fn validate(v: &HeaderValues, e: &Expect, segsz: u64) -> Result<Geome
         return Err(Error::TypeMismatch {
             expected: e.fingerprint,
             found: v.fingerprint,
+            expected_name: e.type_name.clone(),
+            found_name: decode_type_name(&v.type_name),
         });
     }
-    if let Some(c) = e.capacity.map(|c| kind.min_capacity(c)) {
-        if c != v.capacity {
-            return Err(mismatch("capacity", c, v.capacity));
+    if let Some(c) = e.capacity {
+        if c != v.limit {
+            return Err(mismatch("capacity", c, v.limit));
         }
     }
-    let geo = Geometry::new(kind, v.capacity, e.elem_size, e.elem_align).ok_or(mismatch(
-        "capacity",
-        e.capacity.unwrap_or(0),
-        v.capacity,
-    ))?;
+    let geo = Geometry::new(kind, v.capacity, e.elem_size, e.elem_align)
+        .ok_or(mismatch("slots", e.capacity.unwrap_or(0), v.capacity))?
+        .with_limit(v.limit)
+        .ok_or(mismatch("capacity", v.capacity, v.limit))?;
     if v.stride != geo.stride as u64 {
         return Err(mismatch("stride", geo.stride as u64, v.stride));
     }

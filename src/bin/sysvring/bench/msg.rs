@@ -6,7 +6,7 @@
 //! rather than as one `Msg<const N: usize>`.
 
 /// A benchmark message: `Pod`, with a sequence number in its first eight bytes.
-pub trait BenchMsg: bytemuck::Pod + Send + 'static {
+pub trait BenchMsg: sysvring::Message + Send + 'static {
     /// Size in bytes.
     const SIZE: usize;
 
@@ -50,7 +50,7 @@ macro_rules! messages {
         $(
             #[doc = concat!("A ", stringify!($n), "-byte message.")]
             #[repr(C)]
-            #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+            #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable, sysvring::Message)]
             pub struct $name(pub [u8; $n]);
 
             impl BenchMsg for $name {
