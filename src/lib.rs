@@ -8,7 +8,7 @@
 //! ```no_run
 //! use sysvring::{Builder, Flavor, Key};
 //!
-//! #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+//! #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable, sysvring::Message)]
 //! #[repr(C)]
 //! struct Tick { seq: u64, price: f64 }
 //!
