@@ -124,7 +124,7 @@ Transports (names for --transports):
 
 Ratios: throughput against the hand ring (ceiling) and the pipe; median latency
 against the raw line (floor) and the pipe, where those were measured. A figure
-beyond the ceiling or the floor is marked `!` (suspect: the reference run was
+more than 5 % beyond the ceiling or the floor is marked `!` (suspect: the reference run was
 disturbed).
 
 Ctrl-C (SIGINT) or SIGTERM stops the run: every child and System V object it made

@@ -168,7 +168,7 @@ impl<M: BenchMsg> Endpoints<M> for SysvInPlace {
 pub struct Hand;
 
 impl<M: BenchMsg> Tx<M> for SegProducer<M> {
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, m: &M) -> Result<()> {
         Ok(self.push(m)?)
     }
@@ -179,7 +179,7 @@ impl<M: BenchMsg> Tx<M> for SegProducer<M> {
 }
 
 impl<M: BenchMsg> Rx<M> for SegConsumer<M> {
-    #[inline]
+    #[inline(always)]
     fn recv(&mut self) -> Result<Option<M>> {
         Ok(self.pop()?)
     }

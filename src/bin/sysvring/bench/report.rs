@@ -28,13 +28,17 @@ fn ratios(rows: &[Row], r: &Row) -> [Option<f64>; 4] {
 /// Whether a figure of `r` lies beyond its bound: faster than the hand ring (the
 /// ceiling) or a round trip shorter than the raw line (the floor). Such a figure
 /// means that the reference run was disturbed, not that the row beat the hardware.
+/// Beyond by more than 5 %, that is: closer than that is within the noise of a run.
 fn suspect(rows: &[Row], r: &Row) -> (bool, bool) {
     let [rc, _, lf, _] = ratios(rows, r);
     (
-        r.tr.bounded_by_ceiling() && rc.is_some_and(|x| x > 1.0),
-        r.tr.bounded_by_floor() && lf.is_some_and(|x| x < 1.0),
+        r.tr.bounded_by_ceiling() && rc.is_some_and(|x| x > 1.0 + SUSPECT_MARGIN),
+        r.tr.bounded_by_floor() && lf.is_some_and(|x| x < 1.0 - SUSPECT_MARGIN),
     )
 }
+
+/// How far beyond the ceiling or the floor a figure may lie before it is marked.
+const SUSPECT_MARGIN: f64 = 0.05;
 
 fn fmt_ratio(x: Option<f64>) -> String {
     match x {
@@ -175,8 +179,9 @@ pub fn table(out: &mut impl Write, o: &Opts, rows: &[Row], elapsed: Duration) ->
     if !suspects.is_empty() {
         writeln!(
             out,
-            "! suspect: beyond the ceiling or the floor measured in the same run ({}); the \
-             reference run was disturbed: rerun with more --rounds on a quieter machine.",
+            "! suspect: more than 5 % beyond the ceiling or the floor measured in the same run \
+             ({}); the reference run was disturbed: rerun with more --rounds on a quieter \
+             machine.",
             suspects
                 .iter()
                 .map(|r| format!("{} {}", r.tr.label_for(o.pairs), fmt_size(r.size)))

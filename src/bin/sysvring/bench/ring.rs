@@ -128,7 +128,12 @@ impl Spinner {
 
     /// One step of the wait; fails once the peer has been silent for
     /// [`SPIN_TIMEOUT`].
-    #[inline]
+    ///
+    /// Never inlined: a waiting side polls the peer's line once per call, at the
+    /// rate the ceiling has always been measured with (a tighter loop steals the
+    /// line from the peer that is writing it, and the ring settles in a slower
+    /// regime).
+    #[inline(never)]
     pub fn spin(&mut self, what: &str) -> Result<(), String> {
         std::hint::spin_loop();
         self.n = self.n.wrapping_add(1);
@@ -169,10 +174,7 @@ pub struct HandConsumer<M, R> {
 
 fn check<M, R: Region>(r: &R, capacity: usize) -> Result<(), String> {
     let need = ring_bytes(std::mem::size_of::<M>(), capacity);
-    if !capacity.is_power_of_two() {
-        return Err(format!("hand ring: {capacity} slots, not a power of two"));
-    }
-    if r.len() < need {
+    if capacity == 0 || r.len() < need {
         return Err(format!(
             "hand ring: region of {} bytes, need {need} for {capacity} slots",
             r.len()
@@ -201,8 +203,7 @@ impl<M, R: Region> HandConsumer<M, R> {
 }
 
 impl<M: bytemuck::Pod, R: Region> HandProducer<M, R> {
-    /// The producing side of a ring of `capacity` slots (a power of two) in `r`
-    /// (zero-filled).
+    /// The producing side of a ring of `capacity` slots in `r` (zero-filled).
     pub fn new(r: R, capacity: usize) -> Result<Self, String> {
         check::<M, R>(&r, capacity)?;
         Ok(HandProducer {
@@ -215,7 +216,7 @@ impl<M: bytemuck::Pod, R: Region> HandProducer<M, R> {
     }
 
     /// Writes `m` into the next slot and publishes it; spins while full.
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, m: &M) -> Result<(), String> {
         if self.tail.wrapping_sub(self.head_cache) >= self.cap {
             let mut s = Spinner::new();
@@ -229,8 +230,7 @@ impl<M: bytemuck::Pod, R: Region> HandProducer<M, R> {
                 s.spin("hand ring push")?;
             }
         }
-        // The capacity is a power of two (checked in `new`): a mask, not a division.
-        let slot = SLOTS + (self.tail & (self.cap - 1)) as usize * std::mem::size_of::<M>();
+        let slot = SLOTS + (self.tail % self.cap) as usize * std::mem::size_of::<M>();
         // SAFETY: the slot is inside the region (size checked in `new`) and free: the
         // consumer released it (head > tail - cap, Acquire above) and reads it only
         // after our Release of the new tail. M is Pod: a byte copy is a valid write.
@@ -251,7 +251,7 @@ impl<M: bytemuck::Pod, R: Region> HandProducer<M, R> {
 }
 
 impl<M: bytemuck::Pod, R: Region> HandConsumer<M, R> {
-    /// The consuming side of a ring of `capacity` slots (a power of two) in `r`.
+    /// The consuming side of a ring of `capacity` slots in `r`.
     pub fn new(r: R, capacity: usize) -> Result<Self, String> {
         check::<M, R>(&r, capacity)?;
         Ok(HandConsumer {
@@ -265,7 +265,7 @@ impl<M: bytemuck::Pod, R: Region> HandConsumer<M, R> {
 
     /// The next message, spinning while empty; `None` once the producer finished and
     /// everything was read.
-    #[inline]
+    #[inline(always)]
     pub fn pop(&mut self) -> Result<Option<M>, String> {
         if self.tail_cache == self.head {
             let mut s = Spinner::new();
@@ -287,7 +287,7 @@ impl<M: bytemuck::Pod, R: Region> HandConsumer<M, R> {
         if self.tail_cache.wrapping_sub(self.head) > self.cap {
             return Err("hand ring: corrupt tail".into());
         }
-        let slot = SLOTS + (self.head & (self.cap - 1)) as usize * std::mem::size_of::<M>();
+        let slot = SLOTS + (self.head % self.cap) as usize * std::mem::size_of::<M>();
         // SAFETY: in bounds (checked in `new`); published by the producer's Release of
         // tail, which our Acquire load saw; it does not rewrite the slot until we
         // publish head past it. M is Pod: any bytes are a valid M.
