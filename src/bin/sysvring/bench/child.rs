@@ -34,6 +34,7 @@ pub fn main(spec: &str) -> std::process::ExitCode {
 }
 
 fn run(s: &ChildSpec) -> Result<()> {
+    super::procs::die_with_parent(s.parent)?;
     if let Some(cpu) = s.cpu {
         super::procs::pin(cpu)?;
     }

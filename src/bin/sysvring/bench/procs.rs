@@ -133,6 +133,7 @@ impl Group {
             secs: self.base.secs,
             warm: self.base.warm,
             go: self.go.0.id(),
+            parent: std::process::id() as i32,
             cpu,
             role,
             wire,
@@ -363,6 +364,28 @@ pub fn allowed_cpus() -> Option<Vec<usize>> {
         }
     }
     (!cpus.is_empty()).then_some(cpus)
+}
+
+/// Makes the kernel SIGKILL the calling child when the bench that spawned it
+/// (`parent`) dies, even by SIGKILL, when no cleanup of its own can run: no child
+/// outlives it. Fails when that parent is already gone.
+pub fn die_with_parent(parent: i32) -> Result<()> {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and changes nothing but
+    // this process's parent-death signal; getppid cannot fail.
+    let (r, ppid) = unsafe {
+        (
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0),
+            libc::getppid(),
+        )
+    };
+    if r != 0 {
+        return Err(format!("prctl: {}", std::io::Error::last_os_error()).into());
+    }
+    // The parent may have died before the prctl: then we were reparented already.
+    if ppid != parent {
+        return Err("the bench that started this child is gone (peer exited)".into());
+    }
+    Ok(())
 }
 
 /// Pins the calling process on `cpu`.

@@ -19,6 +19,8 @@ pub struct ChildSpec {
     pub warm: f64,
     /// The parent's start semaphore set.
     pub go: i32,
+    /// The parent's pid: the child dies with it.
+    pub parent: i32,
     /// The CPU to pin the child on.
     pub cpu: Option<usize>,
     /// What the child does.
