@@ -43,29 +43,13 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 const CAPACITY: usize = 1024;
 const SIZES: [usize; 4] = [8, 64, 1024, 4096];
 
-/// A benchmark message: `Pod`, with a sequence number in its first eight bytes.
-trait Msg: sysvring::Message + Send {
-    fn seq(&self) -> u64 {
-        u64::from_le_bytes(bytemuck::bytes_of(self)[..8].try_into().unwrap())
-    }
-    fn set_seq(&mut self, seq: u64) {
-        bytemuck::bytes_of_mut(self)[..8].copy_from_slice(&seq.to_le_bytes());
-    }
-}
+// The message types of `sysvring bench`, shared: `Pod` byte arrays whose first eight
+// bytes carry a sequence number.
+#[allow(dead_code, unused_imports, unused_macros)]
+#[path = "../src/bin/sysvring/bench/msg.rs"]
+mod msg;
 
-// bytemuck implements Pod for arrays of common sizes only (no const generics without
-// its `min_const_generics` feature): one type per size.
-macro_rules! messages {
-    ($($name:ident = $n:literal),*) => {
-        $(
-            #[repr(C)]
-            #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable, sysvring::Message)]
-            struct $name([u8; $n]);
-            impl Msg for $name {}
-        )*
-    };
-}
-messages!(Msg8 = 8, Msg64 = 64, Msg1K = 1024, Msg4K = 4096);
+use msg::{BenchMsg as Msg, Msg1K, Msg4K, Msg64, Msg8};
 
 // ---- plumbing ---------------------------------------------------------------------
 

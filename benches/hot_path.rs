@@ -3,8 +3,9 @@
 //! Timings on a shared 2-core machine swing several-fold; instruction counts do not.
 //! This program sends and receives `N` messages in one thread (the ring never full,
 //! never empty for long: no waiting, no other process), so what callgrind counts is
-//! the per-message work of the library against a minimal hand-written ring doing
-//! the same in the same binary:
+//! the per-message work of the library against the hand-written reference ring (the
+//! one `sysvring bench` measures as its ceiling, included from
+//! `src/bin/sysvring/bench/ring.rs`) doing the same in the same binary:
 //!
 //! ```text
 //! cargo bench --bench hot_path --no-run
@@ -26,41 +27,14 @@ use std::time::Instant;
 
 use sysvring::{Builder, Flavor, Key};
 
-/// A one-thread SPSC ring over a plain buffer: cached indices, no presence checks,
-/// no wake-ups, no validation. What the library's per-message work is compared with.
-struct HandRing {
-    slots: Vec<u64>,
-    head: std::sync::atomic::AtomicU64,
-    tail: std::sync::atomic::AtomicU64,
-}
+// The one hand-written reference ring of the crate, shared with `sysvring bench` (the
+// ceiling row): cached indices, no presence checks, no wake-ups, no validation. Here
+// it lives on the heap and one thread pushes and pops.
+#[allow(dead_code)]
+#[path = "../src/bin/sysvring/bench/ring.rs"]
+mod ring;
 
-impl HandRing {
-    fn push(&self, v: u64) -> bool {
-        use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-        let t = self.tail.load(Relaxed);
-        if t - self.head.load(Acquire) >= self.slots.len() as u64 {
-            return false;
-        }
-        let i = (t as usize) & (self.slots.len() - 1);
-        // SAFETY: i is masked into the buffer; one thread uses the ring.
-        unsafe { (self.slots.as_ptr() as *mut u64).add(i).write(v) };
-        self.tail.store(t + 1, Release);
-        true
-    }
-
-    fn pop(&self) -> Option<u64> {
-        use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-        let h = self.head.load(Relaxed);
-        if h == self.tail.load(Acquire) {
-            return None;
-        }
-        let i = (h as usize) & (self.slots.len() - 1);
-        // SAFETY: as in push.
-        let v = unsafe { self.slots.as_ptr().add(i).read() };
-        self.head.store(h + 1, Release);
-        Some(v)
-    }
-}
+use ring::{HandConsumer, HandProducer, HeapRegion};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -87,17 +61,16 @@ fn main() {
 fn run(case: &str, n: u64) -> u64 {
     let mut sum = 0u64;
     if case == "hand" {
-        let r = HandRing {
-            slots: vec![0; 1024],
-            head: 0.into(),
-            tail: 0.into(),
-        };
+        const CAP: usize = 1024;
+        let region = HeapRegion::new(ring::ring_bytes(std::mem::size_of::<u64>(), CAP));
+        let mut tx = HandProducer::<u64, _>::new(&region, CAP).expect("a ring");
+        let mut rx = HandConsumer::<u64, _>::new(&region, CAP).expect("a ring");
         for i in 0..n {
             // black_box: keep the loop a loop of pushes and pops (the optimizer would
             // otherwise see through a ring private to this function).
-            let r = std::hint::black_box(&r);
-            assert!(r.push(std::hint::black_box(i)));
-            sum = sum.wrapping_add(r.pop().expect("a message"));
+            let (tx, rx) = (std::hint::black_box(&mut tx), std::hint::black_box(&mut rx));
+            tx.push(&std::hint::black_box(i)).expect("room");
+            sum = sum.wrapping_add(rx.pop().expect("no error").expect("a message"));
         }
         return sum;
     }

@@ -3,34 +3,55 @@
 //! `gc --dry-run` after every user was SIGKILLed. (A real `gc` would also collect
 //! channels that tests running in parallel just abandoned on purpose, so this suite
 //! removes what it made with `rm`; `tests/crash.rs` covers the collection itself.)
-//! And `bench`, the README's main job, run small over every row.
+//! And `bench`, the README's main job, run small over every row; the command line's
+//! usage errors (exit 2) and help (exit 0), which never touch a channel. What needs a
+//! host-wide `gc` or an empty IPC namespace is in `tests/gc.rs`.
 
-mod common;
+mod support;
 
 use std::process::Command;
 use std::time::Duration;
 
-use common::{env_i32, role, spawn_role, unique_key, wait_until};
+use support::{env, key, role, wait_until, Kid};
+
+/// Top byte of this file's keys.
+const TAG: u8 = 0x30;
+use serde_json::Value;
 use sysvring::{Builder, Flavor, Key, Transport};
 
-fn sysvring(args: &[&str]) -> (bool, String) {
+/// Runs the command: its exit code, stdout and stderr.
+fn run(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_sysvring"))
         .args(args)
         .output()
         .expect("run sysvring");
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn sysvring(args: &[&str]) -> (bool, String) {
+    let (code, mut text, err) = run(args);
+    text.push_str(&err);
+    (code == 0, text)
+}
+
+/// Stdout of a successful command, parsed as JSON.
+fn json(args: &[&str]) -> Value {
+    let (code, out, err) = run(args);
+    assert_eq!(code, 0, "sysvring {args:?}: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("sysvring {args:?}: {e}: {out}"))
 }
 
 /// The `ls --json` object of the channel at `key`, if listed.
-fn listed(key: Key) -> Option<String> {
-    let (ok, out) = sysvring(&["ls", "--json"]);
-    assert!(ok, "ls --json failed: {out}");
-    let needle = format!("\"key\":\"{key}\"");
-    out.split("},{\"key\"")
-        .find(|o| o.contains(&needle) || o.starts_with(&format!(":\"{key}\"")))
-        .map(str::to_string)
+fn listed(key: Key) -> Option<Value> {
+    let all = json(&["ls", "--json"]);
+    let list = all.as_array().expect("ls --json is an array");
+    list.iter()
+        .find(|o| o["key"] == key.to_string().as_str())
+        .cloned()
 }
 
 /// Child: create a channel at the key, connect a sender and a receiver, then wait to
@@ -43,7 +64,7 @@ fn child_hold_channel() {
     } else {
         Transport::ShmRing
     };
-    let ch = Builder::<[u64; 2]>::new(Key::from_raw(env_i32("CLI_KEY")))
+    let ch = Builder::<[u64; 2]>::new(Key::from_raw(env::<i32>("CLI_KEY")))
         .transport(t)
         .flavor(Flavor::Mpmc)
         .capacity(8)
@@ -61,30 +82,26 @@ fn ls_stat_rm_and_gc_see_a_killed_channel() {
         return;
     }
     for t in ["shm", "msgq"] {
-        let key = unique_key();
-        let mut child = spawn_role(
+        let key = key(TAG);
+        let mut child = Kid::spawn(
             "child_hold_channel",
             t,
             &[("CLI_KEY", key.raw().to_string())],
         );
         wait_until("the child's channel is listed", || {
-            listed(key)
-                .is_some_and(|o| o.contains("\"senders\":1") && o.contains("\"receivers\":1"))
+            listed(key).is_some_and(|o| o["senders"] == 1 && o["receivers"] == 1)
         });
         let o = listed(key).unwrap();
-        assert!(o.contains(&format!("\"transport\":\"{t}\"")), "{o}");
-        assert!(
-            o.contains("\"flavor\":\"mpmc\"") && o.contains("\"elem_size\":16"),
-            "{o}"
-        );
-        assert!(o.contains("\"len\":1"), "{o}");
+        assert_eq!(o["transport"], t, "{o}");
+        assert!(o["flavor"] == "mpmc" && o["elem_size"] == 16, "{o}");
+        assert_eq!(o["len"], 1, "{o}");
+        assert!(o["last_activity"].is_u64(), "{o}");
         if t == "shm" {
-            assert!(o.contains("\"creator_alive\":true"), "{o}");
-            assert!(
-                o.contains(&format!("\"creator_pid\":{}", child.pid())),
-                "{o}"
-            );
+            assert_eq!(o["creator_alive"], true, "{o}");
+            assert_eq!(o["creator_pid"], child.pid(), "{o}");
         }
+        let st = json(&["stat", "--key", &key.to_string(), "--json"]);
+        assert_eq!(st["key"], o["key"], "{st}");
         let (ok, table) = sysvring(&["ls"]);
         assert!(ok && table.contains(&key.to_string()), "{table}");
         let (ok, st) = sysvring(&["stat", &key.to_string()]);
@@ -98,22 +115,22 @@ fn ls_stat_rm_and_gc_see_a_killed_channel() {
         child.kill();
         let _ = child.wait();
         wait_until("the kernel undid the killed users", || {
-            listed(key)
-                .is_some_and(|o| o.contains("\"senders\":0") && o.contains("\"receivers\":0"))
+            listed(key).is_some_and(|o| o["senders"] == 0 && o["receivers"] == 0)
         });
         let o = listed(key).unwrap();
-        assert!(
-            o.contains("\"creator_alive\":false") && o.contains("\"in_use\":false"),
-            "{o}"
-        );
+        assert!(o["creator_alive"] == false && o["in_use"] == false, "{o}");
         let (ok, dry) = sysvring(&["gc", "--dry-run"]);
         assert!(
             ok && dry.contains(&key.to_string()),
             "gc --dry-run must name it: {dry}"
         );
         assert!(listed(key).is_some(), "a dry run removes nothing");
-        let (ok, msg) = sysvring(&["rm", &key.to_string()]);
-        assert!(ok, "{msg}");
+        let removed = json(&["rm", &key.to_string(), "--json"]);
+        assert_eq!(
+            removed["removed"]["key"],
+            key.to_string().as_str(),
+            "{removed}"
+        );
         assert!(listed(key).is_none(), "removed");
         assert!(
             sysvring::sys::Shm::open(key).is_err() && sysvring::sys::SemSet::open(key).is_err()
@@ -126,12 +143,81 @@ fn unknown_channels_and_options_are_errors() {
     if role().is_some() {
         return;
     }
-    let (ok, out) = sysvring(&["stat", "0x7fff0001"]);
-    assert!(!ok && out.contains("no sysvring channel"), "{out}");
-    let (ok, _) = sysvring(&["rm"]);
-    assert!(!ok);
-    let (ok, _) = sysvring(&["ls", "--bogus"]);
-    assert!(!ok);
+    // Not found: exit 1.
+    let (code, _, err) = run(&["stat", "0x7fff0001"]);
+    assert!(
+        code == 1 && err.contains("no sysvring channel"),
+        "{code} {err}"
+    );
+    let (code, _, err) = run(&["stat", "--key", "0x7fff0001"]);
+    assert!(
+        code == 1 && err.contains("no sysvring channel"),
+        "{code} {err}"
+    );
+    let (code, _, err) = run(&["rm", "--shm", "2147483647"]);
+    assert!(
+        code == 1 && err.contains("no sysvring channel"),
+        "{code} {err}"
+    );
+    // Usage errors: exit 2, whatever the command.
+    for args in [
+        &["rm"][..],
+        &["stat"],
+        &["ls", "--bogus"],
+        &["ls", "extra"],
+        &["stat", "--key", "1", "--bogus"],
+        &["stat", "1", "2"],
+        &["stat", "--key", "1", "--shm", "2"],
+        &["rm", "--dry-run", "0x7fff0001"],
+        &["rm", "-n", "0x7fff0001"],
+        &["rm", "0x7fff0001", "extra"],
+        &["gc", "--dryrun"],
+        &["gc", "extra"],
+        &["gc", "-x"],
+        &["bench", "--bogus"],
+        &["bench", "extra"],
+        &["bench", "--pairs", "0"],
+        &["frobnicate"],
+        &[],
+    ] {
+        let (code, out, err) = run(args);
+        assert_eq!(code, 2, "sysvring {args:?}: {out}{err}");
+    }
+    // Keys are 32 bits: nothing wraps (4294967296 is not 0, the IPC_PRIVATE key).
+    for args in [
+        &["stat", "4294967296"][..],
+        &["stat", "--key", "4294967296"],
+        &["stat", "--key", "0x100000000"],
+        &["rm", "--key", "-2147483649"],
+        &["stat", "--shm", "-1"],
+        &["stat", "--key", "0"],
+        &["stat", "zero"],
+    ] {
+        let (code, out, err) = run(args);
+        assert_eq!(code, 2, "sysvring {args:?}: {out}{err}");
+        assert!(!err.is_empty(), "sysvring {args:?} says why");
+    }
+    // Help and version on every command: exit 0, on stdout.
+    for args in [
+        &["--help"][..],
+        &["--version"],
+        &["help"],
+        &["help", "gc"],
+        &["ls", "--help"],
+        &["stat", "--help"],
+        &["rm", "--help"],
+        &["gc", "--help"],
+        &["gc", "-h"],
+        &["bench", "--help"],
+    ] {
+        let (code, out, _) = run(args);
+        assert!(code == 0 && !out.is_empty(), "sysvring {args:?}: {code}");
+    }
+    let (_, out, _) = run(&["bench", "--help"]);
+    assert!(
+        out.contains("ceiling") && out.contains("--messages"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -139,8 +225,8 @@ fn foreign_objects_are_never_listed_or_collected() {
     if role().is_some() {
         return;
     }
-    let key = unique_key();
-    let mut g = common::IpcGuard::new();
+    let key = key(TAG);
+    let mut g = support::Guard::new();
     let shm = g.shm(sysvring::sys::Shm::create(key, 4096, 0o600).unwrap());
     shm.attach(false).unwrap().write(0, &[0xab; 4096]);
     let sem = g.sem(sysvring::sys::SemSet::create(key, 25, 0o600).unwrap());
@@ -159,7 +245,7 @@ fn bench_runs_every_row() {
     if role().is_some() {
         return;
     }
-    let (ok, out) = sysvring(&[
+    let (code, out, err) = run(&[
         "bench",
         "--messages",
         "2000",
@@ -171,7 +257,9 @@ fn bench_runs_every_row() {
         "3",
         "--json",
     ]);
-    assert!(ok, "{out}");
+    assert_eq!(code, 0, "{out}{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let rows = doc["results"].as_array().expect("results");
     for tr in [
         "floor",
         "ceiling",
@@ -187,18 +275,37 @@ fn bench_runs_every_row() {
         "unix",
         "msgq",
     ] {
-        let rows = out.matches(&format!("{{\"transport\": \"{tr}\",")).count();
-        assert_eq!(rows, 2, "{tr}: one row per size in {out}");
+        let n = rows.iter().filter(|r| r["transport"] == tr).count();
+        assert_eq!(n, 2, "{tr}: one row per size in {out}");
     }
-    assert!(out.contains("\"sysvring mpmc 3x3\""), "{out}");
-    assert!(out.contains("\"crossbeam 3x3 threads\""), "{out}");
-    assert_eq!(out.matches("\"errors\": []").count(), 26, "{out}");
-    // A row measures what it can: throughput-only and latency-only rows say so.
     assert!(
-        out.contains("\"label\": \"raw semop (wake floor)\", \"size\": 8, \"throughput\": null")
+        rows.iter().any(|r| r["label"] == "sysvring mpmc 3x3"),
+        "{out}"
     );
+    assert!(
+        rows.iter().any(|r| r["label"] == "crossbeam 3x3 threads"),
+        "{out}"
+    );
+    for r in rows {
+        assert_eq!(r["errors"], serde_json::json!([]), "{r}");
+        assert!(r["suspect"].is_boolean(), "{r}");
+    }
+    // A row measures what it can: throughput-only and latency-only rows say so.
+    let semop = rows
+        .iter()
+        .find(|r| r["transport"] == "semop" && r["size"] == 8)
+        .expect("semop row");
+    assert!(semop["throughput"].is_null() && semop["latency_ns"]["p50"].is_number());
+    let ceiling = rows
+        .iter()
+        .find(|r| r["transport"] == "ceiling")
+        .expect("ceiling row");
+    assert!(ceiling["latency_ns"].is_null() && ceiling["throughput"]["msgs_per_s"].is_number());
     let (ok, out) = sysvring(&["bench", "--pairs", "0"]);
     assert!(!ok && out.contains("--pairs"), "{out}");
     let (ok, out) = sysvring(&["bench", "--transports", "carrier-pigeon"]);
     assert!(!ok && out.contains("unknown transport"), "{out}");
+    // The plot's path is checked before anything runs.
+    let (code, _, err) = run(&["bench", "--plot", "/nonexistent/dir/x.svg"]);
+    assert!(code == 2 && err.contains("--plot"), "{code} {err}");
 }

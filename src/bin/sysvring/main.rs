@@ -3,57 +3,59 @@
 //! - `sysvring bench`: measures the channels against hand-written and OS baselines,
 //!   between real processes (this binary re-executed in hidden child roles).
 //! - `sysvring ls | stat | rm | gc`: inspection and cleanup of channels.
+//!
+//! Exit status: 0 on success, 1 when something was not found or failed, 2 for a
+//! usage error (unknown option, extra or missing argument, bad value, ambiguous
+//! address).
 
 use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
 
 mod admin;
 mod bench;
 
-const USAGE: &str = "\
-sysvring: typed lock-free channels between processes over System V IPC
+/// sysvring: typed lock-free channels between processes over System V IPC
+#[derive(Debug, Parser)]
+#[command(name = "sysvring", version, arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
 
-Usage: sysvring <COMMAND> [OPTIONS]
-
-Commands:
-  bench     Measure throughput and latency of sysvring against baselines
-            (run `sysvring bench --help` for its options)
-  ls [--json]              List the sysvring channels on this host
-  stat KEY|ID [--json]     Show one channel: header, users and counters
-  rm KEY|ID [--force]      Remove a channel (refused while users remain)
-  gc [--dry-run]           Remove every channel no live process uses
-  help      Print this help
-
-Options:
-  -h, --help     Print this help
-  -V, --version  Print the version
-";
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    Bench(bench::BenchArgs),
+    Ls(admin::LsArgs),
+    Stat(admin::StatArgs),
+    Rm(admin::RmArgs),
+    Gc(admin::GcArgs),
+    /// A child process of `bench` (internal).
+    #[command(name = "__bench-child", hide = true)]
+    BenchChild {
+        /// The child's spec, in JSON.
+        spec: String,
+    },
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some(cmd) = args.first() else {
-        eprint!("{USAGE}");
-        return ExitCode::from(2);
-    };
-    let rest = &args[1..];
-    match cmd.as_str() {
-        "bench" => bench::main(rest),
-        bench::CHILD_COMMAND => bench::child_main(rest),
-        "ls" => admin::ls(rest),
-        "stat" => admin::stat(rest),
-        "rm" => admin::rm(rest),
-        "gc" => admin::gc(rest),
-        "-h" | "--help" | "help" => {
-            print!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        "-V" | "--version" => {
-            println!("sysvring {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
-        }
-        other => {
-            eprintln!("sysvring: unknown command `{other}`\n");
-            eprint!("{USAGE}");
-            ExitCode::from(2)
-        }
+    match Cli::parse().cmd {
+        Cmd::Bench(a) => bench::main(a),
+        Cmd::BenchChild { spec } => bench::child_main(&spec),
+        Cmd::Ls(a) => admin::ls(&a),
+        Cmd::Stat(a) => admin::stat(&a),
+        Cmd::Rm(a) => admin::rm(&a),
+        Cmd::Gc(a) => admin::gc(&a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+        assert_eq!(super::bench::CHILD_COMMAND, "__bench-child");
     }
 }

@@ -1,25 +1,70 @@
 //! Spawning, starting, watching and reaping the child processes of one measurement,
 //! and guards that remove the kernel objects the parent created.
 //!
-//! Every child is this binary re-executed as `sysvring __bench-child ...`. Its stderr
-//! is the control channel (`READY`, `RESULT ...`, `ERROR ...`), read by one thread per
-//! child. A [`Group`] kills and reaps whatever is still running when it is dropped, so
+//! Every child is this binary re-executed as `sysvring __bench-child SPEC`. Its stderr
+//! is the control channel (one [`ChildMsg`] a line), read by one thread per child. A [`Group`] kills and reaps whatever is still running when it is dropped, so
 //! an error or a panic in the parent never leaves a child behind; it is declared after
 //! the guards of the objects the children use, so they are removed after the children
 //! are gone.
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use sysvring::sys::{MsgQueue, SemOp, SemSet, Shm};
 
+use super::role::{ChildMsg, ChildSpec, Report, Role, Wire};
 use super::Result;
 
 /// How long children may take to start and connect.
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How often a waiting parent looks at the interrupt flag.
+const POLL: Duration = Duration::from_millis(20);
+
+static INTERRUPTED: AtomicI32 = AtomicI32::new(0);
+
+/// Whether SIGINT or SIGTERM arrived (after [`catch_interrupts`]).
+pub fn interrupted() -> bool {
+    interrupt_signal().is_some()
+}
+
+/// The signal that interrupted the run, if one did.
+pub fn interrupt_signal() -> Option<i32> {
+    Some(INTERRUPTED.load(Ordering::Relaxed)).filter(|&s| s != 0)
+}
+
+extern "C" fn on_interrupt(sig: libc::c_int) {
+    // Async-signal-safe: one atomic store. The main path sees the flag, kills and
+    // reaps the children, and removes every object it made.
+    INTERRUPTED.store(sig, Ordering::Relaxed);
+}
+
+/// Makes SIGINT and SIGTERM set the [`interrupted`] flag instead of killing the
+/// process, so that the run ends through its guards: children killed and reaped,
+/// every segment, semaphore set and queue it made removed. Children are spawned
+/// afterwards with the default dispositions (exec resets caught signals).
+pub fn catch_interrupts() -> Result<()> {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: `sa` is fully initialised (zeroed is a valid sigaction: empty mask,
+        // no flags) before the call; the handler only stores to an atomic, which is
+        // async-signal-safe; SA_RESTART keeps the parent's blocking calls going (it
+        // polls the flag instead). No other code of this program installs handlers.
+        let r = unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut())
+        };
+        if r != 0 {
+            return Err(format!("sigaction: {}", std::io::Error::last_os_error()).into());
+        }
+    }
+    Ok(())
+}
 
 /// What a child said on its stderr.
 enum Event {
@@ -27,14 +72,15 @@ enum Event {
     Eof(usize),
 }
 
-/// The `key=value` pairs of a child's `RESULT` line.
-pub type Report = HashMap<String, String>;
-
-/// Reads a number from a report.
-pub fn field<T: std::str::FromStr>(r: &Report, k: &str) -> Result<T> {
-    r.get(k)
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| format!("child report without `{k}`").into())
+/// What every child of a measurement shares.
+#[derive(Debug, Clone, Copy)]
+pub struct Base {
+    /// Message size in bytes.
+    pub size: usize,
+    /// Time box in seconds.
+    pub secs: f64,
+    /// A consumer's warm-up in seconds.
+    pub warm: f64,
 }
 
 /// The children of one measurement.
@@ -43,35 +89,35 @@ pub struct Group {
     tx: mpsc::Sender<Event>,
     rx: mpsc::Receiver<Event>,
     go: SemGuard,
-    common: Vec<String>,
+    base: Base,
     cpus: Option<Vec<usize>>,
 }
 
 impl Group {
-    /// A group whose children get `common` arguments (after their own) and start
-    /// together on a fresh semaphore.
+    /// A group whose children share `base` and start together on a fresh semaphore.
     /// With `cpus`, the children are pinned round-robin on those CPUs, in the order
     /// they are spawned.
-    pub fn new(mut common: Vec<String>, cpus: Option<Vec<usize>>) -> Result<Group> {
+    pub fn new(base: Base, cpus: Option<Vec<usize>>) -> Result<Group> {
         let go = SemGuard(SemSet::create(sysvring::Key::private(), 1, 0o600)?);
         created(Created::Sem(go.0.id()));
-        common.push(format!("go={}", go.0.id()));
         let (tx, rx) = mpsc::channel();
         Ok(Group {
             children: Vec::new(),
             tx,
             rx,
             go,
-            common,
+            base,
             cpus,
         })
     }
 
-    /// Spawns a child named `name` (for messages) with `args`, stdin and stdout.
+    /// Spawns a child named `name` (for messages) in `role` over `wire`, with stdin
+    /// and stdout.
     pub fn spawn(
         &mut self,
         name: &str,
-        args: &[String],
+        role: Role,
+        wire: Wire,
         stdin: Stdio,
         stdout: Stdio,
     ) -> Result<&mut Child> {
@@ -81,12 +127,20 @@ impl Group {
             .cpus
             .as_ref()
             .filter(|c| !c.is_empty())
-            .map(|c| format!("cpu={}", c[idx % c.len()]));
+            .map(|c| c[idx % c.len()]);
+        let spec = ChildSpec {
+            size: self.base.size,
+            secs: self.base.secs,
+            warm: self.base.warm,
+            go: self.go.0.id(),
+            parent: std::process::id() as i32,
+            cpu,
+            role,
+            wire,
+        };
         let mut child = Command::new(exe)
             .arg(super::CHILD_COMMAND)
-            .args(args)
-            .args(&self.common)
-            .args(cpu)
+            .arg(spec.to_arg())
             .stdin(stdin)
             .stdout(stdout)
             .stderr(Stdio::piped())
@@ -114,7 +168,8 @@ impl Group {
     }
 
     /// Waits until every child is ready, starts them all at once, and collects their
-    /// reports, within `timeout` after the start. Fails at the first child error.
+    /// reports, within `timeout` after the start. Fails at the first child error, and
+    /// soon after SIGINT or SIGTERM (see [`interrupted`]).
     pub fn run(&mut self, timeout: Duration) -> Result<Vec<Report>> {
         let n = self.children.len();
         let mut reports: Vec<Option<Report>> = vec![None; n];
@@ -123,9 +178,13 @@ impl Group {
         let mut done = 0;
         let mut deadline = Instant::now() + READY_TIMEOUT;
         while done < n {
+            if interrupted() {
+                return Err(self.failure("interrupted".into(), &[]));
+            }
             let left = deadline.saturating_duration_since(Instant::now());
-            let ev = match self.rx.recv_timeout(left) {
+            let ev = match self.rx.recv_timeout(left.min(POLL)) {
                 Ok(ev) => ev,
+                Err(mpsc::RecvTimeoutError::Timeout) if !left.is_zero() => continue,
                 Err(_) => {
                     let what = if ready < n {
                         "to get ready"
@@ -138,24 +197,20 @@ impl Group {
             match ev {
                 Event::Line(i, l) => {
                     let name = &self.children[i].0;
-                    if l == "READY" {
-                        ready += 1;
-                        if ready == n {
-                            let k = i16::try_from(n).map_err(|_| "too many children")?;
-                            self.go.0.op(&[SemOp::new(0, k)])?;
-                            deadline = Instant::now() + timeout;
+                    match ChildMsg::parse(&l) {
+                        Some(ChildMsg::Ready) => {
+                            ready += 1;
+                            if ready == n {
+                                let k = i16::try_from(n).map_err(|_| "too many children")?;
+                                self.go.0.op(&[SemOp::new(0, k)])?;
+                                deadline = Instant::now() + timeout;
+                            }
                         }
-                    } else if let Some(r) = l.strip_prefix("RESULT ") {
-                        let map = r
-                            .split_whitespace()
-                            .filter_map(|kv| kv.split_once('='))
-                            .map(|(k, v)| (k.to_string(), v.to_string()))
-                            .collect();
-                        reports[i] = Some(map);
-                    } else if let Some(e) = l.strip_prefix("ERROR ") {
-                        return Err(self.failure(format!("{name}: {e}"), &notes));
-                    } else {
-                        notes.push(format!("{name}: {l}"));
+                        Some(ChildMsg::Done(r)) => reports[i] = Some(r),
+                        Some(ChildMsg::Failed(e)) => {
+                            return Err(self.failure(format!("{name}: {e}"), &notes));
+                        }
+                        None => notes.push(format!("{name}: {l}")),
                     }
                 }
                 Event::Eof(i) => {
@@ -309,6 +364,28 @@ pub fn allowed_cpus() -> Option<Vec<usize>> {
         }
     }
     (!cpus.is_empty()).then_some(cpus)
+}
+
+/// Makes the kernel SIGKILL the calling child when the bench that spawned it
+/// (`parent`) dies, even by SIGKILL, when no cleanup of its own can run: no child
+/// outlives it. Fails when that parent is already gone.
+pub fn die_with_parent(parent: i32) -> Result<()> {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and changes nothing but
+    // this process's parent-death signal; getppid cannot fail.
+    let (r, ppid) = unsafe {
+        (
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0),
+            libc::getppid(),
+        )
+    };
+    if r != 0 {
+        return Err(format!("prctl: {}", std::io::Error::last_os_error()).into());
+    }
+    // The parent may have died before the prctl: then we were reparented already.
+    if ppid != parent {
+        return Err("the bench that started this child is gone (peer exited)".into());
+    }
+    Ok(())
 }
 
 /// Pins the calling process on `cpu`.

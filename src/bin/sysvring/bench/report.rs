@@ -1,11 +1,15 @@
-//! Output of `sysvring bench`: the table, the JSON document and the SVG plot.
+//! Output of `sysvring bench`: the table and the JSON document (serde).
 
-use std::fmt::Write as _;
 use std::io::{self, Write};
-use std::path::Path;
 use std::time::Duration;
 
-use super::{fmt_count, fmt_ns, fmt_size, Opts, Row, Tr};
+use serde::Serialize;
+
+use super::catalogue::Tr;
+use super::fmt::{fmt_count, fmt_ns, fmt_size};
+use super::opts::Opts;
+use super::schedule::Row;
+use super::wiring::{self, Sleeps};
 
 /// The reference rows for the ratios of `row`: (ceiling, pipe, floor) at its size.
 fn refs(rows: &[Row], size: usize) -> (Option<&Row>, Option<&Row>, Option<&Row>) {
@@ -20,6 +24,21 @@ fn ratios(rows: &[Row], r: &Row) -> [Option<f64>; 4] {
     let lat = |x: Option<&Row>| Some(r.lat?.p50 / x?.lat?.p50);
     [thr(ceil), thr(pipe), lat(floor), lat(pipe)]
 }
+
+/// Whether a figure of `r` lies beyond its bound: faster than the hand ring (the
+/// ceiling) or a round trip shorter than the raw line (the floor). Such a figure
+/// means that the reference run was disturbed, not that the row beat the hardware.
+/// Beyond by more than 5 %, that is: closer than that is within the noise of a run.
+fn suspect(rows: &[Row], r: &Row) -> (bool, bool) {
+    let [rc, _, lf, _] = ratios(rows, r);
+    (
+        r.tr.bounded_by_ceiling() && rc.is_some_and(|x| x > 1.0 + SUSPECT_MARGIN),
+        r.tr.bounded_by_floor() && lf.is_some_and(|x| x < 1.0 - SUSPECT_MARGIN),
+    )
+}
+
+/// How far beyond the ceiling or the floor a figure may lie before it is marked.
+const SUSPECT_MARGIN: f64 = 0.05;
 
 fn fmt_ratio(x: Option<f64>) -> String {
     match x {
@@ -43,7 +62,8 @@ fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-fn header(o: &Opts) -> String {
+/// The first line of the table and the title of the plot.
+pub fn header(o: &Opts) -> String {
     let work = match o.messages {
         Some(n) => format!("{n} messages or round trips per run"),
         None => format!("{} s per run", o.secs),
@@ -53,7 +73,7 @@ fn header(o: &Opts) -> String {
     } else {
         work
     };
-    let work = if super::cpus(o).is_some() {
+    let work = if wiring::cpus(o).is_some() {
         format!("{work}, pinned")
     } else {
         work
@@ -103,6 +123,15 @@ pub fn table(out: &mut impl Write, o: &Opts, rows: &[Row], elapsed: Duration) ->
         let failed = !r.errors.is_empty();
         let dash = |ok: bool| if failed && !ok { "error" } else { "-" }.to_string();
         let [rc, rp, lf, lp] = ratios(rows, r);
+        let (above, below) = suspect(rows, r);
+        let mark = |x: Option<f64>, bad: bool| {
+            let s = fmt_ratio(x);
+            if bad {
+                format!("{s}!")
+            } else {
+                s
+            }
+        };
         let (msgs, mbs) = match r.thr {
             Some(t) => (
                 fmt_count(t.rate),
@@ -125,12 +154,12 @@ pub fn table(out: &mut impl Write, o: &Opts, rows: &[Row], elapsed: Duration) ->
             r.tr.label_for(o.pairs),
             msgs,
             mbs,
-            fmt_ratio(rc),
+            mark(rc, above),
             fmt_ratio(rp),
             p50,
             p99,
             p999,
-            fmt_ratio(lf),
+            mark(lf, below),
             fmt_ratio(lp)
         )?;
     }
@@ -143,6 +172,26 @@ pub fn table(out: &mut impl Write, o: &Opts, rows: &[Row], elapsed: Duration) ->
         out,
         "×floor, ×pipe: median round trip over the raw line's and the pipe's (lower is better)."
     )?;
+    let suspects: Vec<_> = rows
+        .iter()
+        .filter(|r| suspect(rows, r) != (false, false))
+        .collect();
+    if !suspects.is_empty() {
+        writeln!(
+            out,
+            "! suspect: more than 5 % beyond the ceiling or the floor measured in the same run \
+             ({}); the reference run was disturbed: rerun with more --rounds on a quieter \
+             machine.",
+            suspects
+                .iter()
+                .map(|r| format!("{} {}", r.tr.label_for(o.pairs), fmt_size(r.size)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?;
+    }
+    if o.rounds > 1 {
+        spread_table(out, o, rows)?;
+    }
     let errors: Vec<_> = rows
         .iter()
         .flat_map(|r| r.errors.iter().map(move |e| (r, e)))
@@ -163,368 +212,181 @@ pub fn table(out: &mut impl Write, o: &Opts, rows: &[Row], elapsed: Duration) ->
     Ok(())
 }
 
+/// The spread of every figure over the rounds.
+fn spread_table(out: &mut impl Write, o: &Opts, rows: &[Row]) -> io::Result<()> {
+    writeln!(out)?;
+    writeln!(
+        out,
+        "spread over {} rounds (min–max): throughput msg/s, median round trip",
+        o.rounds
+    )?;
+    for r in rows {
+        let thr = r
+            .rate_spread()
+            .map(|(lo, hi)| format!("{}–{}", fmt_count(lo), fmt_count(hi)))
+            .unwrap_or_else(|| "-".into());
+        let lat = r
+            .median_spread()
+            .map(|(lo, hi)| format!("{}–{}", fmt_ns(lo), fmt_ns(hi)))
+            .unwrap_or_else(|| "-".into());
+        if thr == "-" && lat == "-" {
+            continue;
+        }
+        writeln!(
+            out,
+            "  {:<7} {:<22} │{:>21} │{:>21}",
+            fmt_size(r.size),
+            r.tr.label_for(o.pairs),
+            thr,
+            lat
+        )?;
+    }
+    Ok(())
+}
+
 // ---- JSON ---------------------------------------------------------------------------
 
-fn json_str(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\n' => o.push_str("\\n"),
-            '\t' => o.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
+/// Lowest and highest value over the rounds.
+#[derive(Serialize)]
+struct Spread {
+    min: f64,
+    max: f64,
 }
 
-fn json_num(x: Option<f64>) -> String {
-    match x {
-        Some(x) if x.is_finite() => {
-            if x == x.trunc() && x.abs() < 1e15 {
-                format!("{x:.0}")
-            } else {
-                format!("{x:.6}")
-            }
-        }
-        _ => "null".into(),
+impl Spread {
+    fn of(s: Option<(f64, f64)>) -> Option<Spread> {
+        s.map(|(min, max)| Spread { min, max })
     }
 }
 
-fn json_sleeps(s: Option<super::Sleeps>) -> String {
-    s.map(|s| {
-        format!(
-            ", \"kernel_sleeps\": {}, \"wakeups\": {}",
-            s.sleeps, s.wakeups
-        )
-    })
-    .unwrap_or_default()
+#[derive(Serialize)]
+struct JsonThroughput {
+    messages: u64,
+    seconds: f64,
+    msgs_per_s: f64,
+    mb_per_s: f64,
+    ratio_ceiling: Option<f64>,
+    ratio_pipe: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kernel_sleeps: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wakeups: Option<u64>,
+    /// Messages per second, over the rounds.
+    spread: Option<Spread>,
+}
+
+#[derive(Serialize)]
+struct JsonLatency {
+    samples: u64,
+    min: f64,
+    p50: f64,
+    p99: f64,
+    p999: f64,
+    mean: f64,
+    ratio_floor: Option<f64>,
+    ratio_pipe: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kernel_sleeps: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wakeups: Option<u64>,
+    /// Median round trip, over the rounds.
+    spread: Option<Spread>,
+}
+
+#[derive(Serialize)]
+struct JsonRow<'a> {
+    transport: &'static str,
+    label: String,
+    size: usize,
+    throughput: Option<JsonThroughput>,
+    latency_ns: Option<JsonLatency>,
+    /// A figure beyond the ceiling or the floor of the same run.
+    suspect: bool,
+    errors: &'a [String],
+}
+
+#[derive(Serialize)]
+struct JsonDoc<'a> {
+    tool: &'static str,
+    version: &'static str,
+    cpus: usize,
+    cpu_model: Option<String>,
+    seconds_per_run: f64,
+    messages: Option<u64>,
+    rounds: usize,
+    pinned: bool,
+    capacity: usize,
+    elapsed_s: f64,
+    results: Vec<JsonRow<'a>>,
+}
+
+fn finite(x: Option<f64>) -> Option<f64> {
+    x.filter(|x| x.is_finite())
+}
+
+fn sleeps(s: Option<Sleeps>) -> (Option<u64>, Option<u64>) {
+    (s.map(|s| s.sleeps), s.map(|s| s.wakeups))
 }
 
 /// Prints the results as one JSON document.
 pub fn json(out: &mut impl Write, o: &Opts, rows: &[Row], elapsed: Duration) -> io::Result<()> {
-    let mut s = String::new();
-    s.push_str("{\n");
-    let _ = writeln!(s, "  \"tool\": \"sysvring bench\",");
-    let _ = writeln!(s, "  \"version\": {},", json_str(env!("CARGO_PKG_VERSION")));
-    let _ = writeln!(s, "  \"cpus\": {},", cpus());
-    let _ = writeln!(
-        s,
-        "  \"cpu_model\": {},",
-        cpu_model().map_or("null".into(), |m| json_str(&m))
-    );
-    let _ = writeln!(s, "  \"seconds_per_run\": {},", json_num(Some(o.secs)));
-    let _ = writeln!(
-        s,
-        "  \"messages\": {},",
-        o.messages.map_or("null".into(), |n| n.to_string())
-    );
-    let _ = writeln!(s, "  \"rounds\": {},", o.rounds);
-    let _ = writeln!(s, "  \"pinned\": {},", super::cpus(o).is_some());
-    let _ = writeln!(s, "  \"capacity\": {},", o.capacity);
-    let _ = writeln!(
-        s,
-        "  \"elapsed_s\": {},",
-        json_num(Some(elapsed.as_secs_f64()))
-    );
-    s.push_str("  \"results\": [");
-    for (i, r) in rows.iter().enumerate() {
-        let [rc, rp, lf, lp] = ratios(rows, r);
-        s.push_str(if i == 0 { "\n" } else { ",\n" });
-        let _ = write!(
-            s,
-            "    {{\"transport\": {}, \"label\": {}, \"size\": {}",
-            json_str(r.tr.name()),
-            json_str(&r.tr.label_for(o.pairs)),
-            r.size
-        );
-        match r.thr {
-            Some(t) => {
-                let _ = write!(
-                    s,
-                    ", \"throughput\": {{\"messages\": {}, \"seconds\": {}, \"msgs_per_s\": {}, \"mb_per_s\": {}, \"ratio_ceiling\": {}, \"ratio_pipe\": {}{}}}",
-                    t.msgs,
-                    json_num(Some(t.secs)),
-                    json_num(Some(t.rate.round())),
-                    json_num(Some(t.rate * r.size as f64 / 1e6)),
-                    json_num(rc),
-                    json_num(rp),
-                    json_sleeps(t.sleeps)
-                );
+    let results = rows
+        .iter()
+        .map(|r| {
+            let [rc, rp, lf, lp] = ratios(rows, r);
+            let (above, below) = suspect(rows, r);
+            JsonRow {
+                transport: r.tr.name(),
+                label: r.tr.label_for(o.pairs),
+                size: r.size,
+                throughput: r.thr.map(|t| {
+                    let (kernel_sleeps, wakeups) = sleeps(t.sleeps);
+                    JsonThroughput {
+                        messages: t.msgs,
+                        seconds: t.secs,
+                        msgs_per_s: t.rate.round(),
+                        mb_per_s: t.rate * r.size as f64 / 1e6,
+                        ratio_ceiling: finite(rc),
+                        ratio_pipe: finite(rp),
+                        kernel_sleeps,
+                        wakeups,
+                        spread: Spread::of(r.rate_spread()),
+                    }
+                }),
+                latency_ns: r.lat.map(|l| {
+                    let (kernel_sleeps, wakeups) = sleeps(l.sleeps);
+                    JsonLatency {
+                        samples: l.samples,
+                        min: l.min,
+                        p50: l.p50,
+                        p99: l.p99,
+                        p999: l.p999,
+                        mean: l.mean.round(),
+                        ratio_floor: finite(lf),
+                        ratio_pipe: finite(lp),
+                        kernel_sleeps,
+                        wakeups,
+                        spread: Spread::of(r.median_spread()),
+                    }
+                }),
+                suspect: above || below,
+                errors: &r.errors,
             }
-            None => s.push_str(", \"throughput\": null"),
-        }
-        match r.lat {
-            Some(l) => {
-                let _ = write!(
-                    s,
-                    ", \"latency_ns\": {{\"samples\": {}, \"min\": {}, \"p50\": {}, \"p99\": {}, \"p999\": {}, \"mean\": {}, \"ratio_floor\": {}, \"ratio_pipe\": {}{}}}",
-                    l.samples,
-                    json_num(Some(l.min)),
-                    json_num(Some(l.p50)),
-                    json_num(Some(l.p99)),
-                    json_num(Some(l.p999)),
-                    json_num(Some(l.mean.round())),
-                    json_num(lf),
-                    json_num(lp),
-                    json_sleeps(l.sleeps)
-                );
-            }
-            None => s.push_str(", \"latency_ns\": null"),
-        }
-        let errs: Vec<String> = r.errors.iter().map(|e| json_str(e)).collect();
-        let _ = write!(s, ", \"errors\": [{}]}}", errs.join(", "));
-    }
-    s.push_str("\n  ]\n}\n");
-    out.write_all(s.as_bytes())
-}
-
-// ---- SVG ----------------------------------------------------------------------------
-
-/// One colour per row of `Tr::ALL` (in that order), all distinct.
-const COLORS: [&str; 13] = [
-    "#555555", "#000000", "#d62728", "#ff7f0e", "#e377c2", "#9467bd", "#1f77b4", "#17becf",
-    "#2ca02c", "#bcbd22", "#8c564b", "#7f7f7f", "#393b79",
-];
-const _: () = assert!(COLORS.len() == Tr::ALL.len());
-
-fn color(tr: Tr) -> &'static str {
-    COLORS[Tr::ALL.iter().position(|&t| t == tr).unwrap_or(0) % COLORS.len()]
-}
-
-fn dashed(tr: Tr) -> bool {
-    matches!(tr, Tr::Floor | Tr::Ceiling)
-}
-
-/// One log-log panel: x is the message size, y a positive value per transport.
-struct Panel<'a> {
-    x0: f64,
-    y0: f64,
-    w: f64,
-    h: f64,
-    title: &'a str,
-    unit: &'a str,
-}
-
-fn log_range(vals: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
-    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-    for v in vals.filter(|v| v.is_finite() && *v > 0.0) {
-        lo = lo.min(v.log10());
-        hi = hi.max(v.log10());
-    }
-    if lo > hi {
-        return None;
-    }
-    let (lo, hi) = (lo.floor(), hi.ceil());
-    Some(if lo == hi { (lo, lo + 1.0) } else { (lo, hi) })
-}
-
-fn fmt_tick(exp: f64) -> String {
-    let v = 10f64.powf(exp);
-    if v >= 1e9 {
-        format!("{:.0}G", v / 1e9)
-    } else if v >= 1e6 {
-        format!("{:.0}M", v / 1e6)
-    } else if v >= 1e3 {
-        format!("{:.0}k", v / 1e3)
-    } else if v >= 1.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v}")
-    }
-}
-
-fn panel(s: &mut String, p: &Panel<'_>, sizes: &[usize], series: &[(Tr, Vec<(usize, f64)>)]) {
-    let _ = writeln!(
-        s,
-        r#"<text x="{:.1}" y="{:.1}" font-size="15" font-weight="bold" text-anchor="middle">{}</text>"#,
-        p.x0 + p.w / 2.0,
-        p.y0 - 14.0,
-        p.title
-    );
-    let _ = writeln!(
-        s,
-        r##"<rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="#888"/>"##,
-        p.x0, p.y0, p.w, p.h
-    );
-    let lx = |n: usize| (n as f64).log2();
-    let (xmin, xmax) = match (sizes.first(), sizes.last()) {
-        (Some(&a), Some(&b)) if a != b => (lx(a), lx(b)),
-        (Some(&a), _) => (lx(a) - 1.0, lx(a) + 1.0),
-        _ => return,
+        })
+        .collect();
+    let doc = JsonDoc {
+        tool: "sysvring bench",
+        version: env!("CARGO_PKG_VERSION"),
+        cpus: cpus(),
+        cpu_model: cpu_model(),
+        seconds_per_run: o.secs,
+        messages: o.messages,
+        rounds: o.rounds,
+        pinned: wiring::cpus(o).is_some(),
+        capacity: o.capacity,
+        elapsed_s: elapsed.as_secs_f64(),
+        results,
     };
-    let Some((ymin, ymax)) = log_range(series.iter().flat_map(|(_, v)| v.iter().map(|p| p.1)))
-    else {
-        let _ = writeln!(
-            s,
-            r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#888">no data</text>"##,
-            p.x0 + p.w / 2.0,
-            p.y0 + p.h / 2.0
-        );
-        return;
-    };
-    let px = |n: usize| p.x0 + (lx(n) - xmin) / (xmax - xmin) * p.w;
-    let py = |v: f64| p.y0 + p.h - (v.log10() - ymin) / (ymax - ymin) * p.h;
-    for &n in sizes {
-        let x = px(n);
-        let _ = writeln!(
-            s,
-            r##"<line x1="{x:.1}" y1="{}" x2="{x:.1}" y2="{}" stroke="#ddd"/><text x="{x:.1}" y="{:.1}" font-size="11" text-anchor="middle">{}</text>"##,
-            p.y0,
-            p.y0 + p.h,
-            p.y0 + p.h + 15.0,
-            super::fmt_size(n)
-        );
-    }
-    let mut e = ymin;
-    while e <= ymax + 1e-9 {
-        let y = p.y0 + p.h - (e - ymin) / (ymax - ymin) * p.h;
-        let _ = writeln!(
-            s,
-            r##"<line x1="{}" y1="{y:.1}" x2="{}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end">{}</text>"##,
-            p.x0,
-            p.x0 + p.w,
-            p.x0 - 5.0,
-            y + 4.0,
-            fmt_tick(e)
-        );
-        e += 1.0;
-    }
-    let _ = writeln!(
-        s,
-        r#"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle">message size</text>"#,
-        p.x0 + p.w / 2.0,
-        p.y0 + p.h + 32.0
-    );
-    let _ = writeln!(
-        s,
-        r#"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle" transform="rotate(-90 {:.1} {:.1})">{}</text>"#,
-        p.x0 - 48.0,
-        p.y0 + p.h / 2.0,
-        p.x0 - 48.0,
-        p.y0 + p.h / 2.0,
-        p.unit
-    );
-    for (tr, pts) in series {
-        if pts.is_empty() {
-            continue;
-        }
-        let c = color(*tr);
-        let d: Vec<String> = pts
-            .iter()
-            .map(|&(n, v)| format!("{:.1},{:.1}", px(n), py(v)))
-            .collect();
-        let dash = if dashed(*tr) {
-            r#" stroke-dasharray="6,4""#
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            s,
-            r#"<polyline points="{}" fill="none" stroke="{c}" stroke-width="2"{dash}/>"#,
-            d.join(" ")
-        );
-        for &(n, v) in pts {
-            let _ = writeln!(
-                s,
-                r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{c}"/>"#,
-                px(n),
-                py(v)
-            );
-        }
-    }
-}
-
-/// Writes throughput (MB/s) and median round trip (µs) against message size.
-pub fn svg(path: &Path, o: &Opts, rows: &[Row]) -> io::Result<()> {
-    // Room for the legend: three entries a row under the panels.
-    let legend_rows = o.transports.len().div_ceil(3) as f64;
-    let (w, h) = (1000.0, 70.0 + 300.0 + 60.0 + legend_rows * 22.0 + 16.0);
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif">"#
-    );
-    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(
-        s,
-        r#"<text x="{:.1}" y="22" font-size="13" text-anchor="middle">{}</text>"#,
-        w / 2.0,
-        header(o).replace('&', "&amp;").replace('<', "&lt;")
-    );
-    let mut sizes: Vec<usize> = rows.iter().map(|r| r.size).collect();
-    sizes.sort_unstable();
-    sizes.dedup();
-    let series = |f: &dyn Fn(&Row) -> Option<f64>| -> Vec<(Tr, Vec<(usize, f64)>)> {
-        o.transports
-            .iter()
-            .map(|&tr| {
-                let pts = rows
-                    .iter()
-                    .filter(|r| r.tr == tr)
-                    .filter_map(|r| f(r).map(|v| (r.size, v)))
-                    .collect();
-                (tr, pts)
-            })
-            .collect()
-    };
-    let thr = series(&|r| r.thr.map(|t| t.rate * r.size as f64 / 1e6));
-    let lat = series(&|r| r.lat.map(|l| l.p50 / 1e3));
-    let top = 70.0;
-    let (pw, ph) = (390.0, 300.0);
-    panel(
-        &mut s,
-        &Panel {
-            x0: 80.0,
-            y0: top,
-            w: pw,
-            h: ph,
-            title: "one-way throughput",
-            unit: "MB/s",
-        },
-        &sizes,
-        &thr,
-    );
-    panel(
-        &mut s,
-        &Panel {
-            x0: 580.0,
-            y0: top,
-            w: pw,
-            h: ph,
-            title: "round-trip latency (median)",
-            unit: "µs",
-        },
-        &sizes,
-        &lat,
-    );
-    // Legend: three columns under the panels.
-    let ly = top + ph + 60.0;
-    for (i, tr) in o.transports.iter().enumerate() {
-        let (col, row) = (i % 3, i / 3);
-        let x = 80.0 + col as f64 * 300.0;
-        let y = ly + row as f64 * 22.0;
-        let dash = if dashed(*tr) {
-            r#" stroke-dasharray="6,4""#
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            s,
-            r#"<line x1="{x}" y1="{y}" x2="{:.1}" y2="{y}" stroke="{}" stroke-width="2"{dash}/><text x="{:.1}" y="{:.1}" font-size="12">{}</text>"#,
-            x + 30.0,
-            color(*tr),
-            x + 38.0,
-            y + 4.0,
-            tr.label_for(o.pairs)
-        );
-    }
-    s.push_str("</svg>\n");
-    std::fs::write(path, s)
+    serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::from)?;
+    writeln!(out)
 }
