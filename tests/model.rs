@@ -101,11 +101,7 @@ fn run(
         prop_assert_eq!(cap, requested, "capacity");
     } else {
         // The queue's byte budget may admit fewer.
-        prop_assert!(
-            cap >= 1 && cap <= requested,
-            "capacity {}",
-            cap
-        );
+        prop_assert!(cap >= 1 && cap <= requested, "capacity {}", cap);
     }
     prop_assert_eq!(ch.flavor(), flavor);
     let mut tx = Some(ch.sender().unwrap());
@@ -249,7 +245,11 @@ fn run(
         prop_assert_eq!(r.is_empty(), model.is_empty());
         prop_assert_eq!(t.is_full(), model.len() == cap);
         prop_assert_eq!(ch.is_full(), model.len() == cap);
-        prop_assert!(ch.len() <= ch.capacity(), "step {}: len above capacity", step);
+        prop_assert!(
+            ch.len() <= ch.capacity(),
+            "step {}: len above capacity",
+            step
+        );
     }
 
     let st = ch.stats();

@@ -24,7 +24,8 @@ pub struct BenchArgs {
     /// 256 512 1024 2048 4096
     #[arg(long, value_name = "LIST", value_parser = parse_sizes)]
     sizes: Option<Sizes>,
-    /// Comma-separated transports [default: all]
+    /// Comma-separated transports [default: all]: floor, ceiling, spsc, spsc-zc,
+    /// mpmc, mpmc2x2, blocking, crossbeam, semop, msgq-chan, pipe, unix, msgq
     #[arg(long, value_name = "LIST", value_parser = parse_transports)]
     transports: Option<Transports>,
     /// Fixed work instead of time boxes: N messages per throughput run, N round trips
