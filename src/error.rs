@@ -15,8 +15,20 @@ pub enum Error {
     AlreadyExists,
     /// `open` found no object at the key.
     NotFound,
-    /// The caller may not use the object (mode bits, or an untrusted owner).
+    /// The kernel refused the caller access to the object (its mode bits do not
+    /// admit this user or group). A channel made by a user this process does not
+    /// trust is [`Error::Untrusted`] instead.
     PermissionDenied,
+    /// The object at the key was created by a user this process does not trust
+    /// (only root, its own effective uid and the uids given to
+    /// [`Builder::trust_owner`](crate::Builder::trust_owner) are trusted): another
+    /// user may have squatted the key with a valid-looking header. Its `Display`
+    /// names the uid and the fix. Converts to an `io::Error` of kind
+    /// `PermissionDenied`.
+    Untrusted {
+        /// The uid that created the object.
+        creator_uid: u32,
+    },
     /// The object at the key is not a sysvring channel (bad magic, or too small).
     NotSysvring,
     /// The segment has another layout version than this build.
@@ -80,7 +92,17 @@ impl fmt::Display for Error {
         match self {
             Error::AlreadyExists => f.write_str("a channel already exists at this key"),
             Error::NotFound => f.write_str("no channel exists at this key"),
-            Error::PermissionDenied => f.write_str("permission denied"),
+            Error::PermissionDenied => f.write_str(
+                "permission denied: the object's mode does not admit this user (its creator \
+                 chooses the mode with `Builder::mode`)",
+            ),
+            Error::Untrusted { creator_uid } => write!(
+                f,
+                "permission denied: the object at this key was created by uid {creator_uid}, \
+                 which this process does not trust (another user may have taken the key); if \
+                 uid {creator_uid} is meant to create this channel, open it with \
+                 `.trust_owner({creator_uid})`"
+            ),
             Error::NotSysvring => f.write_str("the object at this key is not a sysvring channel"),
             Error::VersionMismatch { expected, found } => {
                 write!(
@@ -178,7 +200,7 @@ impl From<Error> for io::Error {
         let kind = match &e {
             Error::AlreadyExists => io::ErrorKind::AlreadyExists,
             Error::NotFound => io::ErrorKind::NotFound,
-            Error::PermissionDenied => io::ErrorKind::PermissionDenied,
+            Error::PermissionDenied | Error::Untrusted { .. } => io::ErrorKind::PermissionDenied,
             Error::Removed => io::ErrorKind::NotConnected,
             Error::Os(_, io) => io.kind(),
             _ => io::ErrorKind::InvalidData,

@@ -240,6 +240,50 @@ fn foreign_objects_are_never_listed_or_collected() {
 /// (fixed work, so nothing depends on the machine's speed), gives figures and no
 /// error, and leaves no System V object behind (the command checks the objects it
 /// made and fails otherwise). `--pairs` reaches the NxN rows.
+/// A queue channel made with `Key::private()` (its set and queue are at key 0) is
+/// found by its semaphore set: `ls` lists it, `stat --sem` and `--msg` show it, `rm
+/// --sem` removes both of its objects.
+#[test]
+fn a_private_queue_channel_is_listed_and_removable() {
+    if role().is_some() {
+        return;
+    }
+    let ch = Builder::<u64>::new(Key::private())
+        .transport(Transport::MessageQueue)
+        .create()
+        .expect("a private queue channel");
+    // Removed at the end whatever happens (the handle owns the objects).
+    let (sem, msg) = (ch.sem_id(), ch.msg_id().expect("a queue"));
+    let all = json(&["ls", "--json"]);
+    let o = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["sem_id"] == sem)
+        .cloned()
+        .unwrap_or_else(|| panic!("not listed: {all}"));
+    assert_eq!(o["key"], Key::private().to_string().as_str(), "{o}");
+    assert!(o["transport"] == "msgq" && o["msg_id"] == msg, "{o}");
+    let info = sysvring::admin::list()
+        .unwrap()
+        .into_iter()
+        .find(|i| i.sem_id == Some(sem))
+        .expect("admin::list");
+    assert_eq!(info.msg_id, Some(msg));
+    let st = json(&["stat", "--sem", &sem.to_string(), "--json"]);
+    assert_eq!(st["msg_id"], msg, "{st}");
+    let st = json(&["stat", "--msg", &msg.to_string(), "--json"]);
+    assert_eq!(st["sem_id"], sem, "{st}");
+    let removed = json(&["rm", "--sem", &sem.to_string(), "--json"]);
+    assert_eq!(removed["removed"]["msg_id"], msg, "{removed}");
+    assert!(sysvring::sys::SemSet::from_id(sem).is_err(), "set removed");
+    assert!(
+        sysvring::sys::MsgQueue::from_id(msg).stat().is_err(),
+        "queue removed"
+    );
+    drop(ch);
+}
+
 #[test]
 fn bench_runs_every_row() {
     if role().is_some() {

@@ -1262,7 +1262,7 @@ fn present(rows: &HashSet<IpcRow>, kind: &str, id: i32) -> bool {
 
 /// The creator (a child, also the sender) and the receiver (another child) of a
 /// channel are both SIGKILLed. Before: `admin::list()` shows 1 sender and 1 receiver.
-/// After: 0 and 0, nothing attached, creator dead, so not in use; `admin::gc(true)`
+/// After: 0 and 0, nothing attached, creator dead, so not in use; `admin::gc(true, true)`
 /// (dry run) lists it, and none of the foreign objects (a raw segment, a raw
 /// semaphore set and a raw queue at other keys). `admin` has no gc filtered by key,
 /// and the real `gc(false)` removes *every* unused sysvring object on the host, which
@@ -1327,7 +1327,7 @@ fn every_user_killed_then_gc_finds_and_removes_the_channel(t: Transport) {
             "creator and receiver attached: {live:?}"
         );
     }
-    let dry = admin::gc(true).expect("gc dry run");
+    let dry = admin::gc(true, true).expect("gc dry run").removed;
     assert!(
         !dry.iter().any(|i| i.key == k),
         "{t:?}: gc would remove a channel in use"
@@ -1344,7 +1344,7 @@ fn every_user_killed_then_gc_finds_and_removes_the_channel(t: Transport) {
     );
     assert!(!dead.creator_alive && !dead.in_use(), "{t:?}: {dead:?}");
     assert_eq!(dead.len, 2, "{t:?}: 3 sent, 1 received");
-    let dry = admin::gc(true).expect("gc dry run");
+    let dry = admin::gc(true, true).expect("gc dry run").removed;
     let mine = dry
         .iter()
         .find(|i| i.key == k)
@@ -1870,7 +1870,7 @@ fn admin_counts_every_attached_process_and_gc_spares_an_open_channel() {
     leftovers.listed_at(k);
     let ch = Builder::<Msg>::new(k).open().expect("open");
     let info = listed(k).expect("listed");
-    let dry = admin::gc(true).expect("gc dry run");
+    let dry = admin::gc(true, true).expect("gc dry run").removed;
     drop(ch);
     assert_eq!(info.attached, 1, "this process is attached: {info:?}");
     assert!(info.in_use());
@@ -1890,7 +1890,7 @@ fn gc_leaves_a_foreign_zeroed_semaphore_set_alone() {
     }
     let mut g = Guard::new();
     let set = g.sem(fresh(TAG, |k| SemSet::create(k, 25, 0o600)).1);
-    let dry = admin::gc(true).expect("gc dry run");
+    let dry = admin::gc(true, true).expect("gc dry run").removed;
     assert!(
         !dry.iter().any(|i| i.sem_id == Some(set.id())),
         "gc would remove a foreign semaphore set: {:?}",

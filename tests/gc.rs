@@ -12,6 +12,11 @@
 //!   remove nothing;
 //! - a bare id that names two objects (a C program's segment 0 and a queue channel's
 //!   set and queue 0, as in a fresh namespace) is refused, and nothing is removed;
+//! - a header forged by another user (uid 65534) that names root's semaphore set, and
+//!   a kept channel whose set id was reused by another program after `ipcrm -s`,
+//!   are not channels: `ls` says why, `gc` and `rm` leave every object alone;
+//! - `ls`, `stat`, `rm` and `gc --dry-run` do not attach a foreign segment (its
+//!   `shm_lpid`, `shm_atime` and `shm_nattch` are unchanged);
 //! - `bench`, interrupted with SIGINT at a random moment, leaves no object and no
 //!   child behind.
 
@@ -26,6 +31,9 @@ use support::{env, key, proc_sysvipc, role, wait_until, Guard, Kid, ROLE, WATCHD
 /// Top byte of this file's keys.
 const TAG: u8 = 0x32;
 use serde_json::Value;
+use sysvring::admin;
+use sysvring::ring::layout::Header;
+use sysvring::sys::{SemSet, Shm};
 use sysvring::{Builder, Flavor, Key, Transport};
 
 /// The role of the re-executed binary that runs the suite inside the namespace.
@@ -152,6 +160,9 @@ fn namespace_suite() {
     a_bare_id_naming_two_objects_is_refused();
     usage_errors_and_help_remove_nothing();
     gc_removes_what_killed_users_left_and_keeps_what_holds_messages();
+    a_forged_header_naming_another_users_set_is_left_alone();
+    a_set_id_reused_after_ipcrm_is_not_the_channels();
+    inspection_does_not_attach_a_foreign_segment();
     bench_interrupted_leaves_nothing_behind();
 }
 
@@ -340,6 +351,204 @@ fn gc_removes_what_killed_users_left_and_keeps_what_holds_messages() {
             );
         }
     }
+}
+
+/// uid and gid of `nobody`.
+const NOBODY: u32 = 65534;
+
+/// Child, as `nobody`: makes a kept ring channel at `FORGE_KEY` (its own segment and
+/// set, mode 0644), then points the segment's header at semaphore set `FORGE_SET`
+/// (root's).
+#[test]
+fn child_forge() {
+    if role().as_deref() != Some("forge") {
+        return;
+    }
+    // SAFETY: plain credential syscalls (glibc applies them to every thread); the
+    // null list with length 0 clears the supplementary groups.
+    let ok = unsafe {
+        libc::setgroups(0, std::ptr::null()) == 0
+            && libc::setgid(NOBODY) == 0
+            && libc::setuid(NOBODY) == 0
+    };
+    assert!(ok, "could not become nobody");
+    let key = Key::from_raw(env::<i32>("FORGE_KEY"));
+    let ch = Builder::<u64>::new(key)
+        .mode(0o644)
+        .create()
+        .expect("create as nobody");
+    ch.keep();
+    drop(ch);
+    let att = Shm::open(key).unwrap().attach(false).unwrap();
+    att.write(
+        std::mem::offset_of!(Header, sem_id),
+        &env::<u32>("FORGE_SET").to_le_bytes(),
+    );
+    println!("forged");
+}
+
+/// The objects `nobody` made: its segment at `key` and its private ring set (the
+/// only private semaphore sets nobody has in this namespace), for the guard.
+fn nobodys_objects(g: &mut Guard, key: Key) {
+    if let Ok(s) = Shm::open(key) {
+        g.shm(s);
+    }
+    let text = std::fs::read_to_string("/proc/sysvipc/sem").unwrap();
+    for line in text.lines().skip(1) {
+        let c: Vec<i64> = line
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        // key semid perms nsems uid gid cuid ...
+        if c.len() > 6 && c[0] == 0 && c[6] == i64::from(NOBODY) {
+            if let Ok(s) = SemSet::from_id(c[1] as i32) {
+                g.sem(s);
+            }
+        }
+    }
+}
+
+/// As in the issue: uid 65534 forges a segment header that names a semaphore set of
+/// root's (here a private set of a ring set's size, so only the creator check can
+/// tell). Root's `ls` says why it is no channel, and neither `gc` (also `--force`)
+/// nor `rm` (also `--force`, by key or by id) removes the set or the segment.
+fn a_forged_header_naming_another_users_set_is_left_alone() {
+    let mut g = Guard::new();
+    let victim = g.sem(SemSet::create(Key::private(), 6, 0o600).unwrap());
+    let key = key(TAG);
+    let mut forger = Kid::spawn(
+        "child_forge",
+        "forge",
+        &[
+            ("FORGE_KEY", key.raw().to_string()),
+            ("FORGE_SET", victim.id().to_string()),
+        ],
+    );
+    let status = forger.wait();
+    nobodys_objects(&mut g, key);
+    assert!(status.success(), "forger: {}", forger.output());
+    let seg = Shm::open(key).expect("the forged segment");
+    assert_eq!(seg.stat().unwrap().perm.cuid, NOBODY);
+    let shm_id = seg.id().to_string();
+
+    let (code, out, err) = run(&["ls"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !out.contains(&key.to_string()),
+        "listed as a channel: {out}"
+    );
+    assert!(
+        err.contains(&format!("shm {shm_id}"))
+            && err.contains(&format!("semaphore set {}", victim.id()))
+            && err.contains("uid 0")
+            && err.contains(&format!("uid {NOBODY}")),
+        "ls says why: {err}"
+    );
+    assert!(ls_entry(key).is_none());
+    for args in [
+        &["gc"][..],
+        &["gc", "--force"],
+        &["rm", "--key", &key.to_string()],
+        &["rm", "--force", "--key", &key.to_string()],
+        &["rm", "--shm", &shm_id],
+        &["rm", "--force", "--shm", &shm_id],
+    ] {
+        let (code, out, err) = run(args);
+        if args[0] == "rm" {
+            assert_eq!(code, 1, "sysvring {args:?}: {out}{err}");
+            assert!(err.contains("left alone"), "sysvring {args:?}: {err}");
+        } else {
+            assert_eq!(code, 0, "sysvring {args:?}: {out}{err}");
+        }
+        assert!(
+            victim.stat().is_ok(),
+            "sysvring {args:?} removed root's semaphore set"
+        );
+        assert!(seg.stat().is_ok(), "sysvring {args:?} removed the segment");
+    }
+    let gc = json(&["gc", "--dry-run", "--json"]);
+    let refused = gc["refused"].as_array().expect("refused");
+    assert!(
+        refused
+            .iter()
+            .any(|r| r["kind"] == "shm" && r["id"] == seg.id() && r["creator_uid"] == NOBODY),
+        "{gc}"
+    );
+    // The library says the same.
+    let scan = admin::scan().unwrap();
+    assert!(!scan.channels.iter().any(|i| i.key == key));
+    assert!(scan.refused.iter().any(|r| r.id == seg.id()));
+}
+
+/// A kept channel outlives its creator; someone removes its set (`ipcrm -s`) and
+/// another program's set gets the same id (forced with `sem_next_id`, which only
+/// this namespace sees). `ls` does not show that set as the channel's, `gc` does not
+/// remove it.
+fn a_set_id_reused_after_ipcrm_is_not_the_channels() {
+    let mut g = Guard::new();
+    let key = key(TAG);
+    let ch = Builder::<u64>::new(key).create().expect("create");
+    let seg = g.shm(Shm::from_id(ch.shm_id().unwrap()));
+    let old = ch.sem_id();
+    ch.keep();
+    drop(ch);
+    SemSet::from_id(old).unwrap().remove().unwrap();
+    if std::fs::write("/proc/sys/kernel/sem_next_id", old.to_string()).is_err() {
+        eprintln!("skipped: sem_next_id is not writable here");
+        return;
+    }
+    let other = g.sem(SemSet::create(Key::private(), 1, 0o600).unwrap());
+    let _ = std::fs::write("/proc/sys/kernel/sem_next_id", "-1");
+    assert_eq!(other.id(), old, "sem_next_id reuses the id");
+    assert!(ls_entry(key).is_none(), "shown as a channel");
+    assert!(!admin::list().unwrap().iter().any(|i| i.sem_id == Some(old)));
+    for args in [&["gc"][..], &["gc", "--force"]] {
+        sysvring(args);
+        assert!(other.stat().is_ok(), "sysvring {args:?} removed the set");
+        assert!(seg.stat().is_ok(), "sysvring {args:?} removed the segment");
+    }
+}
+
+/// A C program's segment (4096 bytes, root's, like many) is never attached by
+/// inspection: its last-attach pid, attach time and attach count are the kernel's
+/// initial ones after `ls`, `stat`, `rm` and `gc --dry-run`. A live ring channel of
+/// root's, made a second earlier, is there too (its set is not the segment's).
+fn inspection_does_not_attach_a_foreign_segment() {
+    let mut g = Guard::new();
+    let ch = Builder::<u64>::new(key(TAG)).create().expect("create");
+    // The segment is made in a later second than the channel's set.
+    let second = |t: SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+    let t0 = second(SystemTime::now());
+    while second(SystemTime::now()) == t0 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The kernel's IPC times come from a clock that may lag by a tick.
+    std::thread::sleep(Duration::from_millis(100));
+    let (fkey, foreign) = support::fresh(TAG, |k| Shm::create(k, 4096, 0o600));
+    let foreign = g.shm(foreign);
+    let before = foreign.stat().unwrap();
+    let id = foreign.id().to_string();
+    let k = fkey.to_string();
+    sysvring(&["ls"]);
+    sysvring(&["ls", "--json"]);
+    sysvring(&["gc", "--dry-run"]);
+    for args in [
+        &["stat", "--shm", &id][..],
+        &["stat", "--key", &k],
+        &["rm", "--shm", &id],
+        &["rm", &k],
+    ] {
+        let (code, _, err) = run(args);
+        assert_eq!(code, 1, "sysvring {args:?}: {err}");
+    }
+    assert!(ls_entry(ch.key()).is_some(), "the channel is listed");
+    let after = foreign.stat().unwrap();
+    assert_eq!(
+        (after.lpid, after.atime, after.dtime, after.nattch),
+        (before.lpid, before.atime, before.dtime, before.nattch),
+        "inspection attached the foreign segment"
+    );
+    assert_eq!((after.lpid, after.nattch), (0, 0), "never attached");
 }
 
 /// Pids of the live children of this process.

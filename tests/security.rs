@@ -221,10 +221,21 @@ fn a_key_squatted_by_another_user_is_refused_unless_trusted(t: Transport) {
         panic!("{t:?}: squatter failed with {status}:\n{out}");
     }
     let r = Builder::<u64>::new(key).open();
-    assert!(
-        matches!(r, Err(Error::PermissionDenied)),
-        "{t:?}: squatted key: {r:?}"
-    );
+    match r {
+        Err(e @ Error::Untrusted { creator_uid }) => {
+            assert_eq!(creator_uid, NOBODY, "{t:?}");
+            // The message names the uid and the fix.
+            let msg = e.to_string();
+            assert!(
+                msg.contains(&format!("uid {NOBODY}"))
+                    && msg.contains(&format!(".trust_owner({NOBODY})")),
+                "{t:?}: {msg}"
+            );
+            let io = std::io::Error::from(e);
+            assert_eq!(io.kind(), std::io::ErrorKind::PermissionDenied);
+        }
+        r => panic!("{t:?}: squatted key: {r:?}"),
+    }
     let ch = Builder::<u64>::new(key)
         .trust_owner(NOBODY)
         .open()

@@ -139,7 +139,7 @@ impl<T: Message> Builder<T> {
     /// Trusts channels created by `uid` on `open`. By default `open` accepts only
     /// objects created by this process's effective uid or by root: an object another
     /// user created at our key (squatting it, even with a valid header) is refused
-    /// with `PermissionDenied`.
+    /// with [`Error::Untrusted`], which names that user's uid.
     pub fn trust_owner(mut self, uid: u32) -> Self {
         self.trusted.push(uid);
         self
@@ -200,7 +200,9 @@ impl<T: Message> Builder<T> {
     /// builder's settings.
     ///
     /// # Errors
-    /// `NotFound`, `PermissionDenied`, `NotSysvring`, `VersionMismatch`,
+    /// `NotFound`, `PermissionDenied`, `Untrusted`, `NotSysvring` (also for a plain
+    /// message queue at the key, and for an all-zero segment whose creator is gone
+    /// or whose size no ring has), `VersionMismatch`,
     /// `TypeMismatch`, `LayoutMismatch`, `NotReady`, or `Os`.
     pub fn open(self) -> Result<Channel<T>, Error> {
         let capacity = match self.capacity {

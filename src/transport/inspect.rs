@@ -4,17 +4,26 @@
 //! host, found through `/proc/sysvipc`).
 //!
 //! Nothing here writes to a channel: segments are attached read-only, semaphore sets
-//! are only read.
+//! and queues are only read (`IPC_STAT`, `GETVAL`/`GETALL`). Only segments that
+//! `/proc/sysvipc` already shows may be rings are attached at all (the rule is at
+//! [`scan`]). What attaching read-only still changes is the segment's `shm_lpid`,
+//! `shm_atime` (at attach) and `shm_dtime` (at detach): the kernel records every
+//! attachment, even one that only reads.
 
+use std::io;
 use std::mem::size_of;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::options::{Flavor, Stats, Transport};
-use crate::ring::layout::{Control, Header, RingKind, CONTROL_OFFSET, MAGIC, STATE_READY};
+use crate::ring::layout::{
+    Control, Geometry, Header, RingKind, CONTROL_OFFSET, MAGIC, STATE_READY, VERSION,
+};
 use crate::sync::Ordering;
-use crate::sys::{self, Key, MsgQueue, SemSet, Shm};
+use crate::sys::{self, ipc_entries, IpcEntry, IpcKind, Key, MsgQueue, SemSet, Shm};
 
 use super::msgq::{self, MsgqShared};
 use super::shm;
+use super::Expect;
 
 /// One sysvring channel found on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,12 +54,21 @@ pub struct ChannelInfo {
     pub receivers: u32,
     /// Processes attached to the segment (ring transport; 0 otherwise).
     pub attached: u64,
-    /// The creator's pid (ring transport; 0 when unknown).
+    /// The creator's pid, as its header records it.
     pub creator_pid: i32,
+    /// The uid that created the channel's objects (they all have this creator).
+    pub creator_uid: u32,
     /// Whether the creator still runs (same pid and start time).
     pub creator_alive: bool,
-    /// Whether the header was complete (`Ready`).
+    /// Whether the header was complete (`Ready`): always true for a channel that
+    /// inspection shows (an incomplete one is [`Refused`]).
     pub ready: bool,
+    /// The latest time any of the channel's objects was used or changed, from their
+    /// `IPC_STAT` times (segment attach/detach/change, semaphore operation/change,
+    /// queue send/receive/change); `None` when the kernel recorded none. A segment's
+    /// attach and detach times include inspections such as `sysvring ls` (see the
+    /// module documentation).
+    pub last_activity: Option<SystemTime>,
     /// Counters (ring transport; zero otherwise).
     pub stats: Stats,
 }
@@ -112,21 +130,162 @@ fn creator_alive(pid: i32, start: Option<u64>) -> bool {
         })
 }
 
-/// Reads a ring channel's header from segment `id`; `None` if it is not ours.
-pub(crate) fn inspect_shm(id: i32) -> Option<ChannelInfo> {
-    let seg = Shm::from_id(id);
-    let st = seg.stat().ok()?;
-    if st.size < (CONTROL_OFFSET + size_of::<Control>()) as u64 {
-        return None;
+// ---- finding channels on the host ---------------------------------------------------
+//
+// The rule (what `sysvring ls`, `stat`, `rm` and `gc` see):
+//
+// - Semaphore sets are read freely (`IPC_STAT`, `GETALL` change nothing in them). A
+//   set of a queue channel's size whose values carry the magic is a candidate,
+//   whatever its key (`Key::private()` channels included).
+// - A segment is attached (read-only) only when `/proc/sysvipc` alone says it may be
+//   a ring: its size is one a ring layout can have (at least the smallest ring, a
+//   multiple of 8) and a private semaphore set of a ring's size, made by the same
+//   user, was made within `MADE_TOGETHER` after it (`create` makes the segment, then
+//   its set). Every other segment is left alone: not even attached.
+// - A candidate is shown as a channel only when it passes the checks `open` makes:
+//   magic, layout version, a complete (`Ready`) header consistent with the
+//   segment's size; the set (queue) it names exists, was made by the segment's
+//   (set's) creator, is private, has the right size, carries values such a set can
+//   hold, and is not younger than the object that names it (an id reused after
+//   `ipcrm`); no two channels name the same object. A candidate that fails is
+//   reported as [`Refused`], with the reason, and never removed.
+
+/// Columns of `/proc/sysvipc/shm`: `key shmid perms size cpid lpid nattch uid gid cuid
+/// cgid atime dtime ctime ...`.
+const SHM_SIZE: usize = 3;
+const SHM_CUID: usize = 9;
+const SHM_CTIME: usize = 13;
+/// Columns of `/proc/sysvipc/sem`: `key semid perms nsems uid gid cuid cgid otime
+/// ctime`.
+const SEM_NSEMS: usize = 3;
+const SEM_CUID: usize = 6;
+const SEM_CTIME: usize = 9;
+
+/// How long after the object that names it (segment, queue channel's set) the named
+/// object (set, queue) may have been changed last: `create` makes both within
+/// moments, and sysvring never changes a ring's set or a queue afterwards. An object
+/// made later carries an id that was reused after the channel's own was removed.
+const MADE_TOGETHER: Duration = Duration::from_secs(10);
+
+/// A candidate that carries a sysvring header but is not provably a channel: shown by
+/// `ls` with the reason, never removed by `rm` or `gc`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// What holds the header: a segment ([`IpcKind::Shm`]) or a queue channel's
+    /// semaphore set ([`IpcKind::Sem`]).
+    pub kind: IpcKind,
+    /// Its id.
+    pub id: i32,
+    /// Its key.
+    pub key: Key,
+    /// Its creator's uid.
+    pub creator_uid: u32,
+    /// Why it is not shown as a channel.
+    pub reason: String,
+}
+
+/// What inspection concluded about one object.
+pub(crate) enum Verdict {
+    /// Every check passed.
+    Channel(ChannelInfo),
+    /// It carries a sysvring header, but a check failed: the reason.
+    Refused(u32, String),
+    /// Not a sysvring object (no magic), or ruled out without attaching it.
+    Foreign,
+}
+
+/// The kernel's tables, read once per scan.
+#[derive(Debug)]
+pub(crate) struct Tables {
+    shm: Vec<IpcEntry>,
+    sem: Vec<IpcEntry>,
+}
+
+fn col(e: &IpcEntry, i: usize) -> Option<i64> {
+    e.columns.get(i).copied()
+}
+
+fn secs(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Whether `named` (a time of the object a header names) is within `MADE_TOGETHER`
+/// of `namer` (the object holding the header), or earlier.
+fn made_together(named: i64, namer: i64) -> bool {
+    named <= namer.saturating_add(MADE_TOGETHER.as_secs() as i64)
+}
+
+impl Tables {
+    /// Reads `/proc/sysvipc/{shm,sem}`.
+    pub(crate) fn read() -> io::Result<Tables> {
+        Ok(Tables {
+            shm: ipc_entries(IpcKind::Shm)?,
+            sem: ipc_entries(IpcKind::Sem)?,
+        })
     }
-    let att = seg.attach(true).ok()?;
+}
+
+/// The smallest segment a ring layout has (an SPSC ring of one empty slot).
+pub(crate) fn min_ring_size() -> u64 {
+    [(RingKind::Spsc, 1), (RingKind::Mpmc, 2)]
+        .into_iter()
+        .filter_map(|(k, n)| Geometry::new(k, n, 0, 1))
+        .map(|g| g.total_size as u64)
+        .min()
+        .unwrap_or((CONTROL_OFFSET + size_of::<Control>()) as u64)
+}
+
+/// Whether a segment of `size` bytes may hold a ring: every ring is created with its
+/// layout's exact total size, at least [`min_ring_size`], a multiple of 8.
+pub(crate) fn ring_size_plausible(size: u64) -> bool {
+    size >= min_ring_size() && size % 8 == 0
+}
+
+/// Whether the segment of row `row` may be a ring, decided from `/proc/sysvipc`
+/// alone (see the rule above): only such segments are ever attached.
+pub(crate) fn ring_candidate(t: &Tables, row: &IpcEntry) -> bool {
+    let (Some(size), Some(cuid), Some(ctime)) =
+        (col(row, SHM_SIZE), col(row, SHM_CUID), col(row, SHM_CTIME))
+    else {
+        return false;
+    };
+    ring_size_plausible(size.max(0) as u64)
+        && t.sem.iter().any(|s| {
+            s.key == 0
+                && col(s, SEM_NSEMS) == Some(i64::from(shm::NSEMS))
+                && col(s, SEM_CUID) == Some(cuid)
+                && col(s, SEM_CTIME).is_some_and(|c| c >= ctime && made_together(c, ctime))
+        })
+}
+
+/// The latest of these times (`None` when none was ever set).
+fn latest(times: &[SystemTime]) -> Option<SystemTime> {
+    times.iter().copied().filter(|&t| t > UNIX_EPOCH).max()
+}
+
+/// Inspects segment `id` (a [`ring_candidate`]): attaches it read-only and checks it
+/// as `open` does.
+pub(crate) fn inspect_shm(id: i32) -> Verdict {
+    let seg = Shm::from_id(id);
+    let Ok(st) = seg.stat() else {
+        return Verdict::Foreign;
+    };
+    let cuid = st.perm.cuid;
+    if !ring_size_plausible(st.size) {
+        return Verdict::Foreign;
+    }
+    let Ok(att) = seg.attach(true) else {
+        return Verdict::Foreign;
+    };
     // Count attachments now that ours is one of them (a count taken before attaching
     // could miss a process that attached meanwhile, and subtracting ours from it would
     // undercount).
     let nattch = seg.stat().map_or(st.nattch + 1, |s| s.nattch);
-    // SAFETY: the mapping holds at least the header and control block (checked above),
-    // page-aligned; both are atomics (valid for any bytes) and only loaded from, so the
-    // read-only mapping is never written. `att` outlives both references.
+    // SAFETY: the mapping holds at least the smallest ring (checked above), so the
+    // header and control block, page-aligned; both are atomics (valid for any bytes)
+    // and only loaded from, so the read-only mapping is never written. `att`
+    // outlives both references.
     let (h, c) = unsafe {
         (
             &*att.as_ptr().cast::<Header>(),
@@ -135,17 +294,88 @@ pub(crate) fn inspect_shm(id: i32) -> Option<ChannelInfo> {
     };
     let v = h.snapshot();
     if v.magic != MAGIC {
-        return None;
+        return Verdict::Foreign;
     }
-    let sem = SemSet::from_id(v.sem_id as i32).ok();
-    let stats = ring_stats(c, sem.as_ref());
+    let refuse = |r: String| Verdict::Refused(cuid, r);
     let pid = v.creator_pid as i32;
-    Some(ChannelInfo {
+    let alive = creator_alive(pid, Some(v.creator_start));
+    if v.state != STATE_READY {
+        return refuse(format!(
+            "its header is incomplete (creator pid {pid} {})",
+            if alive { "still initialising" } else { "gone" }
+        ));
+    }
+    let expect = Expect {
+        kind: None,
+        capacity: None,
+        elem_size: usize::try_from(v.elem_size).unwrap_or(usize::MAX),
+        elem_align: usize::try_from(v.elem_align).unwrap_or(usize::MAX),
+        fingerprint: v.fingerprint,
+        type_name: String::new(),
+        trusted: Vec::new(),
+    };
+    if let Err(e) = shm::validate(&v, &expect, st.size) {
+        return refuse(format!("its header is not a valid ring header ({e})"));
+    }
+    let sem_id = v.sem_id as i32;
+    let set = match SemSet::from_id(sem_id) {
+        Ok(s) => s,
+        Err(e) => {
+            return refuse(format!(
+                "the semaphore set it names ({sem_id}) is gone or unreadable: {e}"
+            ))
+        }
+    };
+    let Ok(sst) = set.stat() else {
+        return refuse(format!(
+            "the semaphore set it names ({sem_id}) is unreadable"
+        ));
+    };
+    if sst.perm.cuid != cuid {
+        return refuse(format!(
+            "it names semaphore set {sem_id}, created by uid {}, but the segment was created \
+             by uid {cuid}: not its set",
+            sst.perm.cuid
+        ));
+    }
+    if set.len() != shm::NSEMS {
+        return refuse(format!(
+            "it names semaphore set {sem_id} of {} semaphores, a ring's set has {}",
+            set.len(),
+            shm::NSEMS
+        ));
+    }
+    if sst.perm.key != 0 {
+        return refuse(format!(
+            "it names semaphore set {sem_id} at key {}, a ring's set is private",
+            Key::from_raw(sst.perm.key)
+        ));
+    }
+    let roles_ok = set.get_all().is_ok_and(|vals| {
+        vals.get(usize::from(shm::SENDER_ROLE))
+            .is_some_and(|&x| x <= 1)
+            && vals
+                .get(usize::from(shm::RECEIVER_ROLE))
+                .is_some_and(|&x| x <= 1)
+    });
+    if !roles_ok {
+        return refuse(format!(
+            "it names semaphore set {sem_id}, whose values no ring's set holds"
+        ));
+    }
+    if !made_together(secs(sst.ctime), secs(st.ctime)) {
+        return refuse(format!(
+            "it names semaphore set {sem_id}, made after the segment: the id of its own set \
+             was reused"
+        ));
+    }
+    let stats = ring_stats(c, Some(&set));
+    Verdict::Channel(ChannelInfo {
         key: Key::from_raw(st.perm.key),
         transport: Transport::ShmRing,
         flavor: RingKind::from_raw(v.kind).map(Flavor::from),
         shm_id: Some(id),
-        sem_id: sem.map(|s| s.id()),
+        sem_id: Some(sem_id),
         msg_id: None,
         elem_size: v.elem_size,
         fingerprint: v.fingerprint,
@@ -156,38 +386,107 @@ pub(crate) fn inspect_shm(id: i32) -> Option<ChannelInfo> {
         // Our own read-only attachment is one of them.
         attached: nattch.saturating_sub(1),
         creator_pid: pid,
-        creator_alive: creator_alive(pid, Some(v.creator_start)),
-        ready: v.state == STATE_READY,
+        creator_uid: cuid,
+        creator_alive: alive,
+        ready: true,
+        // Times of the segment from before we attached it.
+        last_activity: latest(&[st.atime, st.dtime, st.ctime, sst.otime, sst.ctime]),
         stats,
     })
 }
 
-/// Reads a message-queue channel's header from semaphore set `id` (at `key`); `None`
-/// if it is not ours.
-pub(crate) fn inspect_sem(id: i32, key: i32) -> Option<ChannelInfo> {
-    let set = SemSet::from_id(id).ok()?;
+/// Inspects semaphore set `id` as a queue channel's header, as `open` checks it.
+pub(crate) fn inspect_sem(id: i32) -> Verdict {
+    let Ok(set) = SemSet::from_id(id) else {
+        return Verdict::Foreign;
+    };
     // Only sets that carry the magic: an all-zero set of the same size is not
     // provably ours, and objects that are not ours are never touched.
-    let h = msgq::read_header(&set).filter(|h| h.magic)?;
-    let queue = MsgQueue::from_id(h.queue_id);
-    let qst = queue.stat().ok();
-    Some(ChannelInfo {
-        key: Key::from_raw(key),
+    let Some(h) = msgq::read_header(&set).filter(|h| h.magic) else {
+        return Verdict::Foreign;
+    };
+    let Ok(sst) = set.stat() else {
+        return Verdict::Foreign;
+    };
+    let cuid = sst.perm.cuid;
+    let refuse = |r: String| Verdict::Refused(cuid, r);
+    let alive = creator_alive(h.creator_pid, None);
+    if !h.ready {
+        return refuse(format!(
+            "its header is incomplete (creator pid {} {})",
+            h.creator_pid,
+            if alive { "still initialising" } else { "gone" }
+        ));
+    }
+    if h.version != VERSION {
+        return refuse(format!(
+            "layout version {}, this build reads {VERSION}",
+            h.version
+        ));
+    }
+    let Some(kind) = RingKind::from_raw(h.kind) else {
+        return refuse(format!("unknown flavor {}", h.kind));
+    };
+    let flags_ok = set.get_all().is_ok_and(|vals| {
+        [
+            msgq::S_SENDER_ROLE,
+            msgq::S_RECEIVER_ROLE,
+            msgq::S_EVER_SENDERS,
+            msgq::S_EVER_RECEIVERS,
+        ]
+        .iter()
+        .all(|&i| vals.get(usize::from(i)).is_some_and(|&x| x <= 1))
+    });
+    if !flags_ok {
+        return refuse("its values are not a queue channel's".into());
+    }
+    let qid = h.queue_id;
+    let queue = MsgQueue::from_id(qid);
+    let qst = match queue.stat() {
+        Ok(s) => s,
+        Err(e) => {
+            return refuse(format!(
+                "the queue it names ({qid}) is gone or unreadable: {e}"
+            ))
+        }
+    };
+    if qst.perm.cuid != cuid {
+        return refuse(format!(
+            "it names queue {qid}, created by uid {}, but the set was created by uid {cuid}: \
+             not its queue",
+            qst.perm.cuid
+        ));
+    }
+    if qst.perm.key != 0 {
+        return refuse(format!(
+            "it names queue {qid} at key {}, a channel's queue is private",
+            Key::from_raw(qst.perm.key)
+        ));
+    }
+    if !made_together(secs(qst.ctime), secs(sst.ctime)) {
+        return refuse(format!(
+            "it names queue {qid}, made after the set: the id of its own queue was reused"
+        ));
+    }
+    Verdict::Channel(ChannelInfo {
+        key: Key::from_raw(sst.perm.key),
         transport: Transport::MessageQueue,
-        flavor: RingKind::from_raw(h.kind).map(Flavor::from),
+        flavor: Some(Flavor::from(kind)),
         shm_id: None,
         sem_id: Some(id),
-        msg_id: qst.map(|_| h.queue_id),
+        msg_id: Some(qid),
         elem_size: h.elem_size,
         fingerprint: h.fingerprint,
         capacity: h.capacity,
-        len: qst.map_or(0, |s| s.qnum),
+        len: qst.qnum,
         senders: h.senders,
         receivers: h.receivers,
         attached: 0,
         creator_pid: h.creator_pid,
-        creator_alive: creator_alive(h.creator_pid, None),
-        ready: h.ready,
+        creator_uid: cuid,
+        creator_alive: alive,
+        ready: true,
+        last_activity: latest(&[sst.otime, sst.ctime, qst.stime, qst.rtime, qst.ctime]),
         stats: Stats {
             senders: h.senders,
             receivers: h.receivers,
@@ -196,7 +495,62 @@ pub(crate) fn inspect_sem(id: i32, key: i32) -> Option<ChannelInfo> {
     })
 }
 
-/// Whether semaphore set rows of this size may be a message-queue channel's header.
-pub(crate) fn may_be_msgq_set(nsems: i64) -> bool {
-    nsems == i64::from(msgq::NSEMS)
+/// Every channel in this IPC namespace the caller may read, and every candidate
+/// refused (see the rule above).
+pub(crate) fn scan() -> io::Result<(Vec<ChannelInfo>, Vec<Refused>)> {
+    let t = Tables::read()?;
+    let mut found: Vec<(IpcKind, i32, Verdict)> = Vec::new();
+    for r in t.shm.iter().filter(|r| ring_candidate(&t, r)) {
+        found.push((IpcKind::Shm, r.id, inspect_shm(r.id)));
+    }
+    for r in &t.sem {
+        if col(r, SEM_NSEMS) == Some(i64::from(msgq::NSEMS)) {
+            found.push((IpcKind::Sem, r.id, inspect_sem(r.id)));
+        }
+    }
+    let key_of = |kind: IpcKind, id: i32| {
+        let rows = if kind == IpcKind::Shm { &t.shm } else { &t.sem };
+        Key::from_raw(rows.iter().find(|r| r.id == id).map_or(0, |r| r.key))
+    };
+    // No object belongs to two channels: every claimant of a shared set or queue is
+    // refused.
+    let claims = |f: &dyn Fn(&ChannelInfo) -> Option<i32>, n: i32| {
+        found
+            .iter()
+            .filter(|(_, _, v)| matches!(v, Verdict::Channel(i) if f(i) == Some(n)))
+            .count()
+    };
+    let shared: Vec<bool> = found
+        .iter()
+        .map(|(_, _, v)| match v {
+            Verdict::Channel(i) => {
+                i.sem_id.is_some_and(|n| claims(&|j| j.sem_id, n) > 1)
+                    || i.msg_id.is_some_and(|n| claims(&|j| j.msg_id, n) > 1)
+            }
+            _ => false,
+        })
+        .collect();
+    let mut channels = Vec::new();
+    let mut refused = Vec::new();
+    for ((kind, id, v), shared) in found.into_iter().zip(shared) {
+        match v {
+            Verdict::Channel(i) if shared => refused.push(Refused {
+                kind,
+                id,
+                key: i.key,
+                creator_uid: i.creator_uid,
+                reason: "another header names the same semaphore set or queue".into(),
+            }),
+            Verdict::Channel(i) => channels.push(i),
+            Verdict::Refused(creator_uid, reason) => refused.push(Refused {
+                kind,
+                id,
+                key: key_of(kind, id),
+                creator_uid,
+                reason,
+            }),
+            Verdict::Foreign => {}
+        }
+    }
+    Ok((channels, refused))
 }

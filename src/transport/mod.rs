@@ -253,7 +253,7 @@ impl Shared {
     /// the key is a ring, a semaphore set at the key a message-queue channel.
     ///
     /// # Errors
-    /// `NotFound`, `PermissionDenied`, `NotSysvring`, `VersionMismatch`,
+    /// `NotFound`, `PermissionDenied`, `Untrusted`, `NotSysvring`, `VersionMismatch`,
     /// `TypeMismatch`, `LayoutMismatch`, `NotReady`, `Os`.
     pub(crate) fn open(key: Key, expect: &Expect, timeout: Duration) -> Result<Shared, Error> {
         match ShmShared::open(key, expect, timeout) {
@@ -397,7 +397,7 @@ impl Expect {
         if cuid == 0 || cuid == sys::current_euid() || self.trusted.contains(&cuid) {
             Ok(())
         } else {
-            Err(Error::PermissionDenied)
+            Err(Error::Untrusted { creator_uid: cuid })
         }
     }
 }

@@ -13,8 +13,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 use serde::Serialize;
+use sysvring::admin::Refused;
 use sysvring::admin::{self, ChannelInfo};
-use sysvring::sys::{MsgQueue, SemSet, Shm};
+use sysvring::sys::IpcKind;
 use sysvring::{Flavor, Transport};
 
 // ---- command lines ---------------------------------------------------------------
@@ -188,25 +189,48 @@ fn owns(i: &ChannelInfo, kind: &str, oid: i32) -> bool {
 
 /// The channel `t` names.
 fn resolve(cmd: &str, t: &Target) -> Result<ChannelInfo, Fail> {
-    let list = admin::list().map_err(|e| Fail(1, format!("{cmd}: {e}")))?;
-    let pick = |f: &dyn Fn(&ChannelInfo) -> bool, what: String| {
+    let scan = admin::scan().map_err(|e| Fail(1, format!("{cmd}: {e}")))?;
+    let list = &scan.channels;
+    // Not found: say so, or why the object there is not shown as a channel.
+    let missing = |r: &dyn Fn(&Refused) -> bool, what: String| {
+        not_found(match scan.refused.iter().find(|x| r(x)) {
+            Some(x) => format!(
+                "{cmd}: no sysvring channel with {what}: {}",
+                refused_line(x)
+            ),
+            None => format!("{cmd}: no sysvring channel with {what}"),
+        })
+    };
+    let pick = |f: &dyn Fn(&ChannelInfo) -> bool, r: &dyn Fn(&Refused) -> bool, what: String| {
         list.iter()
             .find(|i| f(i))
             .cloned()
-            .ok_or_else(|| not_found(format!("{cmd}: no sysvring channel with {what}")))
+            .ok_or_else(|| missing(r, what))
     };
     if let Some(k) = t.key {
         let key = sysvring::Key::from_raw(k);
-        return pick(&|i| i.key.raw() == k, format!("key {key}"));
+        return pick(
+            &|i| i.key.raw() == k,
+            &|r| r.key.raw() == k,
+            format!("key {key}"),
+        );
     }
     if let Some(n) = t.shm {
-        return pick(&|i| i.shm_id == Some(n), format!("shm id {n}"));
+        return pick(
+            &|i| i.shm_id == Some(n),
+            &|r| (r.kind, r.id) == (IpcKind::Shm, n),
+            format!("shm id {n}"),
+        );
     }
     if let Some(n) = t.sem {
-        return pick(&|i| i.sem_id == Some(n), format!("sem id {n}"));
+        return pick(
+            &|i| i.sem_id == Some(n),
+            &|r| (r.kind, r.id) == (IpcKind::Sem, n),
+            format!("sem id {n}"),
+        );
     }
     if let Some(n) = t.msg {
-        return pick(&|i| i.msg_id == Some(n), format!("msg id {n}"));
+        return pick(&|i| i.msg_id == Some(n), &|_| false, format!("msg id {n}"));
     }
     let Some(b) = t.spec else {
         return Err(Fail(
@@ -218,7 +242,7 @@ fn resolve(cmd: &str, t: &Target) -> Result<ChannelInfo, Fail> {
     let as_id = (!b.hex && b.n >= 0 && b.n <= i64::from(i32::MAX)).then_some(b.n as i32);
     let mut matches: Vec<String> = Vec::new();
     let mut found: Option<&ChannelInfo> = None;
-    for i in &list {
+    for i in list {
         let by_key = key != 0 && i.key.raw() == key;
         let by_id = as_id.is_some_and(|n| [i.shm_id, i.sem_id, i.msg_id].contains(&Some(n)));
         if by_key || by_id {
@@ -233,8 +257,16 @@ fn resolve(cmd: &str, t: &Target) -> Result<ChannelInfo, Fail> {
             continue;
         }
         if (key != 0 && okey == key) || as_id == Some(oid) {
+            let why = scan
+                .refused
+                .iter()
+                .find(|r| kind_name(r.kind) == kind && r.id == oid)
+                .map_or_else(
+                    || "not a sysvring channel".to_string(),
+                    |r| format!("not a channel sysvring can prove: {}", r.reason),
+                );
             foreign.push(format!(
-                "{kind} {oid} (key {}, not a sysvring channel)",
+                "{kind} {oid} (key {}, {why})",
                 sysvring::Key::from_raw(okey)
             ));
         }
@@ -287,24 +319,46 @@ fn id(v: Option<i32>) -> String {
     v.map_or_else(|| "-".to_string(), |v| v.to_string())
 }
 
-/// The latest time any of the channel's objects was used (attached, detached,
-/// operated on, sent to, received from, changed), from IPC_STAT: nothing is
-/// attached or modified to learn it.
-fn last_activity(i: &ChannelInfo) -> Option<SystemTime> {
-    let mut times = Vec::new();
-    if let Some(s) = i.shm_id.and_then(|id| Shm::from_id(id).stat().ok()) {
-        times.extend([s.atime, s.dtime, s.ctime]);
+fn kind_name(k: IpcKind) -> &'static str {
+    match k {
+        IpcKind::Shm => "shm",
+        IpcKind::Sem => "sem",
+        IpcKind::Msg => "msg",
     }
-    if let Some(s) = i
-        .sem_id
-        .and_then(|id| SemSet::from_id(id).and_then(|s| s.stat()).ok())
-    {
-        times.extend([s.otime, s.ctime]);
+}
+
+/// One candidate that is not provably a channel, and why.
+fn refused_line(r: &Refused) -> String {
+    format!(
+        "{} {} (key {}, created by uid {}) carries a sysvring header but is left alone: {}",
+        kind_name(r.kind),
+        r.id,
+        r.key,
+        r.creator_uid,
+        r.reason
+    )
+}
+
+/// A refused candidate as JSON.
+#[derive(Serialize)]
+struct RefusedJson {
+    kind: &'static str,
+    id: i32,
+    key: String,
+    creator_uid: u32,
+    reason: String,
+}
+
+impl From<&Refused> for RefusedJson {
+    fn from(r: &Refused) -> RefusedJson {
+        RefusedJson {
+            kind: kind_name(r.kind),
+            id: r.id,
+            key: r.key.to_string(),
+            creator_uid: r.creator_uid,
+            reason: r.reason.clone(),
+        }
     }
-    if let Some(s) = i.msg_id.and_then(|id| MsgQueue::from_id(id).stat().ok()) {
-        times.extend([s.stime, s.rtime, s.ctime]);
-    }
-    times.into_iter().filter(|&t| t > UNIX_EPOCH).max()
 }
 
 fn fmt_ago(t: Option<SystemTime>) -> String {
@@ -340,6 +394,7 @@ struct ChannelJson {
     receivers: u32,
     attached: u64,
     creator_pid: i32,
+    creator_uid: u32,
     creator_alive: bool,
     ready: bool,
     in_use: bool,
@@ -375,10 +430,12 @@ impl From<&ChannelInfo> for ChannelJson {
             receivers: i.receivers,
             attached: i.attached,
             creator_pid: i.creator_pid,
+            creator_uid: i.creator_uid,
             creator_alive: i.creator_alive,
             ready: i.ready,
             in_use: i.in_use(),
-            last_activity: last_activity(i)
+            last_activity: i
+                .last_activity
                 .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                 .map(|d| d.as_secs()),
             stats: StatsJson {
@@ -452,14 +509,25 @@ fn fail(f: &Fail) -> ExitCode {
 
 /// `sysvring ls [--json]`.
 pub fn ls(a: &LsArgs) -> ExitCode {
-    match admin::list() {
-        Ok(list) if a.json => print_json(&list.iter().map(ChannelJson::from).collect::<Vec<_>>()),
-        Ok(list) => {
-            print!("{}", table(&list));
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(&Fail(1, format!("ls: {e}"))),
+    let scan = match admin::scan() {
+        Ok(s) => s,
+        Err(e) => return fail(&Fail(1, format!("ls: {e}"))),
+    };
+    // What is not shown, and why, on stderr (the JSON array stays the channels).
+    for r in &scan.refused {
+        eprintln!("sysvring ls: {}", refused_line(r));
     }
+    if a.json {
+        return print_json(
+            &scan
+                .channels
+                .iter()
+                .map(ChannelJson::from)
+                .collect::<Vec<_>>(),
+        );
+    }
+    print!("{}", table(&scan.channels));
+    ExitCode::SUCCESS
 }
 
 /// `sysvring stat TARGET [--json]`.
@@ -499,7 +567,7 @@ pub fn stat(a: &StatArgs) -> ExitCode {
         "state        {}",
         if i.ready { "ready" } else { "initialising" }
     );
-    println!("activity     last {}", fmt_ago(last_activity(&i)));
+    println!("activity     last {}", fmt_ago(i.last_activity));
     println!(
         "stats        sent {}  received {}  wake-ups {}  sleeps {}  skipped {}",
         s.sent, s.received, s.wakeups, s.sleeps, s.skipped
@@ -547,6 +615,8 @@ struct GcJson {
     kept: Vec<Skipped>,
     /// Could not be removed.
     failed: Vec<Skipped>,
+    /// Carry a sysvring header but are not provably channels: left alone.
+    refused: Vec<RefusedJson>,
 }
 
 fn gc_line(verb: &str, i: &ChannelInfo) -> String {
@@ -564,56 +634,54 @@ fn gc_line(verb: &str, i: &ChannelInfo) -> String {
         i.attached,
         i.creator_pid,
         if i.creator_alive { "alive" } else { "gone" },
-        fmt_ago(last_activity(i))
+        fmt_ago(i.last_activity)
     )
 }
 
-/// `sysvring gc [--dry-run] [--force] [--json]`: removes every channel that no live
-/// process uses (`ChannelInfo::in_use`) and that is empty; `--force` also removes
-/// unused channels that still hold messages (never channels in use).
+/// `sysvring gc [--dry-run] [--force] [--json]`: `admin::gc`, which removes every
+/// channel that no live process uses (`ChannelInfo::in_use`) and that is empty;
+/// `--force` also removes unused channels that still hold messages (never channels
+/// in use, never objects that are not provably channels).
 pub fn gc(a: &GcArgs) -> ExitCode {
-    let list = match admin::list() {
-        Ok(l) => l,
+    let report = match admin::gc(a.dry_run, a.force) {
+        Ok(r) => r,
         Err(e) => return fail(&Fail(1, format!("gc: {e}"))),
     };
-    let mut out = GcJson {
-        dry_run: a.dry_run,
-        removed: Vec::new(),
-        kept: Vec::new(),
-        failed: Vec::new(),
-    };
-    let mut text = String::new();
     let verb = if a.dry_run { "would remove" } else { "removed" };
-    for i in list.iter().filter(|i| !i.in_use()) {
-        if i.len > 0 && !a.force {
-            let reason = format!("holds {} messages (gc --force removes it)", i.len);
-            let _ = writeln!(text, "{}", gc_line("kept", i));
-            out.kept.push(Skipped {
-                channel: i.into(),
-                reason,
-            });
-            continue;
-        }
-        let json = ChannelJson::from(i);
-        let line = gc_line(verb, i);
-        match if a.dry_run {
-            Ok(())
-        } else {
-            admin::remove(i, false)
-        } {
-            Ok(()) => {
-                let _ = writeln!(text, "{line}");
-                out.removed.push(json);
-            }
-            Err(e) => {
-                eprintln!("sysvring gc: {}: {e}", i.key);
-                out.failed.push(Skipped {
-                    channel: json,
-                    reason: e.to_string(),
-                });
-            }
-        }
+    let mut text = String::new();
+    for i in &report.removed {
+        let _ = writeln!(text, "{}", gc_line(verb, i));
     }
+    for i in &report.kept {
+        let _ = writeln!(text, "{}", gc_line("kept", i));
+    }
+    for (i, e) in &report.failed {
+        eprintln!("sysvring gc: {}: {e}", i.key);
+    }
+    for r in &report.refused {
+        eprintln!("sysvring gc: {}", refused_line(r));
+    }
+    let out = GcJson {
+        dry_run: a.dry_run,
+        removed: report.removed.iter().map(ChannelJson::from).collect(),
+        kept: report
+            .kept
+            .iter()
+            .map(|i| Skipped {
+                channel: i.into(),
+                reason: format!("holds {} messages (gc --force removes it)", i.len),
+            })
+            .collect(),
+        failed: report
+            .failed
+            .iter()
+            .map(|(i, e)| Skipped {
+                channel: i.into(),
+                reason: e.to_string(),
+            })
+            .collect(),
+        refused: report.refused.iter().map(RefusedJson::from).collect(),
+    };
     let code = if out.failed.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -630,6 +698,13 @@ pub fn gc(a: &GcArgs) -> ExitCode {
             summary,
             ", kept {} holding messages (--force removes them)",
             out.kept.len()
+        );
+    }
+    if !out.refused.is_empty() {
+        let _ = write!(
+            summary,
+            ", left {} object(s) that are not provably channels alone",
+            out.refused.len()
         );
     }
     println!("{summary}");

@@ -159,7 +159,13 @@ impl MsgqShared {
     /// Opens the message-queue channel at `key`: waits (bounded) for Ready, then
     /// validates magic, version, flavor, element size and fingerprint.
     pub(crate) fn open(key: Key, expect: &Expect, timeout: Duration) -> Result<MsgqShared, Error> {
-        let sems = SemSet::open(key)?;
+        let sems = match SemSet::open(key) {
+            // Only a queue at the key: a plain (non-sysvring) message queue.
+            Err(e) if e.is_not_found() && MsgQueue::open(key).is_ok() => {
+                return Err(Error::NotSysvring)
+            }
+            r => r?,
+        };
         // Unreadable (another user's 0600 set): say so before judging its shape.
         let st = sems.stat()?;
         expect.check_creator(st.perm.cuid)?;

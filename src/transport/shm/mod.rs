@@ -11,6 +11,8 @@
 
 mod recovery;
 mod setup;
+
+pub(crate) use setup::validate;
 mod wait;
 
 use std::ptr::NonNull;

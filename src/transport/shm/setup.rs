@@ -17,7 +17,7 @@ use crate::sys::{self, Key, SemSet, Shm};
 
 use super::{ShmShared, NSEMS, TRANSPORT_SHM};
 use crate::message::{decode_type_name, encode_type_name};
-use crate::transport::{mismatch, Expect, Ownership, TypeTag};
+use crate::transport::{inspect, mismatch, Expect, Ownership, TypeTag};
 
 impl ShmShared {
     /// Creates the segment (`IPC_EXCL`) and its semaphore set, fills the header and
@@ -104,10 +104,18 @@ impl ShmShared {
         // SAFETY: the mapping has at least `min` bytes, enough for the header; Header is
         // all atomics (valid for any bytes) and offset 0 of a page-aligned mapping.
         let header = unsafe { &*att.as_ptr().cast::<Header>() };
+        // Only a live creator still initialising earns a wait: an all-zero segment
+        // whose creator is gone, or whose size no ring has, is someone else's (a
+        // creator pid of 0 is one outside our pid namespace: unknown, so it may be).
+        let creator_at_work =
+            || inspect::ring_size_plausible(st.size) && (st.cpid <= 0 || sys::pid_alive(st.cpid));
         let start = Instant::now();
         let v = loop {
             let v = header.snapshot();
             if v.magic != MAGIC && v.magic != 0 {
+                return Err(Error::NotSysvring);
+            }
+            if v.magic == 0 && !creator_at_work() {
                 return Err(Error::NotSysvring);
             }
             if v.magic == MAGIC && v.state == STATE_READY {
