@@ -46,14 +46,39 @@ impl<Q> Exclusive<Q> {
         }
     }
 
-    /// Runs `f` on the side, holding the lock (released even if `f` panics).
+    /// Runs `f` on the side, holding the lock (released even if `f` panics). `f`
+    /// runs no user code (it cannot re-enter).
     #[inline(always)]
     fn with<R>(&self, f: impl FnOnce(&Q) -> R) -> R {
-        // SYNC(busy): Acquire on taking the lock; pairs with the Release in `Unlock`:
-        // the previous holder's accesses to `q` happen before ours.
+        self.lock();
+        struct Unlock<'a, Q>(&'a Exclusive<Q>);
+        impl<Q> Drop for Unlock<'_, Q> {
+            #[inline(always)]
+            fn drop(&mut self) {
+                // SYNC(busy): Release; pairs with the Acquire of the next holder.
+                self.0.busy.store(false, Ordering::Release);
+            }
+        }
+        let _unlock = Unlock(self);
+        // SAFETY: we hold the lock, so no other thread uses `q` until `_unlock` drops.
+        f(unsafe { &*self.q.get() })
+    }
+
+    /// Takes the lock.
+    #[inline(always)]
+    fn lock(&self) {
+        // SYNC(busy): Acquire on taking the lock; pairs with the Release in the
+        // unlocking guards: the previous holder's accesses to `q` happen before ours.
         if self.busy.swap(true, Ordering::Acquire) {
             self.contended();
         }
+    }
+
+    /// As [`with`](Self::with), for an `f` that runs the user's closure: records this
+    /// thread as the holder, so a re-entrant call panics instead of spinning forever.
+    #[inline]
+    fn with_user<R>(&self, f: impl FnOnce(&Q) -> R) -> R {
+        self.lock();
         self.holder.store(thread_token(), Ordering::Relaxed);
         struct Unlock<'a, Q>(&'a Exclusive<Q>);
         impl<Q> Drop for Unlock<'_, Q> {
@@ -103,7 +128,7 @@ impl<T: Pod> Exclusive<Producer<T>> {
 
     #[inline]
     pub(crate) fn push_with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
-        self.with(|p| p.push_with(f))
+        self.with_user(|p| p.push_with(f))
     }
 
     #[inline]
@@ -120,7 +145,7 @@ impl<T: Pod> Exclusive<Consumer<T>> {
 
     #[inline]
     pub(crate) fn pop_with<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
-        self.with(|c| c.pop_with(f))
+        self.with_user(|c| c.pop_with(f))
     }
 
     #[inline]
