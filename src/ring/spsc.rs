@@ -157,6 +157,27 @@ impl<T: Pod> Producer<T> {
         Some(r)
     }
 
+    /// Untyped [`push_with`](Self::push_with) (the C interface): `f` fills the next
+    /// slot's payload through a pointer to `elem_size` writable bytes, aligned to the
+    /// ring's element alignment; then it is published. `None` (no call) when full.
+    #[inline]
+    pub fn push_raw<R>(&self, f: impl FnOnce(*mut u8) -> R) -> Option<R> {
+        if self.free(1) == 0 {
+            return None;
+        }
+        let t = self.tail.get();
+        #[cfg(loom)]
+        let access = self.ring.loom_cell(t).get_mut();
+        // The slot is ours until stamped (as in `push`); `payload` is in bounds for
+        // `elem_size` bytes.
+        let r = f(self.ring.payload(t));
+        #[cfg(loom)]
+        drop(access);
+        self.stamp(t);
+        self.publish(t.wrapping_add(1));
+        Some(r)
+    }
+
     /// Writes as many of `vs` as fit, storing `tail` once. Returns how many.
     pub fn push_slice(&self, vs: &[T]) -> usize {
         let n = (self.free(vs.len() as u64) as usize).min(vs.len());
@@ -240,6 +261,25 @@ impl<T: Pod> Consumer<T> {
         // SAFETY: as in `pop`; the reference lives only during `f`, before the slot is
         // released to the producer.
         let r = f(unsafe { &*self.ring.payload(h).cast::<T>() });
+        #[cfg(loom)]
+        drop(access);
+        self.publish_head(h.wrapping_add(1));
+        Some(r)
+    }
+
+    /// Untyped [`pop_with`](Self::pop_with) (the C interface): `f` reads the next
+    /// message through a pointer to its `elem_size` bytes, then the slot is freed.
+    /// `None` (no call) when empty.
+    #[inline]
+    pub fn pop_raw<R>(&self, f: impl FnOnce(*const u8) -> R) -> Option<R> {
+        let h = self.head.get();
+        if !self.ready(h) {
+            return None;
+        }
+        #[cfg(loom)]
+        let access = self.ring.loom_cell(h).get();
+        // The slot is stamped for `h` and not overwritten before we publish head.
+        let r = f(self.ring.payload(h).cast_const());
         #[cfg(loom)]
         drop(access);
         self.publish_head(h.wrapping_add(1));

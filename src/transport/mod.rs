@@ -26,6 +26,7 @@ mod endpoint;
 pub(crate) mod inspect;
 mod link;
 pub(crate) mod msgq;
+mod raw;
 pub(crate) mod shm;
 
 use std::sync::atomic::AtomicBool;
