@@ -4,8 +4,8 @@
 
 use std::ffi::{c_char, c_int, CStr};
 
-use super::{boundary, deref, invalid, put, set_last, sysvring_options, Fail};
 use super::SYSVRING_E_BAD_TYPE;
+use super::{boundary, deref, invalid, put, set_last, sysvring_options, Fail};
 use crate::message::{FieldDesc, Prim, StructDesc, TypeDesc, MAX_DEPTH};
 use crate::transport::TypeTag;
 
@@ -111,7 +111,9 @@ pub(super) unsafe fn struct_desc(s: &sysvring_struct, depth: usize) -> Result<Ty
             }
         };
         if f.ndims as usize > SYSVRING_MAX_DIMS {
-            return Err(bad(format!("{name}.{fname}: ndims above {SYSVRING_MAX_DIMS}")));
+            return Err(bad(format!(
+                "{name}.{fname}: ndims above {SYSVRING_MAX_DIMS}"
+            )));
         }
         // `m[2][3]` is `[[T; 3]; 2]`: wrap from the innermost dimension out.
         for &n in f.dims[..f.ndims as usize].iter().rev() {

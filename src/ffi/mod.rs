@@ -35,7 +35,9 @@ use crate::ring::layout::{Geometry, RingKind, MAX_CAPACITY};
 use crate::sys::{self, Key};
 use crate::transport::{Deadline, Expect, RecvEnd, SendEnd, Shared, TryError, TypeTag, WaitError};
 
-pub use desc::{sysvring_field, sysvring_fingerprint, sysvring_struct};
+pub use desc::{
+    sysvring_field, sysvring_fingerprint, sysvring_struct, SYSVRING_MAX_DIMS, SYSVRING_STRUCT,
+};
 
 /// `Error::AlreadyExists`: `create` found an object at the key.
 pub const SYSVRING_E_ALREADY_EXISTS: c_int = -1;
@@ -176,7 +178,8 @@ pub struct sysvring_receiver {
 
 /// Fills a slot in place (`sysvring_send_in_place`): `slot` has `size` writable bytes.
 #[allow(non_camel_case_types)]
-pub type sysvring_fill_fn = Option<unsafe extern "C" fn(slot: *mut c_void, size: usize, ctx: *mut c_void)>;
+pub type sysvring_fill_fn =
+    Option<unsafe extern "C" fn(slot: *mut c_void, size: usize, ctx: *mut c_void)>;
 /// Reads a message in place (`sysvring_recv_in_place`).
 #[allow(non_camel_case_types)]
 pub type sysvring_read_fn =
@@ -229,7 +232,14 @@ pub fn error_code(e: &Error) -> c_int {
 fn try_code(e: TryError, not_now: c_int) -> Fail {
     match e {
         TryError::NotNow => {
-            set_last(if not_now == SYSVRING_E_FULL { "full" } else { "empty" }.into());
+            set_last(
+                if not_now == SYSVRING_E_FULL {
+                    "full"
+                } else {
+                    "empty"
+                }
+                .into(),
+            );
             Fail(not_now)
         }
         TryError::Disconnected => wait_code(WaitError::Disconnected),
@@ -311,7 +321,9 @@ unsafe fn plan(o: *const sysvring_options) -> Result<Plan, Fail> {
     // caller's older, smaller struct is refused before the rest is read.
     let size = unsafe { deref(o.cast::<u64>(), "options")? };
     if *size != std::mem::size_of::<sysvring_options>() as u64 {
-        return Err(invalid("options.struct_size is not sizeof(sysvring_options)"));
+        return Err(invalid(
+            "options.struct_size is not sizeof(sysvring_options)",
+        ));
     }
     // SAFETY: as above, and the size says the whole struct is there.
     let o = unsafe { &*o };
@@ -338,10 +350,16 @@ unsafe fn plan(o: *const sysvring_options) -> Result<Plan, Fail> {
     let elem_align = match o.elem_align {
         0 => align,
         n if n == align || align == 0 => n,
-        _ => return Err(invalid("options.elem_align differs from the type's alignment")),
+        _ => {
+            return Err(invalid(
+                "options.elem_align differs from the type's alignment",
+            ))
+        }
     };
     if elem_size == 0 || elem_align == 0 {
-        return Err(invalid("element size and alignment are needed with a raw fingerprint"));
+        return Err(invalid(
+            "element size and alignment are needed with a raw fingerprint",
+        ));
     }
     let (Ok(elem_size), Ok(elem_align)) = (usize::try_from(elem_size), usize::try_from(elem_align))
     else {
@@ -614,7 +632,9 @@ unsafe fn msg_bytes<'a>(msg: *const c_void, size: usize, elem: usize) -> Result<
         return Err(invalid("message is NULL"));
     }
     if size != elem {
-        return Err(invalid(&format!("size {size} is not the element size {elem}")));
+        return Err(invalid(&format!(
+            "size {size} is not the element size {elem}"
+        )));
     }
     // SAFETY: non-null, readable for `size` bytes (the caller's contract).
     Ok(unsafe { std::slice::from_raw_parts(msg.cast::<u8>(), size) })
@@ -629,7 +649,9 @@ unsafe fn buf_bytes<'a>(buf: *mut c_void, size: usize, elem: usize) -> Result<&'
         return Err(invalid("buffer is NULL"));
     }
     if size != elem {
-        return Err(invalid(&format!("size {size} is not the element size {elem}")));
+        return Err(invalid(&format!(
+            "size {size} is not the element size {elem}"
+        )));
     }
     // SAFETY: non-null, writable for `size` bytes (the caller's contract); a C
     // buffer never aliases memory this library holds a reference to.
@@ -650,7 +672,9 @@ pub unsafe extern "C" fn sysvring_send_timeout(
         let tx = unsafe { deref(tx, "sender")? };
         // SAFETY: as above.
         let m = unsafe { msg_bytes(msg, size, tx.elem_size)? };
-        tx.end.send_raw_until(m, timeout(timeout_us)).map_err(wait_code)?;
+        tx.end
+            .send_raw_until(m, timeout(timeout_us))
+            .map_err(wait_code)?;
         Ok(0)
     })
 }
@@ -699,7 +723,9 @@ pub unsafe extern "C" fn sysvring_recv_timeout(
         let rx = unsafe { deref(rx, "receiver")? };
         // SAFETY: as above.
         let b = unsafe { buf_bytes(buf, size, rx.elem_size)? };
-        rx.end.recv_raw_until(b, timeout(timeout_us)).map_err(wait_code)?;
+        rx.end
+            .recv_raw_until(b, timeout(timeout_us))
+            .map_err(wait_code)?;
         Ok(0)
     })
 }

@@ -200,7 +200,11 @@ impl RecvEnd<()> {
     }
 
     /// Receives one message into `out`, blocking while empty until `deadline`.
-    pub(crate) fn recv_raw_until(&self, out: &mut [u8], deadline: Deadline) -> Result<(), WaitError> {
+    pub(crate) fn recv_raw_until(
+        &self,
+        out: &mut [u8],
+        deadline: Deadline,
+    ) -> Result<(), WaitError> {
         each!(self, RecvEnd, e => {
             // SAFETY: as in `try_recv_raw`.
             let mut attempt = || e.q.pop_raw(|p| unsafe { drain(p, out) });
