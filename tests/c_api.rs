@@ -213,7 +213,7 @@ fn functions(text: &str, marker: &str) -> BTreeMap<String, usize> {
         rest = &rest[i + marker.len()..];
         let Some(open) = rest.find('(') else { break };
         let name = rest[..open].trim();
-        let name = name.rsplit(|c: char| c == ' ' || c == '*').next().unwrap();
+        let name = name.rsplit([' ', '*']).next().unwrap();
         if !name.starts_with("sysvring_") {
             continue;
         }

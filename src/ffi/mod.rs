@@ -12,7 +12,7 @@
 //! A C element type is known only at run time (size, alignment, a field table), so
 //! the handles carry untyped endpoints (`transport::raw`): the same rings, queues,
 //! presence, crash rules and waiting as the Rust API, copying `elem_size` bytes per
-//! message. The field table becomes a [`TypeDesc`] that is validated and
+//! message. The field table becomes a [`TypeDesc`](crate::message::TypeDesc) that is validated and
 //! fingerprinted exactly as `#[derive(sysvring::Message)]` does for the same
 //! `#[repr(C)]` struct, so C and Rust peers check each other's types.
 //!
