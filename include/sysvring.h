@@ -160,7 +160,9 @@ int sysvring_send_timeout(sysvring_sender *tx, const void *msg, size_t size, uin
 int sysvring_recv(sysvring_receiver *rx, void *buf, size_t size);
 int sysvring_try_recv(sysvring_receiver *rx, void *buf, size_t size);
 int sysvring_recv_timeout(sysvring_receiver *rx, void *buf, size_t size, uint64_t timeout_us);
-/* Zero-copy: the callback writes (reads) the slot in place. */
+/* Zero-copy: the callback writes (reads) the slot in place, and is not called on
+ * an error. Message queue: the callback works on a local copy (a send calls `fill`
+ * before it waits, so on a timeout or disconnection the message was dropped). */
 int sysvring_send_in_place(sysvring_sender *tx, sysvring_fill_fn fill, void *ctx, uint64_t timeout_us);
 int sysvring_recv_in_place(sysvring_receiver *rx, sysvring_read_fn read, void *ctx, uint64_t timeout_us);
 

@@ -761,8 +761,10 @@ pub unsafe extern "C" fn sysvring_try_recv(
 }
 
 /// Zero-copy send: waits (at most `timeout_us`) for a free slot, calls `fill(slot,
-/// elem_size, ctx)` to write the message in place, then publishes it. `fill` must
-/// not call back into this sender. (Message queue: `fill` writes a local buffer.)
+/// elem_size, ctx)` to write the message in place, then publishes it; on an error
+/// `fill` was not called. `fill` must not call back into this sender. (Message
+/// queue: `fill` writes a local buffer first, which is then sent: on a timeout or
+/// disconnection it was called and its message dropped.)
 #[no_mangle]
 pub unsafe extern "C" fn sysvring_send_in_place(
     tx: *mut sysvring_sender,
@@ -957,4 +959,74 @@ pub unsafe extern "C" fn sysvring_last_error(buf: *mut c_char, len: usize) -> us
         text.len()
     }));
     r.unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_a_code_and_its_text() {
+        let code = boundary(|| panic!("boom"));
+        assert_eq!(code, SYSVRING_E_PANIC);
+        let mut buf = [0 as c_char; 64];
+        // SAFETY: `buf` is writable for its length.
+        let n = unsafe { sysvring_last_error(buf.as_mut_ptr(), buf.len()) };
+        // SAFETY: `sysvring_last_error` NUL-terminated it.
+        let text = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap();
+        assert_eq!(n, text.len());
+        assert!(text.contains("panic"), "{text}");
+    }
+
+    #[test]
+    fn every_error_variant_has_its_own_code() {
+        let io = || std::io::Error::from_raw_os_error(22);
+        let all = [
+            (Error::AlreadyExists, SYSVRING_E_ALREADY_EXISTS),
+            (Error::NotFound, SYSVRING_E_NOT_FOUND),
+            (Error::PermissionDenied, SYSVRING_E_PERMISSION_DENIED),
+            (Error::NotSysvring, SYSVRING_E_NOT_SYSVRING),
+            (
+                Error::VersionMismatch {
+                    expected: 1,
+                    found: 2,
+                },
+                SYSVRING_E_VERSION_MISMATCH,
+            ),
+            (
+                Error::TypeMismatch {
+                    expected: 1,
+                    found: 2,
+                    expected_name: "A".into(),
+                    found_name: "B".into(),
+                },
+                SYSVRING_E_TYPE_MISMATCH,
+            ),
+            (
+                Error::LayoutMismatch {
+                    field: "capacity",
+                    expected: 1,
+                    found: 2,
+                },
+                SYSVRING_E_LAYOUT_MISMATCH,
+            ),
+            (Error::RoleTaken, SYSVRING_E_ROLE_TAKEN),
+            (
+                Error::MessageTooLarge { size: 2, max: 1 },
+                SYSVRING_E_MESSAGE_TOO_LARGE,
+            ),
+            (Error::NotReady, SYSVRING_E_NOT_READY),
+            (Error::Removed, SYSVRING_E_REMOVED),
+            (
+                Error::TooManyProcesses { max: 256 },
+                SYSVRING_E_TOO_MANY_PROCESSES,
+            ),
+            (Error::Os("semop", io()), SYSVRING_E_OS),
+        ];
+        for (e, code) in &all {
+            assert_eq!(error_code(e), *code, "{e}");
+        }
+        let codes: std::collections::BTreeSet<c_int> = all.iter().map(|(_, c)| *c).collect();
+        assert_eq!(codes.len(), all.len());
+    }
 }
