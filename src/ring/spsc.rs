@@ -309,3 +309,35 @@ impl<T: Pod> Consumer<T> {
         n
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::ring::layout::RingKind;
+    use crate::ring::test_region::Region;
+
+    #[test]
+    fn raw_push_and_pop_move_elem_size_bytes_in_order() {
+        // A 24-byte element known only at run time (the C interface's case).
+        let r = Region::new(RingKind::Spsc, 4, 3, 24, 8);
+        // SAFETY: one producer and one consumer; the raw methods use the geometry.
+        let (p, c) = unsafe { (Producer::<()>::new(r.ring()), Consumer::<()>::new(r.ring())) };
+        let msg = |i: u8| [i; 24];
+        for i in 0..3u8 {
+            // SAFETY: the slot has 24 writable bytes.
+            let put =
+                p.push_raw(|d| unsafe { std::ptr::copy_nonoverlapping(msg(i).as_ptr(), d, 24) });
+            assert!(put.is_some());
+        }
+        assert!(p.push_raw(|_| unreachable!("full")).is_none(), "limit 3");
+        for i in 0..3u8 {
+            let mut got = [0u8; 24];
+            // SAFETY: the slot has 24 readable bytes.
+            let read =
+                c.pop_raw(|s| unsafe { std::ptr::copy_nonoverlapping(s, got.as_mut_ptr(), 24) });
+            assert!(read.is_some());
+            assert_eq!(got, msg(i));
+        }
+        assert!(c.pop_raw(|_| unreachable!("empty")).is_none());
+    }
+}
