@@ -285,6 +285,37 @@ fn the_header_declares_exactly_the_exported_functions() {
         "header prototypes (name -> parameters) differ from src/ffi"
     );
     assert!(rust.len() >= 28, "{rust:?}");
+    // The C test program calls every one of them (so -Werror checks each prototype
+    // against its use).
+    let api_c = std::fs::read_to_string(root().join("tests/c/api.c")).unwrap();
+    for name in c.keys() {
+        assert!(
+            api_c.contains(&format!("{name}(")),
+            "tests/c/api.c never calls {name}"
+        );
+    }
+    // The shared library exports exactly these `sysvring_*` symbols.
+    let so = [
+        profile_dir().join("deps/libsysvring.so"),
+        profile_dir().join("libsysvring.so"),
+    ]
+    .into_iter()
+    .find(|p| p.exists())
+    .expect("libsysvring.so");
+    let nm = Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(&so)
+        .output()
+        .expect("nm");
+    assert!(nm.status.success());
+    let exported: BTreeSet<String> = String::from_utf8_lossy(&nm.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .filter(|n| n.starts_with("sysvring_"))
+        .map(str::to_owned)
+        .collect();
+    let declared: BTreeSet<String> = c.keys().cloned().collect();
+    assert_eq!(exported, declared, "exported symbols of {}", so.display());
     // Every exported function is `#[no_mangle]`.
     assert_eq!(
         rust_src
@@ -294,6 +325,37 @@ fn the_header_declares_exactly_the_exported_functions() {
         rust.len(),
         "each extern \"C\" fn has #[no_mangle]"
     );
+}
+
+/// The header alone compiles as strict C99 and as C++ (its `extern "C"` block).
+#[test]
+fn the_header_is_valid_c99_and_cxx() {
+    let probe = "#include \"sysvring.h\"\nint main(void) { sysvring_options o; \
+                 return sysvring_options_init(&o); }\n";
+    for (compiler, lang, std) in [("cc", "c", "-std=c99"), ("c++", "c++", "-std=c++11")] {
+        let mut cmd = Command::new(compiler);
+        cmd.current_dir(root())
+            .args([std, "-Wall", "-Wextra", "-Werror", "-pedantic", "-Iinclude"])
+            .args(["-fsyntax-only", "-x", lang, "-"])
+            .stdin(Stdio::piped());
+        let Ok(mut child) = cmd.spawn() else {
+            assert_ne!(compiler, "cc", "no C compiler");
+            continue; // no C++ compiler on this host
+        };
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(probe.as_bytes())
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert!(
+            o.status.success(),
+            "{compiler}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
 }
 
 /// `#define NAME VALUE` of the header, numbers only.
