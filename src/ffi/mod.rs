@@ -494,6 +494,9 @@ pub unsafe extern "C" fn sysvring_create(
     boundary(|| {
         // SAFETY: the caller's contract on `o`.
         let p = unsafe { plan(o)? };
+        if out.is_null() {
+            return Err(invalid("out is NULL"));
+        }
         let shared = create(&p)?;
         boxed(out, shared, p.elem_size)?;
         Ok(0)
@@ -509,6 +512,9 @@ pub unsafe extern "C" fn sysvring_open(
     boundary(|| {
         // SAFETY: the caller's contract on `o`.
         let p = unsafe { plan(o)? };
+        if out.is_null() {
+            return Err(invalid("out is NULL"));
+        }
         let shared = open(&p)?;
         boxed(out, shared, p.elem_size)?;
         Ok(0)
