@@ -12,8 +12,9 @@
  * aborts the process or unwinds into C; NULL pointers and wrong sizes are
  * SYSVRING_E_INVALID_ARGUMENT.
  *
- * Threads: a channel handle may be used from any thread; a sender or receiver
- * handle by one thread at a time (MPMC: one sender/receiver per thread).
+ * Threads: every handle may be used from any thread, and by several at once (an
+ * MPMC sender or receiver concurrently; an SPSC side serializes its callers). A
+ * fill/read callback must not call back into its own handle (SYSVRING_E_PANIC).
  *
  * Build: cc prog.c -Ipath/to/sysvring/include -Lpath/to/target/release -lsysvring
  *        (add -Wl,-rpath,path/to/target/release for the shared library, or link

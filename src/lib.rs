@@ -49,7 +49,7 @@ pub mod sys;
 #[doc(hidden)]
 pub mod transport;
 
-pub use channel::{Builder, Channel, Iter, Receiver, Sender, TryIter, DEFAULT_CAPACITY};
+pub use channel::{Builder, Channel, IntoIter, Iter, Receiver, Sender, TryIter, DEFAULT_CAPACITY};
 pub use error::{
     Error, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };

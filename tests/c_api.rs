@@ -118,7 +118,7 @@ fn programs() -> &'static BTreeMap<&'static str, PathBuf> {
                 .arg(&tmp)
                 .arg(src)
                 .arg(&lib)
-                .args(["-lpthread", "-ldl", "-lm"]);
+                .args(["-pthread", "-ldl", "-lm"]);
             if sanitize() {
                 cc.args(["-fsanitize=address", "-fno-omit-frame-pointer"]);
             }

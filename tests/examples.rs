@@ -288,3 +288,105 @@ fn mailbox() {
     );
     assert!(received.last().unwrap().contains("end of mail"), "{out}");
 }
+
+// ---- type identity across separately compiled programs -----------------------------
+
+/// The `Tick` of `examples/tick_sender.rs`, defined again here: another build of the
+/// same definition.
+mod twin {
+    #[derive(
+        Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable, sysvring::Message,
+    )]
+    #[repr(C)]
+    pub struct Tick {
+        pub seq: u64,
+        pub price: f64,
+    }
+}
+
+/// Definitions that differ from the example's `Tick` in one way each.
+mod renamed {
+    #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable, sysvring::Message)]
+    #[repr(C)]
+    pub struct Tick {
+        pub seq: u64,
+        pub px: f64,
+    }
+}
+mod reordered {
+    #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable, sysvring::Message)]
+    #[repr(C)]
+    pub struct Tick {
+        pub price: f64,
+        pub seq: u64,
+    }
+}
+mod retyped {
+    #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable, sysvring::Message)]
+    #[repr(C)]
+    pub struct Tick {
+        pub seq: f64,
+        pub price: f64,
+    }
+}
+
+/// Creates a channel of `T` at a fresh key and runs `tick_sender KEY n` against it.
+fn run_tick_sender<T: sysvring::Message>(n: u64) -> (sysvring::Channel<T>, (bool, String, u32)) {
+    let ch = support::create_unique::<T>(0x37, |b| b.capacity(64));
+    let exe = examples_dir().join("tick_sender");
+    let mut cmd = Command::new(&exe);
+    cmd.arg(ch.key().raw().to_string()).arg(n.to_string());
+    let rx = ch.receiver().expect("receiver");
+    drop(rx);
+    let out = run(cmd, RUN_LIMIT);
+    (ch, out)
+}
+
+/// A separately compiled program with an identical definition of `Tick` sends; this
+/// program receives every tick intact.
+#[test]
+fn identical_definitions_in_two_builds_exchange_messages() {
+    const N: u64 = 10_000;
+    let ch = support::create_unique::<twin::Tick>(0x37, |b| b.capacity(64));
+    let rx = ch.receiver().expect("receiver");
+    let exe = examples_dir().join("tick_sender");
+    let mut cmd = Command::new(&exe);
+    cmd.arg(ch.key().raw().to_string()).arg(N.to_string());
+    let sender = thread::spawn(move || run(cmd, RUN_LIMIT));
+    for seq in 0..N {
+        let t = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("tick {seq}: {e:?}"));
+        assert_eq!(
+            t,
+            twin::Tick {
+                seq,
+                price: seq as f64 * 0.5
+            }
+        );
+    }
+    let (ok, out, _) = sender.join().unwrap();
+    assert!(ok, "tick_sender failed:\n{out}");
+    assert!(out.contains(&format!("sent {N} ticks")), "{out}");
+}
+
+/// A field renamed, reordered or changed from `u64` to `f64` is another type: the
+/// separately compiled sender is refused with `TypeMismatch`, naming both types.
+#[test]
+fn a_renamed_reordered_or_retyped_field_is_refused() {
+    fn refused<T: sysvring::Message>(what: &str) {
+        let (_ch, (ok, out, _)) = run_tick_sender::<T>(1);
+        assert!(!ok, "{what}: the sender was accepted:\n{out}");
+        assert!(
+            out.contains("refused: element type mismatch") && out.contains("`Tick`"),
+            "{what}: {out}"
+        );
+        assert!(
+            out.contains("(exit status: exit status: 3)"),
+            "{what}: {out}"
+        );
+    }
+    refused::<renamed::Tick>("renamed");
+    refused::<reordered::Tick>("reordered");
+    refused::<retyped::Tick>("retyped");
+}

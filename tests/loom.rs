@@ -244,7 +244,7 @@ fn mpmc_two_producers_one_consumer_batches() {
 /// the producer's order.
 #[test]
 fn mpmc_one_producer_two_consumers() {
-    const N: u64 = 3;
+    const N: u64 = 2;
     model(2, || {
         let r = region(RingKind::Mpmc, 2);
         Mpmc::<u64>::init(&r.ring());

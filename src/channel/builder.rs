@@ -39,6 +39,23 @@ pub struct Builder<T> {
     _t: PhantomData<fn(T) -> T>,
 }
 
+impl<T> Clone for Builder<T> {
+    fn clone(&self) -> Self {
+        Builder {
+            key: self.key,
+            capacity: self.capacity,
+            flavor: self.flavor,
+            transport: self.transport,
+            mode: self.mode,
+            fingerprint: self.fingerprint,
+            spin: self.spin,
+            open_timeout: self.open_timeout,
+            trusted: self.trusted.clone(),
+            _t: PhantomData,
+        }
+    }
+}
+
 impl<T> fmt::Debug for Builder<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
@@ -209,5 +226,40 @@ impl<T: Message> Builder<T> {
         let shared = Shared::open(self.key, &expect, self.open_timeout)?;
         let flavor = Flavor::from(shared.kind());
         Ok(Channel::new(shared, flavor, self.spin))
+    }
+
+    /// Opens the channel when it exists (validating it exactly as [`open`] does),
+    /// creates it otherwise. Two programs started in either order, or at the same
+    /// moment, both succeed: creation is `IPC_EXCL`, so exactly one creates and the
+    /// other, finding the key taken, opens what it made (waiting up to the open
+    /// timeout for it to be initialised). The creator's choices (capacity, flavor,
+    /// transport) win; the opener's explicit expectations are still checked.
+    ///
+    /// [`open`]: Builder::open
+    ///
+    /// # Errors
+    /// As [`open`] and [`create`](Builder::create); `NotFound` only if the channel
+    /// keeps appearing and vanishing under us (another process creating and removing
+    /// it in a loop).
+    pub fn open_or_create(self) -> Result<Channel<T>, Error> {
+        const TRIES: u32 = 64;
+        if self.key.is_private() {
+            // Nobody else can name a private channel: there is nothing to open.
+            return self.create();
+        }
+        for attempt in 0..TRIES {
+            match self.clone().open() {
+                Err(Error::NotFound) => {}
+                r => return r,
+            }
+            match self.clone().create() {
+                Err(Error::AlreadyExists) => {}
+                r => return r,
+            }
+            // Created by someone else between our open and our create, or removed
+            // between our create and open: look again, backing off a little.
+            std::thread::sleep(Duration::from_micros(50 << attempt.min(6)));
+        }
+        Err(Error::NotFound)
     }
 }

@@ -99,6 +99,11 @@ impl<T> Channel<T> {
         self.len() == 0
     }
 
+    /// Whether the channel is full now (`len() == capacity()`).
+    pub fn is_full(&self) -> bool {
+        self.len() >= self.capacity()
+    }
+
     /// The counters of the channel, shared by every process using it.
     pub fn stats(&self) -> Stats {
         self.shared.stats()

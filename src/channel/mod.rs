@@ -10,5 +10,5 @@ mod sender;
 
 pub use builder::{Builder, DEFAULT_CAPACITY};
 pub use channel::Channel;
-pub use receiver::{Iter, Receiver, TryIter};
+pub use receiver::{IntoIter, Iter, Receiver, TryIter};
 pub use sender::Sender;

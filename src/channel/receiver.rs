@@ -2,6 +2,7 @@
 //! that gives its outcomes the std/crossbeam shapes; and its iterators.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
@@ -9,12 +10,28 @@ use bytemuck::Pod;
 use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
 use crate::transport::{Deadline, RecvEnd, TryError, WaitError};
 
-/// The receiving side of a channel. `Send` but not `Sync`.
+/// The receiving side of a channel: `Send + Sync` and `Clone`, like crossbeam's
+/// receivers.
+///
+/// A clone shares this process's registration (cloning never fails); the
+/// registration ends when the last clone is dropped. On an MPMC channel each message
+/// goes to exactly one of the receivers, whichever threads or processes they are in.
+/// On an SPSC channel the receiver role is exclusive between processes; inside the
+/// process that holds it, clones share the one role and their calls are serialized.
 ///
 /// Receives return `Disconnected` only once the channel is empty and every sender
 /// is gone (dropped or killed) after one had connected.
 pub struct Receiver<T: Pod> {
-    end: RecvEnd<T>,
+    end: Arc<RecvEnd<T>>,
+}
+
+impl<T: Pod> Clone for Receiver<T> {
+    /// Another handle on the same registration (no system call, never fails).
+    fn clone(&self) -> Self {
+        Receiver {
+            end: self.end.clone(),
+        }
+    }
 }
 
 impl<T: Pod> fmt::Debug for Receiver<T> {
@@ -29,7 +46,12 @@ impl<T: Pod> fmt::Debug for Receiver<T> {
 
 impl<T: Pod> Receiver<T> {
     pub(super) fn new(end: RecvEnd<T>) -> Receiver<T> {
-        Receiver { end }
+        Receiver { end: Arc::new(end) }
+    }
+
+    /// Whether `other` receives from the same channel (the same kernel objects).
+    pub fn same_channel(&self, other: &Receiver<T>) -> bool {
+        self.end.channel_id() == other.end.channel_id()
     }
 
     /// Receives without blocking.
@@ -158,6 +180,29 @@ impl<T: Pod> Iterator for TryIter<'_, T> {
     type Item = T;
     fn next(&mut self) -> Option<T> {
         self.rx.try_recv().ok()
+    }
+}
+
+/// Blocking iterator that owns its receiver; ends at disconnection (see
+/// [`Receiver::into_iter`](IntoIterator::into_iter)).
+#[derive(Debug)]
+pub struct IntoIter<T: Pod> {
+    rx: Receiver<T>,
+}
+
+impl<T: Pod> Iterator for IntoIter<T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+impl<T: Pod> IntoIterator for Receiver<T> {
+    type Item = T;
+    type IntoIter = IntoIter<T>;
+    /// Receives until the channel is disconnected, owning the receiver.
+    fn into_iter(self) -> IntoIter<T> {
+        IntoIter { rx: self }
     }
 }
 

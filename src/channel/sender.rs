@@ -2,6 +2,7 @@
 //! gives its outcomes the std/crossbeam shapes.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
@@ -9,14 +10,30 @@ use bytemuck::Pod;
 use crate::error::{SendError, SendTimeoutError, TrySendError};
 use crate::transport::{Deadline, SendEnd, TryError, WaitError};
 
-/// The sending side of a channel. `Send` but not `Sync`: one thread uses it at a
-/// time (make one per thread with [`Channel::sender`](crate::Channel::sender) for
-/// MPMC).
+/// The sending side of a channel: `Send + Sync` and `Clone`, like crossbeam's and
+/// std's senders.
+///
+/// A clone shares this process's registration (cloning never fails and makes no
+/// system call); the registration ends when the last clone is dropped. On an MPMC
+/// channel threads may send through clones or through one shared `&Sender` at full
+/// speed. On an SPSC channel the sender role is exclusive between processes
+/// ([`Channel::sender`](crate::Channel::sender) fails with `RoleTaken` while another
+/// sender lives); inside the process that holds it, clones share the one role and
+/// their calls are serialized.
 ///
 /// Dropping the last sender (or killing its process) disconnects the channel for
 /// receivers once they drained it.
 pub struct Sender<T: Pod> {
-    end: SendEnd<T>,
+    end: Arc<SendEnd<T>>,
+}
+
+impl<T: Pod> Clone for Sender<T> {
+    /// Another handle on the same registration (no system call, never fails).
+    fn clone(&self) -> Self {
+        Sender {
+            end: self.end.clone(),
+        }
+    }
 }
 
 impl<T: Pod> fmt::Debug for Sender<T> {
@@ -31,7 +48,13 @@ impl<T: Pod> fmt::Debug for Sender<T> {
 
 impl<T: Pod> Sender<T> {
     pub(super) fn new(end: SendEnd<T>) -> Sender<T> {
-        Sender { end }
+        Sender { end: Arc::new(end) }
+    }
+
+    /// Whether `other` sends into the same channel (the same kernel objects, whichever
+    /// handle or process-local open they came from).
+    pub fn same_channel(&self, other: &Sender<T>) -> bool {
+        self.end.channel_id() == other.end.channel_id()
     }
 
     /// Sends without blocking.

@@ -16,9 +16,10 @@
 //! fingerprinted exactly as `#[derive(sysvring::Message)]` does for the same
 //! `#[repr(C)]` struct, so C and Rust peers check each other's types.
 //!
-//! Threads: a channel handle may be used from any thread; a sender or receiver
-//! handle by one thread at a time (like `Sender`/`Receiver`, which are not `Sync`):
-//! for MPMC, make one per thread.
+//! Threads: every handle may be used from any thread, and by several at once, like
+//! the `Send + Sync` Rust handles: an MPMC sender or receiver is used concurrently,
+//! an SPSC side serializes its callers. A `fill`/`read` callback must not call back
+//! into the handle it was given by (that call ends in `SYSVRING_E_PANIC`).
 
 #![allow(clippy::missing_safety_doc)]
 
@@ -413,22 +414,28 @@ fn open(p: &Plan) -> Result<Shared, Error> {
 }
 
 /// Opens the channel at the key, or creates it when there is none; a creator that
-/// wins the race between our open and our create (`AlreadyExists`) is opened.
+/// wins the race between our open and our create (`AlreadyExists`) is opened. The
+/// same steps as `Builder::open_or_create` (which needs a Rust `T`).
 fn open_or_create(p: &Plan) -> Result<(Shared, bool), Error> {
-    let mut last = Error::NotFound;
-    for _ in 0..16 {
+    const TRIES: u32 = 64;
+    if p.key.is_private() {
+        // Nobody else can name a private channel: there is nothing to open.
+        return create(p).map(|s| (s, true));
+    }
+    for attempt in 0..TRIES {
         match open(p) {
-            Ok(s) => return Ok((s, false)),
             Err(Error::NotFound) => {}
-            Err(e) => return Err(e),
+            r => return r.map(|s| (s, false)),
         }
         match create(p) {
-            Ok(s) => return Ok((s, true)),
-            Err(Error::AlreadyExists) => last = Error::AlreadyExists,
-            Err(e) => return Err(e),
+            Err(Error::AlreadyExists) => {}
+            r => return r.map(|s| (s, true)),
         }
+        // Created by someone else between our open and our create, or removed
+        // between our create and open: look again, backing off a little.
+        std::thread::sleep(Duration::from_micros(50 << attempt.min(6)));
     }
-    Err(last)
+    Err(Error::NotFound)
 }
 
 fn boxed(out: *mut *mut sysvring_channel, shared: Shared, elem_size: usize) -> Result<(), Fail> {

@@ -13,6 +13,7 @@ use crate::ring::mpmc::Mpmc;
 use crate::ring::spsc::{Consumer, Producer};
 use crate::sys::Key;
 
+use super::exclusive::Exclusive;
 use super::link::{Look, QueueEnd, RingEnd};
 use super::{Deadline, Shared, Side, TryError, WaitError};
 
@@ -24,7 +25,7 @@ const SETTLE_RETRIES: usize = 4;
 #[derive(Debug)]
 pub(crate) enum SendEnd<T> {
     /// SPSC ring: the producer.
-    Spsc(RingEnd<Producer<T>>),
+    Spsc(RingEnd<Exclusive<Producer<T>>>),
     /// MPMC ring.
     Mpmc(RingEnd<Mpmc<T>>),
     /// Message queue.
@@ -35,7 +36,7 @@ pub(crate) enum SendEnd<T> {
 #[derive(Debug)]
 pub(crate) enum RecvEnd<T> {
     /// SPSC ring: the consumer.
-    Spsc(RingEnd<Consumer<T>>),
+    Spsc(RingEnd<Exclusive<Consumer<T>>>),
     /// MPMC ring.
     Mpmc(RingEnd<Mpmc<T>>),
     /// Message queue.
@@ -66,7 +67,7 @@ impl Shared {
                 RingKind::Spsc => SendEnd::Spsc(RingEnd::connect(s, Side::Send, spin, |s| {
                     // SAFETY: we hold the sender role (exclusive) and the geometry was
                     // computed (create) or validated (open) for T.
-                    unsafe { Producer::new(s.ring) }
+                    Exclusive::new(unsafe { Producer::new(s.ring) })
                 })?),
                 RingKind::Mpmc => {
                     let tag = s.claim_tag()?;
@@ -90,7 +91,7 @@ impl Shared {
             Shared::Shm(s) => match s.ring.geometry().kind {
                 RingKind::Spsc => RecvEnd::Spsc(RingEnd::connect(s, Side::Recv, spin, |s| {
                     // SAFETY: we hold the receiver role and the geometry matches T.
-                    unsafe { Consumer::new(s.ring) }
+                    Exclusive::new(unsafe { Consumer::new(s.ring) })
                 })?),
                 RingKind::Mpmc => {
                     let tag = s.claim_tag()?;
@@ -253,6 +254,12 @@ impl<T: Pod> SendEnd<T> {
     /// The key of the channel (for `Debug`).
     pub(crate) fn key(&self) -> Key {
         each!(self, SendEnd, e => e.shm.key, e.msgq.key)
+    }
+
+    /// The kernel object that identifies the channel: (1, segment id) for a ring,
+    /// (2, queue id) for a message queue.
+    pub(crate) fn channel_id(&self) -> (u8, i32) {
+        each!(self, SendEnd, e => (1, e.shm.shm_id()), (2, e.msgq.queue.id()))
     }
 
     /// The transport (for `Debug`).
@@ -443,6 +450,12 @@ impl<T: Pod> RecvEnd<T> {
     /// The key of the channel (for `Debug`).
     pub(crate) fn key(&self) -> Key {
         each!(self, RecvEnd, e => e.shm.key, e.msgq.key)
+    }
+
+    /// The kernel object that identifies the channel: (1, segment id) for a ring,
+    /// (2, queue id) for a message queue.
+    pub(crate) fn channel_id(&self) -> (u8, i32) {
+        each!(self, RecvEnd, e => (1, e.shm.shm_id()), (2, e.msgq.queue.id()))
     }
 
     /// The transport (for `Debug`).

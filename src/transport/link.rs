@@ -3,8 +3,9 @@
 //! halves of an endpoint ([`RingEnd`], [`QueueEnd`]): presence, wake-ups after
 //! progress, the entry into the transport's wait, and unregistering on drop.
 
-use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
@@ -42,8 +43,16 @@ pub(super) struct Link {
     exclusive: bool,
     /// The fork generation of the process that registered this endpoint.
     fork_gen: u64,
-    /// When the kernel's count was last read by a failing non-blocking call.
-    checked: Cell<Option<Instant>>,
+    /// When the kernel's count was last read by a failing non-blocking call:
+    /// nanoseconds since [`epoch`] plus one (0: never). An atomic, so an endpoint is
+    /// `Sync`; any value is only a hint.
+    checked: AtomicU64,
+}
+
+/// The process-wide origin of [`Link::checked`].
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
 }
 
 impl Link {
@@ -53,7 +62,7 @@ impl Link {
             spin,
             exclusive,
             fork_gen: sys::fork_generation(),
-            checked: Cell::new(None),
+            checked: AtomicU64::new(0),
         }
     }
 
@@ -90,15 +99,12 @@ impl Link {
         if look == Look::Mirror {
             return false;
         }
-        let now = Instant::now();
-        if self
-            .checked
-            .get()
-            .is_some_and(|t| now.duration_since(t) < PRESENCE_CHECK)
-        {
+        let now = epoch().elapsed().as_nanos() as u64 + 1;
+        let last = self.checked.load(Ordering::Relaxed);
+        if last != 0 && now.saturating_sub(last) < PRESENCE_CHECK.as_nanos() as u64 {
             return false;
         }
-        self.checked.set(Some(now));
+        self.checked.store(now, Ordering::Relaxed);
         !peers_alive()
     }
 }

@@ -23,6 +23,7 @@
 //! - a wrong element type is refused at `open` (`TypeMismatch`/`LayoutMismatch`).
 
 mod endpoint;
+mod exclusive;
 pub(crate) mod inspect;
 mod link;
 pub(crate) mod msgq;

@@ -207,9 +207,11 @@ pub(crate) struct Hot {
 }
 
 // SAFETY: the pointers name atomics in a process-wide shared mapping; reaching them
-// from another thread is as safe as from this one (the handle holding a Hot is Send
-// but not Sync, like the rest of its state).
+// from another thread is as safe as from this one.
 unsafe impl Send for Hot {}
+// SAFETY: as above: every access through a `Hot` is an atomic operation, so threads
+// sharing one do not race.
+unsafe impl Sync for Hot {}
 
 impl Hot {
     #[inline]
