@@ -45,7 +45,7 @@ extern "C" {
 #define SYSVRING_E_REMOVED             (-11)
 #define SYSVRING_E_TOO_MANY_PROCESSES  (-12)
 #define SYSVRING_E_OS                  (-13)
-#define SYSVRING_E_OTHER               (-14)
+#define SYSVRING_E_OTHER               (-14) /* reserved: an error a newer library adds */
 #define SYSVRING_E_FULL                (-20)
 #define SYSVRING_E_EMPTY               (-21)
 #define SYSVRING_E_TIMEOUT             (-22)
