@@ -39,6 +39,7 @@
 pub mod admin;
 mod channel;
 mod error;
+pub mod ffi;
 pub mod message;
 mod options;
 #[doc(hidden)]

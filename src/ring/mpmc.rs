@@ -314,6 +314,23 @@ impl<T: Pod> Mpmc<T> {
         Some(r)
     }
 
+    /// Untyped [`push_with`](Self::push_with) (the C interface): `f` fills a claimed
+    /// slot through a pointer to `elem_size` writable bytes, aligned to the ring's
+    /// element alignment; then it is published (also if `f` panics). `None` when full.
+    #[inline]
+    pub fn push_raw<R>(&self, f: impl FnOnce(*mut u8) -> R) -> Option<R> {
+        let (pos, _) = self.claim(false, 1)?;
+        let guard = PublishOnDrop { q: self, pos };
+        #[cfg(loom)]
+        let access = self.ring.loom_cell(pos).get_mut();
+        // The claimed slot is ours until published.
+        let r = f(self.ring.payload(pos));
+        #[cfg(loom)]
+        drop(access);
+        drop(guard);
+        Some(r)
+    }
+
     /// Enqueues as many of `vs` as fit now (consecutive positions), moving `tail`
     /// once. Returns how many.
     pub fn push_slice(&self, vs: &[T]) -> usize {
@@ -362,6 +379,24 @@ impl<T: Pod> Mpmc<T> {
         let access = self.ring.loom_cell(pos).get();
         // SAFETY: as in `pop`; the reference does not outlive `f`.
         let r = f(unsafe { &*self.ring.payload(pos).cast::<T>() });
+        #[cfg(loom)]
+        drop(access);
+        drop(guard);
+        Some(r)
+    }
+
+    /// Untyped [`pop_with`](Self::pop_with) (the C interface): `f` reads a claimed
+    /// message through a pointer to its `elem_size` bytes, then the slot is freed
+    /// (also if `f` panics). `None` when empty.
+    #[inline]
+    pub fn pop_raw<R>(&self, f: impl FnOnce(*const u8) -> R) -> Option<R> {
+        let (pos, _) = self.claim(true, 1)?;
+        let guard = ReleaseOnDrop { q: self, pos };
+        #[cfg(loom)]
+        let access = self.ring.loom_cell(pos).get();
+        // The claimed slot holds a published message no producer overwrites before
+        // we release it.
+        let r = f(self.ring.payload(pos).cast_const());
         #[cfg(loom)]
         drop(access);
         drop(guard);

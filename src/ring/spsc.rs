@@ -157,6 +157,27 @@ impl<T: Pod> Producer<T> {
         Some(r)
     }
 
+    /// Untyped [`push_with`](Self::push_with) (the C interface): `f` fills the next
+    /// slot's payload through a pointer to `elem_size` writable bytes, aligned to the
+    /// ring's element alignment; then it is published. `None` (no call) when full.
+    #[inline]
+    pub fn push_raw<R>(&self, f: impl FnOnce(*mut u8) -> R) -> Option<R> {
+        if self.free(1) == 0 {
+            return None;
+        }
+        let t = self.tail.get();
+        #[cfg(loom)]
+        let access = self.ring.loom_cell(t).get_mut();
+        // The slot is ours until stamped (as in `push`); `payload` is in bounds for
+        // `elem_size` bytes.
+        let r = f(self.ring.payload(t));
+        #[cfg(loom)]
+        drop(access);
+        self.stamp(t);
+        self.publish(t.wrapping_add(1));
+        Some(r)
+    }
+
     /// Writes as many of `vs` as fit, storing `tail` once. Returns how many.
     pub fn push_slice(&self, vs: &[T]) -> usize {
         let n = (self.free(vs.len() as u64) as usize).min(vs.len());
@@ -246,6 +267,25 @@ impl<T: Pod> Consumer<T> {
         Some(r)
     }
 
+    /// Untyped [`pop_with`](Self::pop_with) (the C interface): `f` reads the next
+    /// message through a pointer to its `elem_size` bytes, then the slot is freed.
+    /// `None` (no call) when empty.
+    #[inline]
+    pub fn pop_raw<R>(&self, f: impl FnOnce(*const u8) -> R) -> Option<R> {
+        let h = self.head.get();
+        if !self.ready(h) {
+            return None;
+        }
+        #[cfg(loom)]
+        let access = self.ring.loom_cell(h).get();
+        // The slot is stamped for `h` and not overwritten before we publish head.
+        let r = f(self.ring.payload(h).cast_const());
+        #[cfg(loom)]
+        drop(access);
+        self.publish_head(h.wrapping_add(1));
+        Some(r)
+    }
+
     /// Reads up to `out.len()` messages, publishing `head` once. Returns how many.
     pub fn pop_slice(&self, out: &mut [T]) -> usize {
         let h = self.head.get();
@@ -267,5 +307,37 @@ impl<T: Pod> Consumer<T> {
             self.publish_head(h.wrapping_add(n as u64));
         }
         n
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::ring::layout::RingKind;
+    use crate::ring::test_region::Region;
+
+    #[test]
+    fn raw_push_and_pop_move_elem_size_bytes_in_order() {
+        // A 24-byte element known only at run time (the C interface's case).
+        let r = Region::new(RingKind::Spsc, 4, 3, 24, 8);
+        // SAFETY: one producer and one consumer; the raw methods use the geometry.
+        let (p, c) = unsafe { (Producer::<()>::new(r.ring()), Consumer::<()>::new(r.ring())) };
+        let msg = |i: u8| [i; 24];
+        for i in 0..3u8 {
+            // SAFETY: the slot has 24 writable bytes.
+            let put =
+                p.push_raw(|d| unsafe { std::ptr::copy_nonoverlapping(msg(i).as_ptr(), d, 24) });
+            assert!(put.is_some());
+        }
+        assert!(p.push_raw(|_| unreachable!("full")).is_none(), "limit 3");
+        for i in 0..3u8 {
+            let mut got = [0u8; 24];
+            // SAFETY: the slot has 24 readable bytes.
+            let read =
+                c.pop_raw(|s| unsafe { std::ptr::copy_nonoverlapping(s, got.as_mut_ptr(), 24) });
+            assert!(read.is_some());
+            assert_eq!(got, msg(i));
+        }
+        assert!(c.pop_raw(|_| unreachable!("empty")).is_none());
     }
 }

@@ -135,6 +135,12 @@ impl<T: Pod> Exclusive<Producer<T>> {
     pub(crate) fn push_slice(&self, vs: &[T]) -> usize {
         self.with(|p| p.push_slice(vs))
     }
+
+    /// The untyped path of the C interface (`transport::raw`); `f` may run C code.
+    #[inline]
+    pub(crate) fn push_raw<R>(&self, f: impl FnOnce(*mut u8) -> R) -> Option<R> {
+        self.with_user(|p| p.push_raw(f))
+    }
 }
 
 impl<T: Pod> Exclusive<Consumer<T>> {
@@ -151,5 +157,11 @@ impl<T: Pod> Exclusive<Consumer<T>> {
     #[inline]
     pub(crate) fn pop_slice(&self, out: &mut [T]) -> usize {
         self.with(|c| c.pop_slice(out))
+    }
+
+    /// The untyped path of the C interface (`transport::raw`); `f` may run C code.
+    #[inline]
+    pub(crate) fn pop_raw<R>(&self, f: impl FnOnce(*const u8) -> R) -> Option<R> {
+        self.with_user(|c| c.pop_raw(f))
     }
 }

@@ -27,6 +27,7 @@ mod exclusive;
 pub(crate) mod inspect;
 mod link;
 pub(crate) mod msgq;
+mod raw;
 pub(crate) mod shm;
 
 use std::sync::atomic::AtomicBool;

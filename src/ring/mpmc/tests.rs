@@ -168,3 +168,27 @@ fn corrupt_stamps_and_indices_end_in_empty_or_full() {
     let _ = h.pop_slice(&mut [0; 3]);
     let _ = stuck(&ring);
 }
+
+#[test]
+fn raw_push_and_pop_move_elem_size_bytes_in_order() {
+    // A 24-byte element known only at run time (the C interface's case).
+    let r = Region::new(RingKind::Mpmc, 4, 3, 24, 8);
+    Mpmc::<()>::init(&r.ring());
+    // SAFETY: the raw methods use the geometry; the region is initialised.
+    let q = unsafe { Mpmc::<()>::new(r.ring(), 1) };
+    let msg = |i: u8| [i; 24];
+    for i in 0..3u8 {
+        // SAFETY: the slot has 24 writable bytes.
+        let put = q.push_raw(|d| unsafe { std::ptr::copy_nonoverlapping(msg(i).as_ptr(), d, 24) });
+        assert!(put.is_some());
+    }
+    assert!(q.push_raw(|_| unreachable!("full")).is_none(), "limit 3");
+    for i in 0..3u8 {
+        let mut got = [0u8; 24];
+        // SAFETY: the slot has 24 readable bytes.
+        let read = q.pop_raw(|s| unsafe { std::ptr::copy_nonoverlapping(s, got.as_mut_ptr(), 24) });
+        assert!(read.is_some());
+        assert_eq!(got, msg(i));
+    }
+    assert!(q.pop_raw(|_| unreachable!("empty")).is_none());
+}

@@ -1,0 +1,743 @@
+//! The C interface (`include/sysvring.h`, `src/ffi`): the header against the Rust
+//! declarations, the C examples (`examples/c/`) and the C test program
+//! (`tests/c/api.c`) compiled with `cc -Wall -Wextra -Werror` against this build's
+//! static library, and C and Rust processes exchanging messages both ways.
+//!
+//! The library is the staticlib cargo built beside this test binary
+//! (`target/<profile>/libsysvring.a`: the crate's `[lib]` is also a `staticlib`).
+//! `SYSVRING_C_SANITIZE=address` compiles the C side with AddressSanitizer
+//! (`.ci/run` does). Every channel is created by the Rust side at a key of this
+//! file's tag (`support::key`) and removed by its drop, also when a test fails.
+
+#[macro_use]
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::mem::{offset_of, size_of};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use support::{create_unique, key, proc_sysvipc, WATCHDOG};
+use sysvring::ffi::{self, sysvring_field, sysvring_options, sysvring_stats, sysvring_struct};
+use sysvring::message::Prim;
+use sysvring::{Channel, Flavor, Message, RecvTimeoutError, Transport};
+
+const TAG: u8 = 0x35;
+
+/// Messages each way in the exchange tests.
+const N: u64 = 1_000_000;
+
+/// The Rust twin of `Sample` in `examples/c/sample.h`.
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable, Message)]
+#[repr(C)]
+struct Sample {
+    seq: u64,
+    check: u64,
+    value: f64,
+    sensor: u32,
+    tag: [u8; 4],
+}
+
+/// The Rust twin of `Quote` in `tests/c/api.c`.
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable, Message)]
+#[repr(C)]
+struct Quote {
+    sample: Sample,
+    levels: [[i16; 3]; 2],
+    flags: [u8; 4],
+}
+
+/// `sample_make` of `sample.h`.
+fn sample(i: u64) -> Sample {
+    Sample {
+        seq: i,
+        check: i.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        value: i as f64 * 0.5,
+        sensor: (i % 7) as u32,
+        tag: [b'S', i as u8, (i >> 8) as u8, b'E'],
+    }
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `target/<profile>`: where cargo put this test binary's `deps/` and the library.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>")
+        .to_path_buf()
+}
+
+fn sanitize() -> bool {
+    std::env::var("SYSVRING_C_SANITIZE").is_ok_and(|v| v == "address")
+}
+
+/// The C programs, compiled once per test process.
+fn programs() -> &'static BTreeMap<&'static str, PathBuf> {
+    static P: OnceLock<BTreeMap<&'static str, PathBuf>> = OnceLock::new();
+    P.get_or_init(|| {
+        let dir = profile_dir();
+        // `deps/` holds the library cargo just built for this test run; the copy in
+        // `target/<profile>/` is refreshed by `cargo build` only.
+        let lib = [dir.join("deps/libsysvring.a"), dir.join("libsysvring.a")]
+            .into_iter()
+            .filter(|p| p.exists())
+            .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "no libsysvring.a in {}: build the library (cargo build --lib)",
+                    dir.display()
+                )
+            });
+        let out = dir.join(if sanitize() { "c_api-asan" } else { "c_api" });
+        std::fs::create_dir_all(&out).unwrap();
+        let sources = [
+            ("writer", "examples/c/writer.c"),
+            ("reader", "examples/c/reader.c"),
+            ("counter", "examples/c/counter.c"),
+            ("crash", "examples/c/crash.c"),
+            ("api", "tests/c/api.c"),
+        ];
+        let mut map = BTreeMap::new();
+        for (name, src) in sources {
+            let bin = out.join(name);
+            // Built beside its final name, then renamed: a half-written binary is
+            // never run.
+            let tmp = out.join(format!(".{name}.{}", std::process::id()));
+            let mut cc = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()));
+            cc.current_dir(root())
+                .args(["-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror"])
+                .args(["-Iinclude", "-Iexamples/c", "-o"])
+                .arg(&tmp)
+                .arg(src)
+                .arg(&lib)
+                .args(["-pthread", "-ldl", "-lm"]);
+            if sanitize() {
+                cc.args(["-fsanitize=address", "-fno-omit-frame-pointer"]);
+            }
+            let o = cc.output().expect("run cc");
+            assert!(
+                o.status.success(),
+                "cc {src} failed:\n{}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            std::fs::rename(&tmp, &bin).unwrap();
+            map.insert(name, bin);
+        }
+        map
+    })
+}
+
+/// A C program run by a test: killed and reaped on drop (a failing test leaves no
+/// process behind).
+struct Prog(Child);
+
+impl Prog {
+    fn spawn(name: &str, args: &[String]) -> Prog {
+        let child = Command::new(&programs()[name])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn C program");
+        Prog(child)
+    }
+
+    /// Waits (watchdog) and returns the output; panics unless it exited 0.
+    fn finish(mut self) -> String {
+        let deadline = Instant::now() + WATCHDOG;
+        while self.0.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "watchdog: C program hangs");
+            thread::sleep(Duration::from_millis(5));
+        }
+        let child = std::mem::replace(&mut self.0, dummy());
+        let o: Output = child.wait_with_output().unwrap();
+        let (out, err) = (
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        );
+        assert!(
+            o.status.success(),
+            "{:?}\nstdout: {out}\nstderr: {err}",
+            o.status
+        );
+        out
+    }
+}
+
+/// A finished child to leave in a `Prog` whose real child was taken.
+fn dummy() -> Child {
+    Command::new("true").spawn().unwrap()
+}
+
+impl Drop for Prog {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn run(name: &str, args: &[String]) -> String {
+    Prog::spawn(name, args).finish()
+}
+
+fn hex(k: sysvring::Key) -> String {
+    format!("{:#x}", k.raw())
+}
+
+fn flavor_arg(f: Flavor) -> String {
+    match f {
+        Flavor::Mpmc => "mpmc".into(),
+        _ => "spsc".into(),
+    }
+}
+
+fn sample_channel(f: Flavor, t: Transport) -> Channel<Sample> {
+    create_unique::<Sample>(TAG, |b| b.flavor(f).transport(t).capacity(4096))
+}
+
+// ---- the header against the Rust declarations ----
+
+/// Name and parameter count of every function `text` declares or defines.
+fn functions(text: &str, marker: &str) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(marker) {
+        rest = &rest[i + marker.len()..];
+        let Some(open) = rest.find('(') else { break };
+        let name = rest[..open].trim();
+        let name = name.rsplit([' ', '*']).next().unwrap();
+        if !name.starts_with("sysvring_") {
+            continue;
+        }
+        // The parameter list up to the matching parenthesis.
+        let mut depth = 0;
+        let mut params = String::new();
+        for c in rest[open..].chars() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ => {}
+            }
+            params.push(c);
+            if depth == 0 {
+                break;
+            }
+        }
+        let inner = params[1..params.len() - 1].trim();
+        let mut n = 0;
+        let mut d = 0;
+        for c in inner.chars() {
+            match c {
+                '(' | '<' => d += 1,
+                ')' | '>' => d -= 1,
+                ',' if d == 0 => n += 1,
+                _ => {}
+            }
+        }
+        let arity = if inner.is_empty() || inner == "void" {
+            0
+        } else {
+            // A trailing comma (rustfmt) is not another parameter.
+            n + usize::from(!inner.trim_end().ends_with(','))
+        };
+        out.insert(name.to_owned(), arity);
+    }
+    out
+}
+
+fn header() -> String {
+    std::fs::read_to_string(root().join("include/sysvring.h")).unwrap()
+}
+
+fn ffi_sources() -> String {
+    ["src/ffi/mod.rs", "src/ffi/desc.rs"]
+        .iter()
+        .map(|p| std::fs::read_to_string(root().join(p)).unwrap())
+        .collect()
+}
+
+#[test]
+fn the_header_declares_exactly_the_exported_functions() {
+    let rust_src = ffi_sources();
+    let rust = functions(&rust_src, "extern \"C\" fn ");
+    // Prototypes: lines that start with a return type (not typedefs of callbacks).
+    let h = header();
+    let protos: String = h
+        .lines()
+        .filter(|l| {
+            let l = l.trim_start();
+            (l.starts_with("int ") || l.starts_with("const char *") || l.starts_with("size_t "))
+                && l.contains("sysvring_")
+        })
+        .map(|l| format!("@@{l}\n"))
+        .collect();
+    let c = functions(&protos, "@@");
+    assert_eq!(
+        rust, c,
+        "header prototypes (name -> parameters) differ from src/ffi"
+    );
+    assert!(rust.len() >= 28, "{rust:?}");
+    // The C test program calls every one of them (so -Werror checks each prototype
+    // against its use).
+    let api_c = std::fs::read_to_string(root().join("tests/c/api.c")).unwrap();
+    for name in c.keys() {
+        assert!(
+            api_c.contains(&format!("{name}(")),
+            "tests/c/api.c never calls {name}"
+        );
+    }
+    // The shared library exports exactly these `sysvring_*` symbols.
+    let so = [
+        profile_dir().join("deps/libsysvring.so"),
+        profile_dir().join("libsysvring.so"),
+    ]
+    .into_iter()
+    .find(|p| p.exists())
+    .expect("libsysvring.so");
+    let nm = Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(&so)
+        .output()
+        .expect("nm");
+    assert!(nm.status.success());
+    let exported: BTreeSet<String> = String::from_utf8_lossy(&nm.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .filter(|n| n.starts_with("sysvring_"))
+        .map(str::to_owned)
+        .collect();
+    let declared: BTreeSet<String> = c.keys().cloned().collect();
+    assert_eq!(exported, declared, "exported symbols of {}", so.display());
+    // Every exported function is `#[no_mangle]`.
+    assert_eq!(
+        rust_src
+            .lines()
+            .filter(|l| l.trim() == "#[no_mangle]")
+            .count(),
+        rust.len(),
+        "each extern \"C\" fn has #[no_mangle]"
+    );
+}
+
+/// The header alone compiles as strict C99 and as C++ (its `extern "C"` block).
+#[test]
+fn the_header_is_valid_c99_and_cxx() {
+    let probe = "#include \"sysvring.h\"\nint main(void) { sysvring_options o; \
+                 return sysvring_options_init(&o); }\n";
+    for (compiler, lang, std) in [("cc", "c", "-std=c99"), ("c++", "c++", "-std=c++11")] {
+        let mut cmd = Command::new(compiler);
+        cmd.current_dir(root())
+            .args([std, "-Wall", "-Wextra", "-Werror", "-pedantic", "-Iinclude"])
+            .args(["-fsyntax-only", "-x", lang, "-"])
+            .stdin(Stdio::piped());
+        let Ok(mut child) = cmd.spawn() else {
+            assert_ne!(compiler, "cc", "no C compiler");
+            continue; // no C++ compiler on this host
+        };
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(probe.as_bytes())
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert!(
+            o.status.success(),
+            "{compiler}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
+
+/// `#define NAME VALUE` of the header, numbers only.
+fn defines() -> BTreeMap<String, i128> {
+    let mut m = BTreeMap::new();
+    for l in header().lines() {
+        let mut w = l.split_whitespace();
+        if w.next() != Some("#define") {
+            continue;
+        }
+        let (Some(name), Some(v)) = (w.next(), w.next()) else {
+            continue;
+        };
+        let v = v
+            .trim_start_matches('(')
+            .trim_end_matches(')')
+            .trim_end_matches('u');
+        if let Ok(v) = v.parse::<i128>() {
+            m.insert(name.to_owned(), v);
+        }
+    }
+    m
+}
+
+#[test]
+fn the_header_constants_are_the_rust_constants() {
+    let d = defines();
+    let rust: &[(&str, i128)] = &[
+        (
+            "SYSVRING_E_ALREADY_EXISTS",
+            ffi::SYSVRING_E_ALREADY_EXISTS.into(),
+        ),
+        ("SYSVRING_E_NOT_FOUND", ffi::SYSVRING_E_NOT_FOUND.into()),
+        (
+            "SYSVRING_E_PERMISSION_DENIED",
+            ffi::SYSVRING_E_PERMISSION_DENIED.into(),
+        ),
+        (
+            "SYSVRING_E_NOT_SYSVRING",
+            ffi::SYSVRING_E_NOT_SYSVRING.into(),
+        ),
+        (
+            "SYSVRING_E_VERSION_MISMATCH",
+            ffi::SYSVRING_E_VERSION_MISMATCH.into(),
+        ),
+        (
+            "SYSVRING_E_TYPE_MISMATCH",
+            ffi::SYSVRING_E_TYPE_MISMATCH.into(),
+        ),
+        (
+            "SYSVRING_E_LAYOUT_MISMATCH",
+            ffi::SYSVRING_E_LAYOUT_MISMATCH.into(),
+        ),
+        ("SYSVRING_E_ROLE_TAKEN", ffi::SYSVRING_E_ROLE_TAKEN.into()),
+        (
+            "SYSVRING_E_MESSAGE_TOO_LARGE",
+            ffi::SYSVRING_E_MESSAGE_TOO_LARGE.into(),
+        ),
+        ("SYSVRING_E_NOT_READY", ffi::SYSVRING_E_NOT_READY.into()),
+        ("SYSVRING_E_REMOVED", ffi::SYSVRING_E_REMOVED.into()),
+        (
+            "SYSVRING_E_TOO_MANY_PROCESSES",
+            ffi::SYSVRING_E_TOO_MANY_PROCESSES.into(),
+        ),
+        ("SYSVRING_E_OS", ffi::SYSVRING_E_OS.into()),
+        ("SYSVRING_E_OTHER", ffi::SYSVRING_E_OTHER.into()),
+        ("SYSVRING_E_UNTRUSTED", ffi::SYSVRING_E_UNTRUSTED.into()),
+        ("SYSVRING_E_FULL", ffi::SYSVRING_E_FULL.into()),
+        ("SYSVRING_E_EMPTY", ffi::SYSVRING_E_EMPTY.into()),
+        ("SYSVRING_E_TIMEOUT", ffi::SYSVRING_E_TIMEOUT.into()),
+        (
+            "SYSVRING_E_DISCONNECTED",
+            ffi::SYSVRING_E_DISCONNECTED.into(),
+        ),
+        (
+            "SYSVRING_E_INVALID_ARGUMENT",
+            ffi::SYSVRING_E_INVALID_ARGUMENT.into(),
+        ),
+        ("SYSVRING_E_BAD_TYPE", ffi::SYSVRING_E_BAD_TYPE.into()),
+        ("SYSVRING_E_PANIC", ffi::SYSVRING_E_PANIC.into()),
+        ("SYSVRING_FLAVOR_ANY", ffi::SYSVRING_FLAVOR_ANY.into()),
+        ("SYSVRING_FLAVOR_SPSC", ffi::SYSVRING_FLAVOR_SPSC.into()),
+        ("SYSVRING_FLAVOR_MPMC", ffi::SYSVRING_FLAVOR_MPMC.into()),
+        (
+            "SYSVRING_TRANSPORT_AUTO",
+            ffi::SYSVRING_TRANSPORT_AUTO.into(),
+        ),
+        ("SYSVRING_TRANSPORT_SHM", ffi::SYSVRING_TRANSPORT_SHM.into()),
+        (
+            "SYSVRING_TRANSPORT_MSGQ",
+            ffi::SYSVRING_TRANSPORT_MSGQ.into(),
+        ),
+        ("SYSVRING_STRUCT", ffi::SYSVRING_STRUCT.into()),
+        ("SYSVRING_MAX_DIMS", ffi::SYSVRING_MAX_DIMS as i128),
+    ];
+    for (name, v) in rust {
+        assert_eq!(d.get(*name), Some(v), "{name}");
+    }
+    // Every `pub const SYSVRING_*` of src/ffi is in the table above (or FOREVER).
+    let src = ffi_sources();
+    let consts: BTreeSet<&str> = src
+        .split("pub const ")
+        .skip(1)
+        .filter_map(|s| s.split(':').next())
+        .filter(|n| n.starts_with("SYSVRING_"))
+        .collect();
+    let listed: BTreeSet<&str> = rust
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(["SYSVRING_FOREVER"])
+        .collect();
+    assert_eq!(consts, listed);
+    assert!(header().contains("#define SYSVRING_FOREVER         UINT64_MAX"));
+    assert_eq!(ffi::SYSVRING_FOREVER, u64::MAX);
+    // The primitive codes are `Prim::code`, named after the Rust type.
+    for p in Prim::ALL {
+        let name = format!("SYSVRING_{}", p.as_str().to_uppercase());
+        assert_eq!(d.get(&name), Some(&i128::from(p.code())), "{name}");
+    }
+    // Distinct error codes, each with its own text.
+    let codes: BTreeSet<i128> = rust
+        .iter()
+        .filter(|(n, _)| n.starts_with("SYSVRING_E_"))
+        .map(|(_, v)| *v)
+        .collect();
+    assert_eq!(codes.len(), 22);
+    let texts: BTreeSet<String> = codes
+        .iter()
+        .map(|&c| {
+            let p = ffi::sysvring_strerror(c as i32);
+            // SAFETY: sysvring_strerror returns a static NUL-terminated string.
+            unsafe { std::ffi::CStr::from_ptr(p) }
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(texts.len(), codes.len());
+}
+
+#[test]
+fn the_header_structs_have_the_rust_layout() {
+    // The same numbers as the static_asserts in tests/c/api.c.
+    assert_eq!(size_of::<sysvring_options>(), 80);
+    assert_eq!(offset_of!(sysvring_options, key), 8);
+    assert_eq!(offset_of!(sysvring_options, capacity), 40);
+    assert_eq!(offset_of!(sysvring_options, r#type), 48);
+    assert_eq!(offset_of!(sysvring_options, prim), 56);
+    assert_eq!(offset_of!(sysvring_options, fingerprint), 64);
+    assert_eq!(offset_of!(sysvring_options, type_name), 72);
+    assert_eq!(size_of::<sysvring_field>(), 64);
+    assert_eq!(offset_of!(sysvring_field, offset), 16);
+    assert_eq!(offset_of!(sysvring_field, nested), 56);
+    assert_eq!(size_of::<sysvring_struct>(), 40);
+    assert_eq!(offset_of!(sysvring_struct, fields), 32);
+    assert_eq!(size_of::<sysvring_stats>(), 48);
+    assert_eq!(offset_of!(sysvring_stats, receivers), 44);
+}
+
+// ---- type identity ----
+
+#[test]
+fn a_c_struct_and_its_rust_twin_have_one_fingerprint() {
+    let out = run("api", &["fingerprints".into()]);
+    let fp: BTreeMap<&str, u64> = out
+        .lines()
+        .map(|l| {
+            let (name, hex) = l.split_once(' ').unwrap();
+            (name, u64::from_str_radix(hex, 16).unwrap())
+        })
+        .collect();
+    assert_eq!(
+        fp["Sample"],
+        Sample::fingerprint(),
+        "{}",
+        Sample::type_desc()
+    );
+    assert_eq!(fp["Quote"], Quote::fingerprint(), "{}", Quote::type_desc());
+}
+
+fn a_c_struct_with_one_field_changed_is_refused(t: Transport) {
+    let ch = sample_channel(Flavor::Spsc, t);
+    run("api", &["mismatch".into(), hex(ch.key())]);
+}
+
+// ---- error codes, bad arguments, leftovers ----
+
+#[test]
+fn every_error_code_from_a_real_situation() {
+    let keys: Vec<sysvring::Key> = (0..8).map(|_| key(TAG)).collect();
+    let taken = |k: &sysvring::Key| proc_sysvipc().iter().any(|o| o.key == k.raw());
+    assert!(!keys.iter().any(taken), "a key is taken (leftover?)");
+    let out = run(
+        "api",
+        &std::iter::once("errors".to_string())
+            .chain(keys.iter().map(|k| hex(*k)))
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(out.trim(), "ok");
+    assert!(!keys.iter().any(taken), "the C test left an object behind");
+}
+
+// ---- C producer -> Rust consumer, Rust producer -> C consumer ----
+
+fn c_to_rust(f: Flavor, t: Transport) {
+    let ch = sample_channel(f, t);
+    let rx = ch.receiver().unwrap();
+    let writer = Prog::spawn(
+        "writer",
+        &[hex(ch.key()), N.to_string(), flavor_arg(f), "auto".into()],
+    );
+    let deadline = Instant::now() + WATCHDOG;
+    let mut i = 0u64;
+    loop {
+        match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(s) => {
+                assert_eq!(s, sample(i), "message {i}");
+                i += 1;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => assert!(Instant::now() < deadline, "watchdog"),
+        }
+    }
+    assert_eq!(i, N);
+    writer.finish();
+}
+
+fn rust_to_c(f: Flavor, t: Transport) {
+    let ch = sample_channel(f, t);
+    let tx = ch.sender().unwrap();
+    let reader = Prog::spawn("reader", &[hex(ch.key()), N.to_string(), flavor_arg(f)]);
+    for i in 0..N {
+        tx.send(sample(i)).unwrap();
+    }
+    drop(tx);
+    let out = reader.finish();
+    assert_eq!(out.trim(), format!("reader: received {N}"));
+}
+
+#[test]
+fn c_producer_rust_consumer_spsc_shm() {
+    c_to_rust(Flavor::Spsc, Transport::ShmRing);
+}
+
+#[test]
+fn c_producer_rust_consumer_mpmc_shm() {
+    c_to_rust(Flavor::Mpmc, Transport::ShmRing);
+}
+
+#[test]
+fn c_producer_rust_consumer_spsc_msgq() {
+    c_to_rust(Flavor::Spsc, Transport::MessageQueue);
+}
+
+#[test]
+fn c_producer_rust_consumer_mpmc_msgq() {
+    c_to_rust(Flavor::Mpmc, Transport::MessageQueue);
+}
+
+#[test]
+fn rust_producer_c_consumer_spsc_shm() {
+    rust_to_c(Flavor::Spsc, Transport::ShmRing);
+}
+
+#[test]
+fn rust_producer_c_consumer_mpmc_shm() {
+    rust_to_c(Flavor::Mpmc, Transport::ShmRing);
+}
+
+#[test]
+fn rust_producer_c_consumer_spsc_msgq() {
+    rust_to_c(Flavor::Spsc, Transport::MessageQueue);
+}
+
+#[test]
+fn rust_producer_c_consumer_mpmc_msgq() {
+    rust_to_c(Flavor::Mpmc, Transport::MessageQueue);
+}
+
+/// The C writer/reader pair against each other (the reader creates, as in the
+/// README), on a key the test owns afterwards only for cleanup.
+#[test]
+fn c_writer_and_c_reader() {
+    let k = key(TAG);
+    let reader = Prog::spawn("reader", &[hex(k), "10000".into()]);
+    // The writer opens what the reader created (or creates it and the reader opens).
+    run("writer", &[hex(k), "10000".into()]);
+    assert_eq!(reader.finish().trim(), "reader: received 10000");
+    assert!(!proc_sysvipc().iter().any(|o| o.key == k.raw()));
+}
+
+// ---- the counter ----
+
+fn the_c_counter_adds_with_rust(t: Transport) {
+    const ADDS: u64 = 20_000;
+    // C adders -> Rust sum (two adders at once: MPMC).
+    let ch = create_unique::<u64>(TAG, |b| b.flavor(Flavor::Mpmc).transport(t));
+    let rx = ch.receiver().unwrap();
+    let adders: Vec<Prog> = (0..2)
+        .map(|_| Prog::spawn("counter", &["add".into(), hex(ch.key()), ADDS.to_string()]))
+        .collect();
+    let (mut sum, mut n) = (0u64, 0u64);
+    let deadline = Instant::now() + WATCHDOG;
+    // One adder may finish before the other connects: `Disconnected` is a state, so
+    // count messages rather than stop at the first one.
+    while n < 2 * ADDS {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(v) => {
+                sum += v;
+                n += 1;
+            }
+            Err(_) => assert!(Instant::now() < deadline, "watchdog"),
+        }
+    }
+    for a in adders {
+        a.finish();
+    }
+    assert_eq!(sum, ADDS * (ADDS + 1));
+    drop(rx);
+    drop(ch);
+
+    // Rust adder -> C sum.
+    let ch = create_unique::<u64>(TAG, |b| b.flavor(Flavor::Mpmc).transport(t));
+    let tx = ch.sender().unwrap();
+    let summer = Prog::spawn("counter", &["sum".into(), hex(ch.key())]);
+    for i in 1..=ADDS {
+        tx.send(i).unwrap();
+    }
+    drop(tx);
+    assert_eq!(summer.finish().trim(), (ADDS * (ADDS + 1) / 2).to_string());
+}
+
+per_transport!(
+    a_c_struct_with_one_field_changed_is_refused,
+    the_c_counter_adds_with_rust
+);
+
+// ---- crash ----
+
+/// A C producer SIGKILLed mid-stream: the Rust consumer gets every message it
+/// published, in order and intact, then `Disconnected`.
+fn killed_c_producer(f: Flavor, t: Transport) {
+    let ch = create_unique::<Sample>(TAG, |b| b.flavor(f).transport(t).capacity(64));
+    let rx = ch.receiver().unwrap();
+    let mut crash = Prog::spawn("crash", &[hex(ch.key()), flavor_arg(f)]);
+    let mut line = String::new();
+    BufReader::new(crash.0.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
+    let mut i = 0u64;
+    while i < 10_000 {
+        let s = rx.recv_timeout(WATCHDOG).expect("the producer sends");
+        assert_eq!(s, sample(i));
+        i += 1;
+    }
+    crash.0.kill().unwrap(); // SIGKILL
+    crash.0.wait().unwrap();
+    let deadline = Instant::now() + WATCHDOG;
+    loop {
+        match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(s) => {
+                assert_eq!(s, sample(i));
+                i += 1;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => assert!(Instant::now() < deadline, "watchdog"),
+        }
+    }
+    assert!(i >= 10_000);
+}
+
+#[test]
+fn a_killed_c_producer_disconnects_its_rust_consumer_spsc() {
+    killed_c_producer(Flavor::Spsc, Transport::ShmRing);
+}
+
+#[test]
+fn a_killed_c_producer_disconnects_its_rust_consumer_mpmc() {
+    killed_c_producer(Flavor::Mpmc, Transport::ShmRing);
+}
+
+#[test]
+fn a_killed_c_producer_disconnects_its_rust_consumer_msgq() {
+    killed_c_producer(Flavor::Spsc, Transport::MessageQueue);
+}
