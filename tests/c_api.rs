@@ -258,10 +258,16 @@ fn header() -> String {
 }
 
 fn ffi_sources() -> String {
-    ["src/ffi/mod.rs", "src/ffi/desc.rs"]
-        .iter()
-        .map(|p| std::fs::read_to_string(root().join(p)).unwrap())
-        .collect()
+    [
+        "src/ffi/mod.rs",
+        "src/ffi/codes.rs",
+        "src/ffi/setup.rs",
+        "src/ffi/types.rs",
+        "src/ffi/desc.rs",
+    ]
+    .iter()
+    .map(|p| std::fs::read_to_string(root().join(p)).unwrap())
+    .collect()
 }
 
 #[test]

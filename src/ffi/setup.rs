@@ -1,0 +1,266 @@
+//! Options to channels: `sysvring_options_init`, `sysvring_key_ftok` and
+//! create/open/open_or_create from run-time size, alignment and type description.
+
+use super::*;
+
+pub(super) fn timeout(us: u64) -> Deadline {
+    if us == SYSVRING_FOREVER {
+        Deadline::Never
+    } else {
+        Deadline::After(Duration::from_micros(us))
+    }
+}
+
+/// What the options ask for, checked.
+pub(super) struct Plan {
+    key: Key,
+    flavor: Option<Flavor>,
+    transport: Transport,
+    mode: u32,
+    elem_size: usize,
+    elem_align: usize,
+    capacity: Option<u64>,
+    ty: TypeTag,
+    open_timeout: Duration,
+}
+
+/// # Safety
+/// `o` is NULL or points to a `sysvring_options` whose pointers are NULL or valid.
+pub(super) unsafe fn plan(o: *const sysvring_options) -> Result<Plan, Fail> {
+    // SAFETY: the caller's contract; we read `struct_size` first through a u64 so a
+    // caller's older, smaller struct is refused before the rest is read.
+    let size = unsafe { deref(o.cast::<u64>(), "options")? };
+    if *size != std::mem::size_of::<sysvring_options>() as u64 {
+        return Err(invalid(
+            "options.struct_size is not sizeof(sysvring_options)",
+        ));
+    }
+    // SAFETY: as above, and the size says the whole struct is there.
+    let o = unsafe { &*o };
+    let flavor = match o.flavor {
+        SYSVRING_FLAVOR_ANY => None,
+        SYSVRING_FLAVOR_SPSC => Some(Flavor::Spsc),
+        SYSVRING_FLAVOR_MPMC => Some(Flavor::Mpmc),
+        _ => return Err(invalid("options.flavor")),
+    };
+    let transport = match o.transport {
+        SYSVRING_TRANSPORT_AUTO => Transport::Auto,
+        SYSVRING_TRANSPORT_SHM => Transport::ShmRing,
+        SYSVRING_TRANSPORT_MSGQ => Transport::MessageQueue,
+        _ => return Err(invalid("options.transport")),
+    };
+    // SAFETY: the caller's contract on `type` and `type_name`.
+    let (ty, size, align) = unsafe { desc::type_of(o)? };
+    // A raw fingerprint (size 0) takes the caller's size and alignment as given.
+    let elem_size = match o.elem_size {
+        0 => size,
+        n if n == size || size == 0 => n,
+        _ => return Err(invalid("options.elem_size differs from the type's size")),
+    };
+    let elem_align = match o.elem_align {
+        0 => align,
+        n if n == align || align == 0 => n,
+        _ => {
+            return Err(invalid(
+                "options.elem_align differs from the type's alignment",
+            ))
+        }
+    };
+    if elem_size == 0 || elem_align == 0 {
+        return Err(invalid(
+            "element size and alignment are needed with a raw fingerprint",
+        ));
+    }
+    let (Ok(elem_size), Ok(elem_align)) = (usize::try_from(elem_size), usize::try_from(elem_align))
+    else {
+        return Err(invalid("element size"));
+    };
+    Ok(Plan {
+        key: Key::from_raw(o.key),
+        flavor,
+        transport,
+        mode: o.mode,
+        elem_size,
+        elem_align,
+        capacity: (o.capacity != 0).then_some(o.capacity),
+        ty,
+        open_timeout: Duration::from_millis(match o.open_timeout_ms {
+            0 => 1000,
+            ms => u64::from(ms),
+        }),
+    })
+}
+
+pub(super) fn create(p: &Plan) -> Result<Shared, Error> {
+    let kind = RingKind::from(p.flavor.unwrap_or_default());
+    let want = p.capacity.unwrap_or(crate::DEFAULT_CAPACITY as u64);
+    let geo = Geometry::for_limit(kind, want, p.elem_size, p.elem_align).ok_or(
+        Error::LayoutMismatch {
+            field: "capacity",
+            expected: MAX_CAPACITY,
+            found: want,
+        },
+    )?;
+    let first_call = match p.transport {
+        Transport::MessageQueue => "semget",
+        Transport::ShmRing | Transport::Auto => "shmget",
+    };
+    sys::validate_mode(first_call, p.mode)?;
+    Shared::create(p.key, geo, p.transport, p.mode, &p.ty)
+}
+
+pub(super) fn open(p: &Plan) -> Result<Shared, Error> {
+    let expect = Expect {
+        kind: p.flavor.map(RingKind::from),
+        capacity: p.capacity,
+        elem_size: p.elem_size,
+        elem_align: p.elem_align,
+        fingerprint: p.ty.fingerprint,
+        type_name: p.ty.name.clone(),
+        trusted: Vec::new(),
+    };
+    Shared::open(p.key, &expect, p.open_timeout)
+}
+
+/// Opens the channel at the key, or creates it when there is none; a creator that
+/// wins the race between our open and our create (`AlreadyExists`) is opened. The
+/// same steps as `Builder::open_or_create` (which needs a Rust `T`).
+pub(super) fn open_or_create(p: &Plan) -> Result<(Shared, bool), Error> {
+    const TRIES: u32 = 64;
+    if p.key.is_private() {
+        // Nobody else can name a private channel: there is nothing to open.
+        return create(p).map(|s| (s, true));
+    }
+    for attempt in 0..TRIES {
+        match open(p) {
+            Err(Error::NotFound) => {}
+            r => return r.map(|s| (s, false)),
+        }
+        match create(p) {
+            Err(Error::AlreadyExists) => {}
+            r => return r.map(|s| (s, true)),
+        }
+        // Created by someone else between our open and our create, or removed
+        // between our create and open: look again, backing off a little.
+        std::thread::sleep(Duration::from_micros(50 << attempt.min(6)));
+    }
+    Err(Error::NotFound)
+}
+
+pub(super) fn boxed(
+    out: *mut *mut sysvring_channel,
+    shared: Shared,
+    elem_size: usize,
+) -> Result<(), Fail> {
+    if out.is_null() {
+        return Err(invalid("out is NULL"));
+    }
+    let ch = Box::into_raw(Box::new(sysvring_channel { shared, elem_size }));
+    // SAFETY: `out` is non-null and, by the caller's contract, writable.
+    unsafe { out.write(ch) };
+    Ok(())
+}
+
+/// Fills `o` with the defaults: its `struct_size`, key 0 (private), flavor and
+/// transport "any"/auto, mode 0600, everything else 0/NULL.
+#[no_mangle]
+pub unsafe extern "C" fn sysvring_options_init(o: *mut sysvring_options) -> c_int {
+    boundary(|| {
+        let v = sysvring_options {
+            struct_size: std::mem::size_of::<sysvring_options>() as u64,
+            key: 0,
+            flavor: SYSVRING_FLAVOR_ANY,
+            transport: SYSVRING_TRANSPORT_AUTO,
+            mode: 0o600,
+            elem_size: 0,
+            elem_align: 0,
+            capacity: 0,
+            r#type: std::ptr::null(),
+            prim: 0,
+            open_timeout_ms: 0,
+            fingerprint: 0,
+            type_name: std::ptr::null(),
+        };
+        // SAFETY: the caller passes NULL or a writable `sysvring_options`.
+        unsafe { put(o, v, "options")? };
+        Ok(0)
+    })
+}
+
+/// `ftok(path, id)` into `*key`.
+#[no_mangle]
+pub unsafe extern "C" fn sysvring_key_ftok(path: *const c_char, id: c_int, key: *mut i32) -> c_int {
+    boundary(|| {
+        if path.is_null() {
+            return Err(invalid("path is NULL"));
+        }
+        // SAFETY: a non-null `path` is a NUL-terminated string (the caller's contract).
+        let path = unsafe { CStr::from_ptr(path) };
+        let path = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(path.to_bytes());
+        let k = Key::from_path(path, id).map_err(Error::from)?;
+        // SAFETY: the caller passes NULL or a writable int32_t.
+        unsafe { put(key, k.raw(), "key")? };
+        Ok(0)
+    })
+}
+
+/// Creates the channel (`IPC_CREAT | IPC_EXCL`); this handle owns it (removes it when
+/// closed, unless `sysvring_keep`).
+#[no_mangle]
+pub unsafe extern "C" fn sysvring_create(
+    o: *const sysvring_options,
+    out: *mut *mut sysvring_channel,
+) -> c_int {
+    boundary(|| {
+        // SAFETY: the caller's contract on `o`.
+        let p = unsafe { plan(o)? };
+        if out.is_null() {
+            return Err(invalid("out is NULL"));
+        }
+        let shared = create(&p)?;
+        boxed(out, shared, p.elem_size)?;
+        Ok(0)
+    })
+}
+
+/// Opens the channel another process created, checking it against the options.
+#[no_mangle]
+pub unsafe extern "C" fn sysvring_open(
+    o: *const sysvring_options,
+    out: *mut *mut sysvring_channel,
+) -> c_int {
+    boundary(|| {
+        // SAFETY: the caller's contract on `o`.
+        let p = unsafe { plan(o)? };
+        if out.is_null() {
+            return Err(invalid("out is NULL"));
+        }
+        let shared = open(&p)?;
+        boxed(out, shared, p.elem_size)?;
+        Ok(0)
+    })
+}
+
+/// Opens the channel, or creates it if there is none (a start-up race resolved with
+/// `IPC_EXCL`). `*created` (may be NULL) says which happened.
+#[no_mangle]
+pub unsafe extern "C" fn sysvring_open_or_create(
+    o: *const sysvring_options,
+    out: *mut *mut sysvring_channel,
+    created: *mut c_int,
+) -> c_int {
+    boundary(|| {
+        // SAFETY: the caller's contract on `o`.
+        let p = unsafe { plan(o)? };
+        if out.is_null() {
+            return Err(invalid("out is NULL"));
+        }
+        let (shared, made) = open_or_create(&p)?;
+        if !created.is_null() {
+            // SAFETY: non-null and writable by the caller's contract.
+            unsafe { created.write(c_int::from(made)) };
+        }
+        boxed(out, shared, p.elem_size)?;
+        Ok(0)
+    })
+}
