@@ -18,7 +18,7 @@ use sysvring::{Builder, Flavor, Key, RecvTimeoutError, Transport};
 const TAG: u8 = 0x33;
 
 /// Messages per producer process.
-const PER_PRODUCER: u64 = 4_000_000;
+const PER_PRODUCER: u64 = 30_000_000;
 
 fn env_key() -> Key {
     Key::from_raw(env::<i32>("KEY"))
@@ -211,6 +211,7 @@ fn mpmc_exactly_once_while_peers_are_stopped_and_continued() {
     ch.remove().expect("remove");
     reap(&mut consumers);
     let pauses = chaos.join().unwrap();
+    eprintln!("{pauses} pauses over {PER_PRODUCER} messages per producer");
     eprintln!("{pauses} pauses");
     for k in producers.iter_mut().chain(consumers.iter_mut()) {
         k.wait_ok();
