@@ -11,7 +11,7 @@ use crate::message::Message;
 use crate::options::{Flavor, Spin, Transport};
 use crate::ring::layout::{Geometry, RingKind, MAX_CAPACITY};
 use crate::sys::{self, Key};
-use crate::transport::{Expect, Shared, TypeTag};
+use crate::transport::{self, Expect, Shared, TypeTag};
 
 /// Configures and then creates or opens a channel of `T` at a key.
 ///
@@ -244,24 +244,8 @@ impl<T: Message> Builder<T> {
     /// keeps appearing and vanishing under us (another process creating and removing
     /// it in a loop).
     pub fn open_or_create(self) -> Result<Channel<T>, Error> {
-        const TRIES: u32 = 64;
-        if self.key.is_private() {
-            // Nobody else can name a private channel: there is nothing to open.
-            return self.create();
-        }
-        for attempt in 0..TRIES {
-            match self.clone().open() {
-                Err(Error::NotFound) => {}
-                r => return r,
-            }
-            match self.clone().create() {
-                Err(Error::AlreadyExists) => {}
-                r => return r,
-            }
-            // Created by someone else between our open and our create, or removed
-            // between our create and open: look again, backing off a little.
-            std::thread::sleep(Duration::from_micros(50 << attempt.min(6)));
-        }
-        Err(Error::NotFound)
+        let private = self.key.is_private();
+        transport::open_or_create(private, || self.clone().open(), || self.clone().create())
+            .map(|(ch, _)| ch)
     }
 }

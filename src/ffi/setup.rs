@@ -126,25 +126,7 @@ pub(super) fn open(p: &Plan) -> Result<Shared, Error> {
 /// wins the race between our open and our create (`AlreadyExists`) is opened. The
 /// same steps as `Builder::open_or_create` (which needs a Rust `T`).
 pub(super) fn open_or_create(p: &Plan) -> Result<(Shared, bool), Error> {
-    const TRIES: u32 = 64;
-    if p.key.is_private() {
-        // Nobody else can name a private channel: there is nothing to open.
-        return create(p).map(|s| (s, true));
-    }
-    for attempt in 0..TRIES {
-        match open(p) {
-            Err(Error::NotFound) => {}
-            r => return r.map(|s| (s, false)),
-        }
-        match create(p) {
-            Err(Error::AlreadyExists) => {}
-            r => return r.map(|s| (s, true)),
-        }
-        // Created by someone else between our open and our create, or removed
-        // between our create and open: look again, backing off a little.
-        std::thread::sleep(Duration::from_micros(50 << attempt.min(6)));
-    }
-    Err(Error::NotFound)
+    crate::transport::open_or_create(p.key.is_private(), || open(p), || create(p))
 }
 
 pub(super) fn boxed(

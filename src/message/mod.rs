@@ -121,8 +121,9 @@ pub use shape::{FieldShape, Prim, Shape, StructShape};
 /// The FNV-1a 64-bit offset basis: the hash of the empty text.
 pub const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
 
-/// Bytes of the header's type-name field: see [`encode_type_name`].
-pub const TYPE_NAME_LEN: usize = 64;
+/// Bytes of the header's type-name field (the segment layout's): see
+/// [`encode_type_name`].
+pub const TYPE_NAME_LEN: usize = crate::ring::layout::TYPE_NAME_LEN;
 
 /// Deepest nesting of arrays and structs that [`TypeDesc::validate`] accepts.
 pub const MAX_DEPTH: usize = 32;

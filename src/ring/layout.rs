@@ -56,17 +56,6 @@ impl RingKind {
             _ => None,
         }
     }
-
-    /// The capacity a request of `c` slots becomes for this kind: MPMC rings have two
-    /// slots at least, because a one-slot Vyukov ring cannot tell "published in lap
-    /// n" (stamp `pos + 1`) from "free in lap n + 1" (`pos + capacity`). The one place
-    /// this rule lives (create, open and both transports' validation use it).
-    pub fn min_capacity(self, c: u64) -> u64 {
-        match self {
-            RingKind::Spsc => c,
-            RingKind::Mpmc => c.max(2),
-        }
-    }
 }
 
 /// The header at offset 0. Every field is an atomic so concurrent readers in other

@@ -17,10 +17,6 @@ use super::exclusive::Exclusive;
 use super::link::{Look, QueueEnd, RingEnd};
 use super::{Deadline, Shared, Side, TryError, WaitError};
 
-/// How many times a non-blocking call waits for an in-flight claim (each wait
-/// bounded by the transport's `SETTLE`, 50 ms) before it reports empty/full.
-const SETTLE_RETRIES: usize = 4;
-
 /// The sending endpoint of a channel.
 #[derive(Debug)]
 pub(crate) enum SendEnd<T> {
@@ -135,26 +131,7 @@ impl<T: Pod> SendEnd<T> {
     /// Sends without blocking.
     pub(crate) fn try_send(&self, msg: T) -> Result<(), TryError> {
         each!(self, SendEnd, e => {
-            if e.gone(Look::Mirror) {
-                return Err(TryError::Disconnected);
-            }
-            // Linearizable: a slot held by a live receiver mid-read is waited for
-            // (bounded) before reporting `Full`.
-            let mut sent = e.q.push(msg).is_ok();
-            for _ in 0..SETTLE_RETRIES {
-                if sent || !e.shm.settle(false) {
-                    break;
-                }
-                sent = e.q.push(msg).is_ok();
-            }
-            if sent {
-                e.progressed();
-                Ok(())
-            } else if !e.gone(Look::Kernel) {
-                Err(TryError::NotNow)
-            } else {
-                Err(TryError::Disconnected)
-            }
+            e.try_send(|| e.q.push(msg).ok())
         }, {
             if e.gone() {
                 return Err(TryError::Disconnected);
@@ -219,19 +196,14 @@ impl<T: Pod> SendEnd<T> {
             if e.gone(Look::Mirror) {
                 return Err(WaitError::Disconnected);
             }
-            let mut n = e.q.push_slice(msgs);
-            for _ in 0..SETTLE_RETRIES {
-                if n > 0 || msgs.is_empty() || !e.shm.settle(false) {
-                    break;
-                }
-                n = e.q.push_slice(msgs);
+            if msgs.is_empty() {
+                return Ok(0);
             }
-            if n > 0 {
-                e.progressed();
-            } else if !msgs.is_empty() && e.gone(Look::Kernel) {
-                return Err(WaitError::Disconnected);
+            match e.try_now(|| Some(e.q.push_slice(msgs)).filter(|&n| n > 0)) {
+                Some(n) => Ok(n),
+                None if e.gone(Look::Kernel) => Err(WaitError::Disconnected),
+                None => Ok(0),
             }
-            Ok(n)
         }, {
             if e.gone() {
                 return Err(WaitError::Disconnected);
@@ -314,32 +286,7 @@ impl<T: Pod> RecvEnd<T> {
     /// has its messages received first.
     pub(crate) fn try_recv(&self) -> Result<T, TryError> {
         each!(self, RecvEnd, e => {
-            if e.link.forked() {
-                return Err(TryError::Disconnected);
-            }
-            // Linearizable: a message a live producer is still publishing at the head
-            // is waited for (bounded) before reporting `Empty`.
-            for _ in 0..SETTLE_RETRIES {
-                if let Some(v) = e.q.pop() {
-                    e.progressed();
-                    return Ok(v);
-                }
-                if !e.shm.settle(true) {
-                    break;
-                }
-            }
-            if !e.gone(Look::Kernel) {
-                return Err(TryError::NotNow);
-            }
-            loop {
-                if let Some(v) = e.q.pop() {
-                    e.progressed();
-                    return Ok(v);
-                }
-                if !e.shm.skip_abandoned() {
-                    return Err(TryError::Disconnected);
-                }
-            }
+            e.try_recv(|| e.q.pop())
         }, {
             if e.link.forked() {
                 return Err(TryError::Disconnected);
@@ -394,33 +341,18 @@ impl<T: Pod> RecvEnd<T> {
     /// Never blocks; `Disconnected` only when empty and every sender is gone.
     pub(crate) fn recv_batch(&self, buf: &mut [T]) -> Result<usize, WaitError> {
         each!(self, RecvEnd, e => {
-            if e.link.forked() {
-                return Err(WaitError::Disconnected);
+            if buf.is_empty() {
+                return if e.link.forked() {
+                    Err(WaitError::Disconnected)
+                } else {
+                    Ok(0)
+                };
             }
-            let mut n = e.q.pop_slice(buf);
-            for _ in 0..SETTLE_RETRIES {
-                if n > 0 || buf.is_empty() || !e.shm.settle(true) {
-                    break;
-                }
-                n = e.q.pop_slice(buf);
+            match e.try_recv(|| Some(e.q.pop_slice(buf)).filter(|&n| n > 0)) {
+                Ok(n) => Ok(n),
+                Err(TryError::NotNow) => Ok(0),
+                Err(TryError::Disconnected) => Err(WaitError::Disconnected),
             }
-            if n > 0 {
-                e.progressed();
-                return Ok(n);
-            }
-            if !buf.is_empty() && e.gone(Look::Kernel) {
-                loop {
-                    let n = e.q.pop_slice(buf);
-                    if n > 0 {
-                        e.progressed();
-                        return Ok(n);
-                    }
-                    if !e.shm.skip_abandoned() {
-                        return Err(WaitError::Disconnected);
-                    }
-                }
-            }
-            Ok(0)
         }, {
             if e.link.forked() {
                 return Err(WaitError::Disconnected);

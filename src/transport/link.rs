@@ -17,12 +17,16 @@ use crate::sys;
 
 use super::msgq::MsgqShared;
 use super::shm::{Hot, ShmShared};
-use super::{Deadline, Side, WaitError};
+use super::{Deadline, Side, TryError, WaitError};
 
 /// How often a handle re-reads the kernel's live counts on a failing non-blocking
 /// call (the mirror in shared memory covers clean disconnects at once; this covers a
 /// killed peer).
 const PRESENCE_CHECK: Duration = Duration::from_millis(10);
+
+/// How many times a non-blocking ring call waits for an in-flight claim (each wait
+/// bounded by the transport's `SETTLE`, 50 ms) before it reports empty/full.
+const SETTLE_RETRIES: usize = 4;
 
 /// How hard [`Link::gone`] looks.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -161,6 +165,69 @@ impl<Q> RingEnd<Q> {
     #[cold]
     fn wake_sleepers(&self) {
         self.shm.wake_all(self.link.side.other());
+    }
+
+    /// One non-blocking ring operation, linearizable within a bound: `attempt`, and
+    /// while it fails because a live peer of the other side is mid-operation on the
+    /// slot this side needs, a bounded wait for it (`ShmShared::settle`) and another
+    /// attempt, at most [`SETTLE_RETRIES`] times; wakes the other side on success.
+    #[inline]
+    pub(super) fn try_now<R>(&self, mut attempt: impl FnMut() -> Option<R>) -> Option<R> {
+        let consumers = self.link.side == Side::Recv;
+        let mut r = attempt();
+        for _ in 0..SETTLE_RETRIES {
+            if r.is_some() || !self.shm.settle(consumers) {
+                break;
+            }
+            r = attempt();
+        }
+        if r.is_some() {
+            self.progressed();
+        }
+        r
+    }
+
+    /// A non-blocking send: [`try_now`](Self::try_now), then `NotNow` (full) while a
+    /// receiver may still act, `Disconnected` once every receiver is gone.
+    #[inline]
+    pub(super) fn try_send(&self, attempt: impl FnMut() -> Option<()>) -> Result<(), TryError> {
+        if self.gone(Look::Mirror) {
+            return Err(TryError::Disconnected);
+        }
+        match self.try_now(attempt) {
+            Some(()) => Ok(()),
+            None if !self.gone(Look::Kernel) => Err(TryError::NotNow),
+            None => Err(TryError::Disconnected),
+        }
+    }
+
+    /// A non-blocking receive: [`try_now`](Self::try_now), then `NotNow` (empty) while
+    /// a sender may still act; once every sender is gone, what is still in the ring
+    /// is received first, skipping the slots of producers proven dead, and only then
+    /// `Disconnected`.
+    #[inline]
+    pub(super) fn try_recv<R>(
+        &self,
+        mut attempt: impl FnMut() -> Option<R>,
+    ) -> Result<R, TryError> {
+        if self.link.forked() {
+            return Err(TryError::Disconnected);
+        }
+        if let Some(r) = self.try_now(&mut attempt) {
+            return Ok(r);
+        }
+        if !self.gone(Look::Kernel) {
+            return Err(TryError::NotNow);
+        }
+        loop {
+            if let Some(r) = attempt() {
+                self.progressed();
+                return Ok(r);
+            }
+            if !self.shm.skip_abandoned() {
+                return Err(TryError::Disconnected);
+            }
+        }
     }
 
     /// Blocks until `attempt` yields `Some`, the deadline passes or the other side is

@@ -366,6 +366,39 @@ impl Shared {
     }
 }
 
+/// Opens a channel when it exists, creates it otherwise: the start-up race of two
+/// programs resolved by `IPC_EXCL` (exactly one `create` succeeds; the other finds
+/// the key taken and opens what it made). A private key names nothing to open.
+/// Returns the channel and whether this call created it.
+///
+/// # Errors
+/// `open`'s and `create`'s; `NotFound` only if the channel keeps appearing and
+/// vanishing under us (another process creating and removing it in a loop).
+pub(crate) fn open_or_create<C>(
+    private: bool,
+    mut open: impl FnMut() -> Result<C, Error>,
+    mut create: impl FnMut() -> Result<C, Error>,
+) -> Result<(C, bool), Error> {
+    const TRIES: u32 = 64;
+    if private {
+        return create().map(|c| (c, true));
+    }
+    for attempt in 0..TRIES {
+        match open() {
+            Err(Error::NotFound) => {}
+            r => return r.map(|c| (c, false)),
+        }
+        match create() {
+            Err(Error::AlreadyExists) => {}
+            r => return r.map(|c| (c, true)),
+        }
+        // Created by someone else between our open and our create, or removed
+        // between our create and open: look again, backing off a little.
+        std::thread::sleep(Duration::from_micros(50 << attempt.min(6)));
+    }
+    Err(Error::NotFound)
+}
+
 /// A channel's element type as its creator records it: the fingerprint that decides
 /// identity, and the name that error messages and `sysvring stat` show.
 #[derive(Debug, Clone, PartialEq, Eq)]

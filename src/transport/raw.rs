@@ -15,10 +15,6 @@ use std::ptr;
 use super::link::Look;
 use super::{Deadline, RecvEnd, SendEnd, TryError, WaitError};
 
-/// As `endpoint::SETTLE_RETRIES`: bounded waits for an in-flight claim before a
-/// non-blocking call reports full/empty.
-const SETTLE_RETRIES: usize = 4;
-
 /// Copies `src` into a slot payload.
 ///
 /// # Safety
@@ -65,27 +61,9 @@ impl SendEnd<()> {
     pub(crate) fn try_send_raw(&self, msg: &[u8]) -> Result<(), TryError> {
         debug_assert!(self.ring_elem_size().map_or(true, |n| n == msg.len()));
         each!(self, SendEnd, e => {
-            if e.gone(Look::Mirror) {
-                return Err(TryError::Disconnected);
-            }
             // SAFETY: `push_raw` hands us a free slot payload of the element size,
             // which is `msg.len()`; shared memory never overlaps our buffer.
-            let push = || e.q.push_raw(|p| unsafe { fill(p, msg) }).is_some();
-            let mut sent = push();
-            for _ in 0..SETTLE_RETRIES {
-                if sent || !e.shm.settle(false) {
-                    break;
-                }
-                sent = push();
-            }
-            if sent {
-                e.progressed();
-                Ok(())
-            } else if !e.gone(Look::Kernel) {
-                Err(TryError::NotNow)
-            } else {
-                Err(TryError::Disconnected)
-            }
+            e.try_send(|| e.q.push_raw(|p| unsafe { fill(p, msg) }))
         }, {
             if e.gone() {
                 return Err(TryError::Disconnected);
@@ -155,33 +133,9 @@ impl RecvEnd<()> {
     /// Receives one message into `out` (exactly the element size) without blocking.
     pub(crate) fn try_recv_raw(&self, out: &mut [u8]) -> Result<(), TryError> {
         each!(self, RecvEnd, e => {
-            if e.link.forked() {
-                return Err(TryError::Disconnected);
-            }
             // SAFETY: `pop_raw` hands us a published payload of the element size,
             // which is `out.len()`; shared memory never overlaps our buffer.
-            let mut pop = || e.q.pop_raw(|p| unsafe { drain(p, out) }).is_some();
-            for _ in 0..SETTLE_RETRIES {
-                if pop() {
-                    e.progressed();
-                    return Ok(());
-                }
-                if !e.shm.settle(true) {
-                    break;
-                }
-            }
-            if !e.gone(Look::Kernel) {
-                return Err(TryError::NotNow);
-            }
-            loop {
-                if pop() {
-                    e.progressed();
-                    return Ok(());
-                }
-                if !e.shm.skip_abandoned() {
-                    return Err(TryError::Disconnected);
-                }
-            }
+            e.try_recv(|| e.q.pop_raw(|p| unsafe { drain(p, out) }))
         }, {
             if e.link.forked() {
                 return Err(TryError::Disconnected);
