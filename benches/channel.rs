@@ -46,7 +46,7 @@ const SIZES: [usize; 4] = [8, 64, 1024, 4096];
 // The message types of `sysvring bench`, shared: `Pod` byte arrays whose first eight
 // bytes carry a sequence number.
 #[allow(dead_code, unused_imports, unused_macros)]
-#[path = "../src/bin/sysvring/bench/msg.rs"]
+#[path = "../cli/src/bench/msg.rs"]
 mod msg;
 
 use msg::{BenchMsg as Msg, Msg1K, Msg4K, Msg64, Msg8};

@@ -5,7 +5,7 @@
 //! never empty for long: no waiting, no other process), so what callgrind counts is
 //! the per-message work of the library against the hand-written reference ring (the
 //! one `sysvring bench` measures as its ceiling, included from
-//! `src/bin/sysvring/bench/ring.rs`) doing the same in the same binary:
+//! `cli/src/bench/ring.rs`) doing the same in the same binary:
 //!
 //! ```text
 //! cargo bench --bench hot_path --no-run
@@ -31,7 +31,7 @@ use sysvring::{Builder, Flavor, Key};
 // ceiling row): cached indices, no presence checks, no wake-ups, no validation. Here
 // it lives on the heap and one thread pushes and pops.
 #[allow(dead_code)]
-#[path = "../src/bin/sysvring/bench/ring.rs"]
+#[path = "../cli/src/bench/ring.rs"]
 mod ring;
 
 use ring::{HandConsumer, HandProducer, HeapRegion};

@@ -39,7 +39,6 @@
 pub mod admin;
 mod channel;
 mod error;
-pub mod ffi;
 pub mod message;
 mod options;
 #[doc(hidden)]
@@ -49,6 +48,10 @@ pub mod sys;
 #[doc(hidden)]
 pub mod transport;
 
+/// Channels whose element is known only at run time: the C library's way in (see
+/// `docs/ARCHITECTURE.md`).
+#[doc(hidden)]
+pub use channel::untyped;
 pub use channel::{Builder, Channel, IntoIter, Iter, Receiver, Sender, TryIter, DEFAULT_CAPACITY};
 pub use error::{
     Error, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,

@@ -5,13 +5,12 @@ use std::marker::PhantomData;
 use std::mem::{align_of, size_of};
 use std::time::Duration;
 
+use super::untyped::{Spec, TypeTag};
 use super::Channel;
 use crate::error::Error;
 use crate::message::Message;
 use crate::options::{Flavor, Spin, Transport};
-use crate::ring::layout::{Geometry, RingKind, MAX_CAPACITY};
-use crate::sys::{self, Key};
-use crate::transport::{self, Expect, Shared, TypeTag};
+use crate::sys::Key;
 
 /// Configures and then creates or opens a channel of `T` at a key.
 ///
@@ -70,8 +69,7 @@ impl<T> fmt::Debug for Builder<T> {
     }
 }
 
-/// Capacity of a channel created without [`Builder::capacity`].
-pub const DEFAULT_CAPACITY: usize = 1024;
+pub use super::untyped::DEFAULT_CAPACITY;
 
 impl<T: Message> Builder<T> {
     /// A builder for the channel at `key`, with defaults: capacity 1024, SPSC,
@@ -151,10 +149,22 @@ impl<T: Message> Builder<T> {
         self
     }
 
-    fn ty(&self) -> TypeTag {
-        TypeTag {
-            fingerprint: self.fingerprint.unwrap_or_else(T::fingerprint),
-            name: T::type_name(),
+    /// The setup steps' view of this builder (shared with the C library).
+    fn spec(&self) -> Spec {
+        Spec {
+            key: self.key,
+            flavor: self.flavor,
+            transport: self.transport,
+            mode: self.mode,
+            capacity: self.capacity.map(|c| c as u64),
+            elem_size: size_of::<T>(),
+            elem_align: align_of::<T>(),
+            ty: TypeTag {
+                fingerprint: self.fingerprint.unwrap_or_else(T::fingerprint),
+                name: T::type_name(),
+            },
+            trusted: self.trusted.clone(),
+            open_timeout: self.open_timeout,
         }
     }
 
@@ -167,31 +177,7 @@ impl<T: Message> Builder<T> {
     /// too large; `MessageTooLarge` for a `T` the transport cannot carry;
     /// `PermissionDenied`; `Os` for anything else the kernel refused.
     pub fn create(self) -> Result<Channel<T>, Error> {
-        let flavor = self.flavor.unwrap_or_default();
-        let kind = RingKind::from(flavor);
-        let want = self.capacity.unwrap_or(DEFAULT_CAPACITY) as u64;
-        if want == 0 {
-            return Err(Error::LayoutMismatch {
-                field: "capacity",
-                expected: 1,
-                found: 0,
-            });
-        }
-        let geo = Geometry::for_limit(kind, want, size_of::<T>(), align_of::<T>()).ok_or(
-            Error::LayoutMismatch {
-                field: "capacity",
-                expected: MAX_CAPACITY,
-                found: want,
-            },
-        )?;
-        // Refused before anything is made, by the `sys` check of the call that would
-        // refuse it first.
-        let first_call = match self.transport {
-            Transport::MessageQueue => "semget",
-            Transport::ShmRing | Transport::Auto => "shmget",
-        };
-        sys::validate_mode(first_call, self.mode)?;
-        let shared = Shared::create(self.key, geo, self.transport, self.mode, &self.ty())?;
+        let (shared, flavor) = self.spec().create_shared()?;
         Ok(Channel::new(shared, flavor, self.spin))
     }
 
@@ -205,28 +191,7 @@ impl<T: Message> Builder<T> {
     /// or whose size no ring has), `VersionMismatch`,
     /// `TypeMismatch`, `LayoutMismatch`, `NotReady`, or `Os`.
     pub fn open(self) -> Result<Channel<T>, Error> {
-        let capacity = match self.capacity {
-            Some(0) => {
-                return Err(Error::LayoutMismatch {
-                    field: "capacity",
-                    expected: 1,
-                    found: 0,
-                })
-            }
-            Some(c) => Some(c as u64),
-            None => None,
-        };
-        let expect = Expect {
-            kind: self.flavor.map(RingKind::from),
-            capacity,
-            elem_size: size_of::<T>(),
-            elem_align: align_of::<T>(),
-            fingerprint: self.ty().fingerprint,
-            type_name: self.ty().name,
-            trusted: self.trusted.clone(),
-        };
-        let shared = Shared::open(self.key, &expect, self.open_timeout)?;
-        let flavor = Flavor::from(shared.kind());
+        let (shared, flavor) = self.spec().open_shared()?;
         Ok(Channel::new(shared, flavor, self.spin))
     }
 
@@ -244,8 +209,7 @@ impl<T: Message> Builder<T> {
     /// keeps appearing and vanishing under us (another process creating and removing
     /// it in a loop).
     pub fn open_or_create(self) -> Result<Channel<T>, Error> {
-        let private = self.key.is_private();
-        transport::open_or_create(private, || self.clone().open(), || self.clone().create())
-            .map(|(ch, _)| ch)
+        let ((shared, flavor), _) = self.spec().open_or_create_shared()?;
+        Ok(Channel::new(shared, flavor, self.spin))
     }
 }

@@ -7,6 +7,7 @@ mod builder;
 mod channel;
 mod receiver;
 mod sender;
+pub mod untyped;
 
 pub use builder::{Builder, DEFAULT_CAPACITY};
 pub use channel::Channel;

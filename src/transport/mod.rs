@@ -402,7 +402,7 @@ pub(crate) fn open_or_create<C>(
 /// A channel's element type as its creator records it: the fingerprint that decides
 /// identity, and the name that error messages and `sysvring stat` show.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct TypeTag {
+pub struct TypeTag {
     /// The type's fingerprint (or an explicit override).
     pub fingerprint: u64,
     /// The type's name (without module path).

@@ -3,30 +3,17 @@
 
 use super::*;
 
-pub(super) fn timeout(us: u64) -> Deadline {
+pub(super) fn timeout(us: u64) -> Option<Duration> {
     if us == SYSVRING_FOREVER {
-        Deadline::Never
+        None
     } else {
-        Deadline::After(Duration::from_micros(us))
+        Some(Duration::from_micros(us))
     }
-}
-
-/// What the options ask for, checked.
-pub(super) struct Plan {
-    key: Key,
-    flavor: Option<Flavor>,
-    transport: Transport,
-    mode: u32,
-    elem_size: usize,
-    elem_align: usize,
-    capacity: Option<u64>,
-    ty: TypeTag,
-    open_timeout: Duration,
 }
 
 /// # Safety
 /// `o` is NULL or points to a `sysvring_options` whose pointers are NULL or valid.
-pub(super) unsafe fn plan(o: *const sysvring_options) -> Result<Plan, Fail> {
+pub(super) unsafe fn plan(o: *const sysvring_options) -> Result<Spec, Fail> {
     // SAFETY: the caller's contract; we read `struct_size` first through a u64 so a
     // caller's older, smaller struct is refused before the rest is read.
     let size = unsafe { deref(o.cast::<u64>(), "options")? };
@@ -75,7 +62,7 @@ pub(super) unsafe fn plan(o: *const sysvring_options) -> Result<Plan, Fail> {
     else {
         return Err(invalid("element size"));
     };
-    Ok(Plan {
+    Ok(Spec {
         key: Key::from_raw(o.key),
         flavor,
         transport,
@@ -84,6 +71,7 @@ pub(super) unsafe fn plan(o: *const sysvring_options) -> Result<Plan, Fail> {
         elem_align,
         capacity: (o.capacity != 0).then_some(o.capacity),
         ty,
+        trusted: Vec::new(),
         open_timeout: Duration::from_millis(match o.open_timeout_ms {
             0 => 1000,
             ms => u64::from(ms),
@@ -91,53 +79,11 @@ pub(super) unsafe fn plan(o: *const sysvring_options) -> Result<Plan, Fail> {
     })
 }
 
-pub(super) fn create(p: &Plan) -> Result<Shared, Error> {
-    let kind = RingKind::from(p.flavor.unwrap_or_default());
-    let want = p.capacity.unwrap_or(crate::DEFAULT_CAPACITY as u64);
-    let geo = Geometry::for_limit(kind, want, p.elem_size, p.elem_align).ok_or(
-        Error::LayoutMismatch {
-            field: "capacity",
-            expected: MAX_CAPACITY,
-            found: want,
-        },
-    )?;
-    let first_call = match p.transport {
-        Transport::MessageQueue => "semget",
-        Transport::ShmRing | Transport::Auto => "shmget",
-    };
-    sys::validate_mode(first_call, p.mode)?;
-    Shared::create(p.key, geo, p.transport, p.mode, &p.ty)
-}
-
-pub(super) fn open(p: &Plan) -> Result<Shared, Error> {
-    let expect = Expect {
-        kind: p.flavor.map(RingKind::from),
-        capacity: p.capacity,
-        elem_size: p.elem_size,
-        elem_align: p.elem_align,
-        fingerprint: p.ty.fingerprint,
-        type_name: p.ty.name.clone(),
-        trusted: Vec::new(),
-    };
-    Shared::open(p.key, &expect, p.open_timeout)
-}
-
-/// Opens the channel at the key, or creates it when there is none; a creator that
-/// wins the race between our open and our create (`AlreadyExists`) is opened. The
-/// same steps as `Builder::open_or_create` (which needs a Rust `T`).
-pub(super) fn open_or_create(p: &Plan) -> Result<(Shared, bool), Error> {
-    crate::transport::open_or_create(p.key.is_private(), || open(p), || create(p))
-}
-
-pub(super) fn boxed(
-    out: *mut *mut sysvring_channel,
-    shared: Shared,
-    elem_size: usize,
-) -> Result<(), Fail> {
+pub(super) fn boxed(out: *mut *mut sysvring_channel, ch: UntypedChannel) -> Result<(), Fail> {
     if out.is_null() {
         return Err(invalid("out is NULL"));
     }
-    let ch = Box::into_raw(Box::new(sysvring_channel { shared, elem_size }));
+    let ch = Box::into_raw(Box::new(sysvring_channel { ch }));
     // SAFETY: `out` is non-null and, by the caller's contract, writable.
     unsafe { out.write(ch) };
     Ok(())
@@ -199,8 +145,7 @@ pub unsafe extern "C" fn sysvring_create(
         if out.is_null() {
             return Err(invalid("out is NULL"));
         }
-        let shared = create(&p)?;
-        boxed(out, shared, p.elem_size)?;
+        boxed(out, p.create()?)?;
         Ok(0)
     })
 }
@@ -217,8 +162,7 @@ pub unsafe extern "C" fn sysvring_open(
         if out.is_null() {
             return Err(invalid("out is NULL"));
         }
-        let shared = open(&p)?;
-        boxed(out, shared, p.elem_size)?;
+        boxed(out, p.open()?)?;
         Ok(0)
     })
 }
@@ -237,12 +181,12 @@ pub unsafe extern "C" fn sysvring_open_or_create(
         if out.is_null() {
             return Err(invalid("out is NULL"));
         }
-        let (shared, made) = open_or_create(&p)?;
+        let (ch, made) = p.open_or_create()?;
         if !created.is_null() {
             // SAFETY: non-null and writable by the caller's contract.
             unsafe { created.write(c_int::from(made)) };
         }
-        boxed(out, shared, p.elem_size)?;
+        boxed(out, ch)?;
         Ok(0)
     })
 }

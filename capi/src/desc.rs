@@ -6,8 +6,8 @@ use std::ffi::{c_char, c_int, CStr};
 
 use super::SYSVRING_E_BAD_TYPE;
 use super::{boundary, deref, invalid, put, set_last, sysvring_options, Fail};
-use crate::message::{FieldDesc, Prim, StructDesc, TypeDesc, MAX_DEPTH};
-use crate::transport::TypeTag;
+use sysvring::message::{FieldDesc, Prim, StructDesc, TypeDesc, MAX_DEPTH};
+use sysvring::untyped::TypeTag;
 
 /// Field type code of a nested struct (`sysvring_field.nested`); the primitive codes
 /// are [`Prim::code`] (`SYSVRING_U8` = 1 … `SYSVRING_F64` = 12).

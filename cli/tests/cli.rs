@@ -7,6 +7,7 @@
 //! usage errors (exit 2) and help (exit 0), which never touch a channel. What needs a
 //! host-wide `gc` or an empty IPC namespace is in `tests/gc.rs`.
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::process::Command;

@@ -60,24 +60,21 @@ pub struct sysvring_stats {
 #[derive(Debug)]
 #[allow(non_camel_case_types)]
 pub struct sysvring_channel {
-    pub(super) shared: Shared,
-    pub(super) elem_size: usize,
+    pub(super) ch: UntypedChannel,
 }
 
 /// A sender (opaque to C).
 #[derive(Debug)]
 #[allow(non_camel_case_types)]
 pub struct sysvring_sender {
-    pub(super) end: SendEnd<()>,
-    pub(super) elem_size: usize,
+    pub(super) end: UntypedSender,
 }
 
 /// A receiver (opaque to C).
 #[derive(Debug)]
 #[allow(non_camel_case_types)]
 pub struct sysvring_receiver {
-    pub(super) end: RecvEnd<()>,
-    pub(super) elem_size: usize,
+    pub(super) end: UntypedReceiver,
 }
 
 /// Fills a slot in place (`sysvring_send_in_place`): `slot` has `size` writable bytes.

@@ -1,15 +1,16 @@
-//! The C interface (`include/sysvring.h`, `src/ffi`): the header against the Rust
+//! The C interface (`include/sysvring.h`, `capi/src`): the header against the Rust
 //! declarations, the C examples (`examples/c/`) and the C test program
 //! (`tests/c/api.c`) compiled with `cc -Wall -Wextra -Werror` against this build's
 //! static library, and C and Rust processes exchanging messages both ways.
 //!
 //! The library is the staticlib cargo built beside this test binary
-//! (`target/<profile>/libsysvring.a`: the crate's `[lib]` is also a `staticlib`).
+//! (`target/<profile>/libsysvring_c.a`: the `sysvring-c` package's `[lib]` is a `staticlib`).
 //! `SYSVRING_C_SANITIZE=address` compiles the C side with AddressSanitizer
 //! (`.ci/run` does). Every channel is created by the Rust side at a key of this
 //! file's tag (`support::key`) and removed by its drop, also when a test fails.
 
 #[macro_use]
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,9 +23,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use support::{create_unique, key, proc_sysvipc, WATCHDOG};
-use sysvring::ffi::{self, sysvring_field, sysvring_options, sysvring_stats, sysvring_struct};
 use sysvring::message::Prim;
 use sysvring::{Channel, Flavor, Message, RecvTimeoutError, Transport};
+use sysvring_c::{self as ffi, sysvring_field, sysvring_options, sysvring_stats, sysvring_struct};
 
 const TAG: u8 = 0x35;
 
@@ -86,16 +87,19 @@ fn programs() -> &'static BTreeMap<&'static str, PathBuf> {
         let dir = profile_dir();
         // `deps/` holds the library cargo just built for this test run; the copy in
         // `target/<profile>/` is refreshed by `cargo build` only.
-        let lib = [dir.join("deps/libsysvring.a"), dir.join("libsysvring.a")]
-            .into_iter()
-            .filter(|p| p.exists())
-            .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
-            .unwrap_or_else(|| {
-                panic!(
-                    "no libsysvring.a in {}: build the library (cargo build --lib)",
-                    dir.display()
-                )
-            });
+        let lib = [
+            dir.join("deps/libsysvring_c.a"),
+            dir.join("libsysvring_c.a"),
+        ]
+        .into_iter()
+        .filter(|p| p.exists())
+        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no libsysvring_c.a in {}: build the library (cargo build --lib)",
+                dir.display()
+            )
+        });
         let out = dir.join(if sanitize() { "c_api-asan" } else { "c_api" });
         std::fs::create_dir_all(&out).unwrap();
         let sources = [
@@ -259,11 +263,11 @@ fn header() -> String {
 
 fn ffi_sources() -> String {
     [
-        "src/ffi/mod.rs",
-        "src/ffi/codes.rs",
-        "src/ffi/setup.rs",
-        "src/ffi/types.rs",
-        "src/ffi/desc.rs",
+        "src/lib.rs",
+        "src/codes.rs",
+        "src/setup.rs",
+        "src/types.rs",
+        "src/desc.rs",
     ]
     .iter()
     .map(|p| std::fs::read_to_string(root().join(p)).unwrap())
@@ -288,7 +292,7 @@ fn the_header_declares_exactly_the_exported_functions() {
     let c = functions(&protos, "@@");
     assert_eq!(
         rust, c,
-        "header prototypes (name -> parameters) differ from src/ffi"
+        "header prototypes (name -> parameters) differ from capi/src"
     );
     assert!(rust.len() >= 28, "{rust:?}");
     // The C test program calls every one of them (so -Werror checks each prototype
@@ -302,12 +306,12 @@ fn the_header_declares_exactly_the_exported_functions() {
     }
     // The shared library exports exactly these `sysvring_*` symbols.
     let so = [
-        profile_dir().join("deps/libsysvring.so"),
-        profile_dir().join("libsysvring.so"),
+        profile_dir().join("deps/libsysvring_c.so"),
+        profile_dir().join("libsysvring_c.so"),
     ]
     .into_iter()
     .find(|p| p.exists())
-    .expect("libsysvring.so");
+    .expect("libsysvring_c.so");
     let nm = Command::new("nm")
         .args(["-D", "--defined-only"])
         .arg(&so)
@@ -460,7 +464,7 @@ fn the_header_constants_are_the_rust_constants() {
     for (name, v) in rust {
         assert_eq!(d.get(*name), Some(v), "{name}");
     }
-    // Every `pub const SYSVRING_*` of src/ffi is in the table above (or FOREVER).
+    // Every `pub const SYSVRING_*` of capi/src is in the table above (or FOREVER).
     let src = ffi_sources();
     let consts: BTreeSet<&str> = src
         .split("pub const ")

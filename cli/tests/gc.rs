@@ -20,6 +20,7 @@
 //! - `bench`, interrupted with SIGINT at a random moment, leaves no object and no
 //!   child behind.
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::collections::BTreeSet;

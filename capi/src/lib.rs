@@ -12,7 +12,7 @@
 //! A C element type is known only at run time (size, alignment, a field table), so
 //! the handles carry untyped endpoints (`transport::raw`): the same rings, queues,
 //! presence, crash rules and waiting as the Rust API, copying `elem_size` bytes per
-//! message. The field table becomes a [`TypeDesc`](crate::message::TypeDesc) that is validated and
+//! message. The field table becomes a [`TypeDesc`](sysvring::message::TypeDesc) that is validated and
 //! fingerprinted exactly as `#[derive(sysvring::Message)]` does for the same
 //! `#[repr(C)]` struct, so C and Rust peers check each other's types.
 //!
@@ -33,11 +33,9 @@ use std::ffi::{c_char, c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
-use crate::error::Error;
-use crate::options::{Flavor, Spin, Transport};
-use crate::ring::layout::{Geometry, RingKind, MAX_CAPACITY};
-use crate::sys::{self, Key};
-use crate::transport::{Deadline, Expect, RecvEnd, SendEnd, Shared, TryError, TypeTag, WaitError};
+use sysvring::transport::{TryError, WaitError};
+use sysvring::untyped::{Spec, UntypedChannel, UntypedReceiver, UntypedSender};
+use sysvring::{Error, Flavor, Key, Transport};
 
 pub use desc::{
     sysvring_field, sysvring_fingerprint, sysvring_struct, SYSVRING_MAX_DIMS, SYSVRING_STRUCT,
@@ -73,10 +71,8 @@ pub unsafe extern "C" fn sysvring_sender_open(
         if out.is_null() {
             return Err(invalid("out is NULL"));
         }
-        let end = ch.shared.sender::<()>(Spin::default())?;
         let tx = Box::into_raw(Box::new(sysvring_sender {
-            end,
-            elem_size: ch.elem_size,
+            end: ch.ch.sender()?,
         }));
         // SAFETY: non-null and writable by the caller's contract.
         unsafe { out.write(tx) };
@@ -96,10 +92,8 @@ pub unsafe extern "C" fn sysvring_receiver_open(
         if out.is_null() {
             return Err(invalid("out is NULL"));
         }
-        let end = ch.shared.receiver::<()>(Spin::default())?;
         let rx = Box::into_raw(Box::new(sysvring_receiver {
-            end,
-            elem_size: ch.elem_size,
+            end: ch.ch.receiver()?,
         }));
         // SAFETY: non-null and writable by the caller's contract.
         unsafe { out.write(rx) };
@@ -179,9 +173,9 @@ pub unsafe extern "C" fn sysvring_send_timeout(
         // SAFETY: `tx` is NULL or a live sender; `msg` readable for `size` bytes.
         let tx = unsafe { deref(tx, "sender")? };
         // SAFETY: as above.
-        let m = unsafe { msg_bytes(msg, size, tx.elem_size)? };
+        let m = unsafe { msg_bytes(msg, size, tx.end.elem_size())? };
         tx.end
-            .send_raw_until(m, timeout(timeout_us))
+            .send_timeout(m, timeout(timeout_us))
             .map_err(wait_code)?;
         Ok(0)
     })
@@ -209,9 +203,9 @@ pub unsafe extern "C" fn sysvring_try_send(
         // SAFETY: `tx` is NULL or a live sender; `msg` readable for `size` bytes.
         let tx = unsafe { deref(tx, "sender")? };
         // SAFETY: as above.
-        let m = unsafe { msg_bytes(msg, size, tx.elem_size)? };
+        let m = unsafe { msg_bytes(msg, size, tx.end.elem_size())? };
         tx.end
-            .try_send_raw(m)
+            .try_send(m)
             .map_err(|e| try_code(e, SYSVRING_E_FULL))?;
         Ok(0)
     })
@@ -230,9 +224,9 @@ pub unsafe extern "C" fn sysvring_recv_timeout(
         // SAFETY: `rx` is NULL or a live receiver; `buf` writable for `size` bytes.
         let rx = unsafe { deref(rx, "receiver")? };
         // SAFETY: as above.
-        let b = unsafe { buf_bytes(buf, size, rx.elem_size)? };
+        let b = unsafe { buf_bytes(buf, size, rx.end.elem_size())? };
         rx.end
-            .recv_raw_until(b, timeout(timeout_us))
+            .recv_timeout(b, timeout(timeout_us))
             .map_err(wait_code)?;
         Ok(0)
     })
@@ -260,9 +254,9 @@ pub unsafe extern "C" fn sysvring_try_recv(
         // SAFETY: `rx` is NULL or a live receiver; `buf` writable for `size` bytes.
         let rx = unsafe { deref(rx, "receiver")? };
         // SAFETY: as above.
-        let b = unsafe { buf_bytes(buf, size, rx.elem_size)? };
+        let b = unsafe { buf_bytes(buf, size, rx.end.elem_size())? };
         rx.end
-            .try_recv_raw(b)
+            .try_recv(b)
             .map_err(|e| try_code(e, SYSVRING_E_EMPTY))?;
         Ok(0)
     })
@@ -284,9 +278,9 @@ pub unsafe extern "C" fn sysvring_send_in_place(
         // SAFETY: `tx` is NULL or a live sender.
         let tx = unsafe { deref(tx, "sender")? };
         let fill = fill.ok_or_else(|| invalid("fill is NULL"))?;
-        let size = tx.elem_size;
+        let size = tx.end.elem_size();
         tx.end
-            .send_in_place(size, timeout(timeout_us), |slot| {
+            .send_in_place(timeout(timeout_us), |slot| {
                 // SAFETY: `slot` has `size` writable bytes until the call returns; the
                 // callback's own contract is the caller's.
                 unsafe { fill(slot.cast(), size, ctx) }
@@ -309,9 +303,9 @@ pub unsafe extern "C" fn sysvring_recv_in_place(
         // SAFETY: `rx` is NULL or a live receiver.
         let rx = unsafe { deref(rx, "receiver")? };
         let read = read.ok_or_else(|| invalid("read is NULL"))?;
-        let size = rx.elem_size;
+        let size = rx.end.elem_size();
         rx.end
-            .recv_in_place(size, timeout(timeout_us), |msg| {
+            .recv_in_place(timeout(timeout_us), |msg| {
                 // SAFETY: `msg` has `size` readable bytes until the call returns.
                 unsafe { read(msg.cast(), size, ctx) }
             })
@@ -327,7 +321,7 @@ pub unsafe extern "C" fn sysvring_len(ch: *const sysvring_channel, out: *mut u64
         // SAFETY: `ch` is NULL or a live handle; `out` NULL or writable.
         let ch = unsafe { deref(ch, "channel")? };
         // SAFETY: as above.
-        unsafe { put(out, ch.shared.len(), "out")? };
+        unsafe { put(out, ch.ch.len(), "out")? };
         Ok(0)
     })
 }
@@ -339,7 +333,7 @@ pub unsafe extern "C" fn sysvring_capacity(ch: *const sysvring_channel, out: *mu
         // SAFETY: `ch` is NULL or a live handle; `out` NULL or writable.
         let ch = unsafe { deref(ch, "channel")? };
         // SAFETY: as above.
-        unsafe { put(out, ch.shared.capacity(), "out")? };
+        unsafe { put(out, ch.ch.capacity(), "out")? };
         Ok(0)
     })
 }
@@ -351,7 +345,7 @@ pub unsafe extern "C" fn sysvring_elem_size(ch: *const sysvring_channel, out: *m
         // SAFETY: `ch` is NULL or a live handle; `out` NULL or writable.
         let ch = unsafe { deref(ch, "channel")? };
         // SAFETY: as above.
-        unsafe { put(out, ch.elem_size as u64, "out")? };
+        unsafe { put(out, ch.ch.elem_size() as u64, "out")? };
         Ok(0)
     })
 }
@@ -362,7 +356,7 @@ pub unsafe extern "C" fn sysvring_transport(ch: *const sysvring_channel) -> c_in
     boundary(|| {
         // SAFETY: `ch` is NULL or a live handle.
         let ch = unsafe { deref(ch, "channel")? };
-        Ok(match ch.shared.transport() {
+        Ok(match ch.ch.transport() {
             Transport::MessageQueue => SYSVRING_TRANSPORT_MSGQ as c_int,
             _ => SYSVRING_TRANSPORT_SHM as c_int,
         })
@@ -382,7 +376,7 @@ pub unsafe extern "C" fn sysvring_stats_get(
         if size != std::mem::size_of::<sysvring_stats>() {
             return Err(invalid("size is not sizeof(sysvring_stats)"));
         }
-        let s = ch.shared.stats();
+        let s = ch.ch.stats();
         let v = sysvring_stats {
             sent: s.sent,
             received: s.received,
@@ -403,7 +397,7 @@ pub unsafe extern "C" fn sysvring_stats_get(
 pub unsafe extern "C" fn sysvring_keep(ch: *const sysvring_channel) -> c_int {
     boundary(|| {
         // SAFETY: `ch` is NULL or a live handle.
-        unsafe { deref(ch, "channel")? }.shared.disown();
+        unsafe { deref(ch, "channel")? }.ch.disown();
         Ok(0)
     })
 }
@@ -413,7 +407,7 @@ pub unsafe extern "C" fn sysvring_keep(ch: *const sysvring_channel) -> c_int {
 pub unsafe extern "C" fn sysvring_remove(ch: *const sysvring_channel) -> c_int {
     boundary(|| {
         // SAFETY: `ch` is NULL or a live handle.
-        unsafe { deref(ch, "channel")? }.shared.remove()?;
+        unsafe { deref(ch, "channel")? }.ch.remove()?;
         Ok(0)
     })
 }
