@@ -3,109 +3,219 @@
 //! The SPSC algorithm needs a single producer and a single consumer. Across
 //! processes the roles are exclusive (a semaphore taken with `SEM_UNDO`); inside the
 //! process that holds a role, a `Sender`/`Receiver` is `Sync` and its clones share
-//! the role, so concurrent calls from several threads are serialized here by a small
-//! lock: one uncontended atomic swap per call. A call never blocks while holding it
-//! except inside the user's closure of `send_with`/`recv_with`, which must not use
-//! the same handle again (that is reported with a panic, not a hang).
+//! the role, so concurrent calls from several threads must be serialized here.
+//!
+//! A lock with an atomic swap per call costs a locked instruction (a full barrier)
+//! per message, about a third of SPSC throughput. So the side is **biased** to the
+//! first thread that uses it (as a JVM's biased locks): that thread's calls take no
+//! locked instruction and no fence, only plain stores to a flag on a line of its own
+//! (`owner_busy`) around the operation. Another thread that uses the side takes the
+//! lock (`busy`), **revokes** the bias once (the owner word becomes `REVOKED`), issues
+//! an asymmetric barrier (`membarrier`: every running thread of the process executes a
+//! full fence) and waits until the owner is not inside an operation; from then on
+//! every call takes the lock, as before. A program that uses a side from one thread,
+//! the common case, never pays for the lock; one that shares it pays what it paid
+//! before. Without membarrier (old kernels, a seccomp filter) the side starts revoked.
+//!
+//! A call never blocks while holding the side except inside the user's closure of
+//! `send_with`/`recv_with`, which must not use the same handle again (that is
+//! reported with a panic, not a hang). docs/ARCHITECTURE.md §4 has the argument.
 
-use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::cell::{Cell, UnsafeCell};
+use std::sync::atomic::{compiler_fence, AtomicBool, AtomicUsize, Ordering};
 
 use bytemuck::Pod;
 
 use crate::ring::spsc::{Consumer, Producer};
+use crate::sys;
 
-/// An SPSC side behind a lock (see the module docs).
+/// The owner word of a side nobody used yet.
+const UNOWNED: usize = 0;
+/// The owner word of a side whose bias was revoked: every call takes the lock.
+const REVOKED: usize = usize::MAX;
+
+/// A cache line of its own (the owner's flag is written per call).
+#[repr(align(128))]
+#[derive(Debug)]
+struct Line<T>(T);
+
+/// An SPSC side behind a biased lock (see the module docs).
 #[derive(Debug)]
 pub(crate) struct Exclusive<Q> {
+    /// The id ([`thread_id`]) of the thread the side is biased to, `UNOWNED` or
+    /// `REVOKED`. Written only under `busy`.
+    owner: AtomicUsize,
+    /// Set by the owner while it runs an operation without the lock.
+    owner_busy: Line<AtomicBool>,
+    /// The lock of every thread but the owner (and of everyone once revoked).
     busy: AtomicBool,
-    /// The thread holding the lock (an address unique to it), for reporting
-    /// re-entrant use instead of spinning forever.
+    /// The thread holding `busy` (its [`thread_id`]), for reporting re-entrant use
+    /// instead of spinning forever.
     holder: AtomicUsize,
     q: UnsafeCell<Q>,
 }
 
-// SAFETY: `Q` is only reached through `with`, which holds the lock, so one thread at a
-// time uses it: sharing an `Exclusive` between threads is sound when `Q` may be sent
+// SAFETY: `Q` is only reached through `with`/`with_user`, which either are the bias
+// owner's (with `owner_busy` set and the bias checked after it; a revoker waits for
+// `owner_busy` to clear after its barrier) or hold `busy`, so one thread at a time
+// uses it: sharing an `Exclusive` between threads is sound when `Q` may be sent
 // between them.
 unsafe impl<Q: Send> Sync for Exclusive<Q> {}
 
-/// An address unique to the calling thread while it lives.
+/// A number unique to the calling thread, never reused in this process (1, 2, …).
 #[inline(always)]
-fn thread_token() -> usize {
-    thread_local!(static TOKEN: u8 = const { 0 });
-    TOKEN.with(|t| t as *const u8 as usize)
+fn thread_id() -> usize {
+    thread_local!(static ID: Cell<usize> = const { Cell::new(0) });
+    #[cold]
+    fn fresh() -> usize {
+        static NEXT: AtomicUsize = AtomicUsize::new(1);
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    }
+    ID.with(|id| match id.get() {
+        0 => {
+            let v = fresh();
+            id.set(v);
+            v
+        }
+        v => v,
+    })
+}
+
+/// Clears the owner's flag when the operation ends (also on a panic).
+struct OwnerDone<'a>(&'a AtomicBool);
+impl Drop for OwnerDone<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // SYNC(owner_busy): Release; pairs with the revoker's Acquire in `revoke`: our
+        // accesses to `q` happen before its.
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// Releases `busy` when the operation ends (also on a panic).
+struct Unlock<'a, Q>(&'a Exclusive<Q>);
+impl<Q> Drop for Unlock<'_, Q> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // Names a holder only while it holds the lock.
+        self.0.holder.store(UNOWNED, Ordering::Relaxed);
+        // SYNC(busy): Release; pairs with the Acquire of the next holder.
+        self.0.busy.store(false, Ordering::Release);
+    }
 }
 
 impl<Q> Exclusive<Q> {
     pub(crate) fn new(q: Q) -> Exclusive<Q> {
+        // Revocation needs the asymmetric barrier; without it, a plain lock.
+        let owner = if sys::membarrier_registered() {
+            UNOWNED
+        } else {
+            REVOKED
+        };
         Exclusive {
+            owner: AtomicUsize::new(owner),
+            owner_busy: Line(AtomicBool::new(false)),
             busy: AtomicBool::new(false),
-            holder: AtomicUsize::new(0),
+            holder: AtomicUsize::new(UNOWNED),
             q: UnsafeCell::new(q),
         }
     }
 
-    /// Runs `f` on the side, holding the lock (released even if `f` panics). `f`
-    /// runs no user code (it cannot re-enter).
+    /// Runs `f` on the side with exclusive use of it (see the module docs). `f` may
+    /// run the user's closure: a re-entrant call from it panics.
     #[inline(always)]
     fn with<R>(&self, f: impl FnOnce(&Q) -> R) -> R {
-        self.lock();
-        struct Unlock<'a, Q>(&'a Exclusive<Q>);
-        impl<Q> Drop for Unlock<'_, Q> {
-            #[inline(always)]
-            fn drop(&mut self) {
-                // SYNC(busy): Release; pairs with the Acquire of the next holder.
-                self.0.busy.store(false, Ordering::Release);
+        let me = thread_id();
+        if self.owner.load(Ordering::Relaxed) == me {
+            let flag = &self.owner_busy.0;
+            if flag.load(Ordering::Relaxed) {
+                reentered();
+            }
+            // SYNC(owner_busy): a Dekker pair with `revoke`, made of this plain store,
+            // a compiler fence and the load of `owner` below on our side, and the
+            // revoker's store of REVOKED, membarrier (a full fence on our CPU) and load
+            // of `owner_busy` on its: either we see REVOKED here, or it sees our flag
+            // and waits for it to clear.
+            flag.store(true, Ordering::Relaxed);
+            compiler_fence(Ordering::SeqCst);
+            let _done = OwnerDone(flag);
+            if self.owner.load(Ordering::Relaxed) == me {
+                // SAFETY: biased to us and not revoked after our flag was up (above);
+                // a re-entrant call from `f` is refused by the flag check.
+                return f(unsafe { &*self.q.get() });
             }
         }
-        let _unlock = Unlock(self);
-        // SAFETY: we hold the lock, so no other thread uses `q` until `_unlock` drops.
-        f(unsafe { &*self.q.get() })
+        self.with_lock(me, f)
     }
 
-    /// Takes the lock.
-    #[inline(always)]
-    fn lock(&self) {
-        // SYNC(busy): Acquire on taking the lock; pairs with the Release in the
-        // unlocking guards: the previous holder's accesses to `q` happen before ours.
-        if self.busy.swap(true, Ordering::Acquire) {
-            self.contended();
+    /// The path of every thread but the owner: takes `busy` and, the first time,
+    /// biases the side to this thread or revokes another thread's bias.
+    #[cold]
+    #[inline(never)]
+    fn with_lock<R>(&self, me: usize, f: impl FnOnce(&Q) -> R) -> R {
+        self.lock(me);
+        let _unlock = Unlock(self);
+        let first = match self.owner.load(Ordering::Relaxed) {
+            UNOWNED => true,
+            REVOKED => false,
+            o if o == me => false,
+            _ => {
+                self.revoke();
+                false
+            }
+        };
+        self.holder.store(me, Ordering::Relaxed);
+        // SAFETY: we hold `busy`, and no owner runs without it (none yet, revoked, or
+        // us: the bias is taken only after `f`, so a re-entrant call from `f` finds
+        // the lock held by us and panics).
+        let r = f(unsafe { &*self.q.get() });
+        if first {
+            // The first user: the side is biased to us from our next call on.
+            self.owner.store(me, Ordering::Relaxed);
+        }
+        r
+    }
+
+    /// Revokes the owner's bias (under `busy`) and waits until it is out of any
+    /// operation.
+    #[cold]
+    fn revoke(&self) {
+        self.owner.store(REVOKED, Ordering::Relaxed);
+        // The asymmetric half of the Dekker pair in `with`: after this, an owner whose
+        // flag is not visible to us will see REVOKED.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if !sys::membarrier_global() {
+            // Registered at `new`; a kernel refusing now is not expected.
+            panic!("sysvring: membarrier failed while sharing an SPSC handle between threads");
+        }
+        let mut spins = 0u32;
+        // SYNC(owner_busy): Acquire; pairs with the owner's Release in `OwnerDone`.
+        while self.owner_busy.0.load(Ordering::Acquire) {
+            if spins < 64 {
+                std::hint::spin_loop();
+                spins += 1;
+            } else {
+                std::thread::yield_now();
+            }
         }
     }
 
-    /// As [`with`](Self::with), for an `f` that runs the user's closure: records this
-    /// thread as the holder, so a re-entrant call panics instead of spinning forever.
+    /// Takes `busy`.
     #[inline]
-    fn with_user<R>(&self, f: impl FnOnce(&Q) -> R) -> R {
-        self.lock();
-        self.holder.store(thread_token(), Ordering::Relaxed);
-        struct Unlock<'a, Q>(&'a Exclusive<Q>);
-        impl<Q> Drop for Unlock<'_, Q> {
-            #[inline(always)]
-            fn drop(&mut self) {
-                // Names a holder only while it holds the lock.
-                self.0.holder.store(0, Ordering::Relaxed);
-                // SYNC(busy): Release; pairs with the Acquire of the next holder.
-                self.0.busy.store(false, Ordering::Release);
-            }
+    fn lock(&self, me: usize) {
+        // SYNC(busy): Acquire on taking the lock; pairs with the Release in `Unlock`:
+        // the previous holder's accesses to `q` happen before ours.
+        if self.busy.swap(true, Ordering::Acquire) {
+            self.contended(me);
         }
-        let _unlock = Unlock(self);
-        // SAFETY: we hold the lock, so no other thread uses `q` until `_unlock` drops.
-        f(unsafe { &*self.q.get() })
     }
 
     #[cold]
-    fn contended(&self) {
+    fn contended(&self, me: usize) {
         let mut spins = 0u32;
         loop {
-            if self.holder.load(Ordering::Relaxed) == thread_token()
-                && self.busy.load(Ordering::Relaxed)
-            {
-                panic!(
-                    "sysvring: an SPSC sender or receiver was used again from inside its \
-                     own send_with/recv_with closure"
-                );
+            if self.holder.load(Ordering::Relaxed) == me && self.busy.load(Ordering::Relaxed) {
+                reentered();
             }
             if spins < 64 {
                 std::hint::spin_loop();
@@ -120,6 +230,15 @@ impl<Q> Exclusive<Q> {
     }
 }
 
+#[cold]
+#[inline(never)]
+fn reentered() -> ! {
+    panic!(
+        "sysvring: an SPSC sender or receiver was used again from inside its \
+         own send_with/recv_with closure"
+    );
+}
+
 impl<T: Pod> Exclusive<Producer<T>> {
     #[inline(always)]
     pub(crate) fn push(&self, v: T) -> Result<(), T> {
@@ -128,7 +247,7 @@ impl<T: Pod> Exclusive<Producer<T>> {
 
     #[inline]
     pub(crate) fn push_with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
-        self.with_user(|p| p.push_with(f))
+        self.with(|p| p.push_with(f))
     }
 
     #[inline]
@@ -139,7 +258,7 @@ impl<T: Pod> Exclusive<Producer<T>> {
     /// The untyped path of the C interface (`transport::raw`); `f` may run C code.
     #[inline]
     pub(crate) fn push_raw<R>(&self, f: impl FnOnce(*mut u8) -> R) -> Option<R> {
-        self.with_user(|p| p.push_raw(f))
+        self.with(|p| p.push_raw(f))
     }
 }
 
@@ -151,7 +270,7 @@ impl<T: Pod> Exclusive<Consumer<T>> {
 
     #[inline]
     pub(crate) fn pop_with<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
-        self.with_user(|c| c.pop_with(f))
+        self.with(|c| c.pop_with(f))
     }
 
     #[inline]
@@ -162,6 +281,6 @@ impl<T: Pod> Exclusive<Consumer<T>> {
     /// The untyped path of the C interface (`transport::raw`); `f` may run C code.
     #[inline]
     pub(crate) fn pop_raw<R>(&self, f: impl FnOnce(*const u8) -> R) -> Option<R> {
-        self.with_user(|c| c.pop_raw(f))
+        self.with(|c| c.pop_raw(f))
     }
 }

@@ -153,12 +153,20 @@ impl Spinner {
 }
 
 /// Producing side of the reference ring.
+///
+/// The strongest plain SPSC ring we know how to write (rigtorp's `SPSCQueue` shape):
+/// both indices cached (the peer's index is read only when the cache says full or
+/// empty), no division (the slot offset moves by one stride and wraps with a
+/// compare), aligned copies, each control word on its own line, nothing else read or
+/// written per message. If a sysvring row beats it, this ring is the one to improve.
 #[derive(Debug)]
 pub struct HandProducer<M, R> {
     r: R,
     cap: u64,
     tail: u64,
     head_cache: u64,
+    /// Byte offset of the slot at `tail`.
+    slot: usize,
     _m: PhantomData<M>,
 }
 
@@ -169,7 +177,20 @@ pub struct HandConsumer<M, R> {
     cap: u64,
     head: u64,
     tail_cache: u64,
+    /// Byte offset of the slot at `head`.
+    slot: usize,
     _m: PhantomData<M>,
+}
+
+/// The offset of the slot after the one at `slot`, in a ring of `cap` slots.
+#[inline(always)]
+fn next_slot<M>(slot: usize, cap: u64) -> usize {
+    let next = slot + std::mem::size_of::<M>();
+    if next == SLOTS + cap as usize * std::mem::size_of::<M>() {
+        SLOTS
+    } else {
+        next
+    }
 }
 
 fn check<M, R: Region>(r: &R, capacity: usize) -> Result<(), String> {
@@ -211,6 +232,7 @@ impl<M: bytemuck::Pod, R: Region> HandProducer<M, R> {
             cap: capacity as u64,
             tail: 0,
             head_cache: 0,
+            slot: SLOTS,
             _m: PhantomData,
         })
     }
@@ -230,11 +252,14 @@ impl<M: bytemuck::Pod, R: Region> HandProducer<M, R> {
                 s.spin("hand ring push")?;
             }
         }
-        let slot = SLOTS + (self.tail % self.cap) as usize * std::mem::size_of::<M>();
-        // SAFETY: the slot is inside the region (size checked in `new`) and free: the
-        // consumer released it (head > tail - cap, Acquire above) and reads it only
-        // after our Release of the new tail. M is Pod: a byte copy is a valid write.
+        let slot = self.slot;
+        // SAFETY: the slot is inside the region (size checked in `new`; `slot` stays
+        // below SLOTS + cap * size) and free: the consumer released it (head > tail -
+        // cap, Acquire above) and reads it only after our Release of the new tail. M is
+        // Pod: a byte copy is a valid write. Unaligned for an M whose size is not a
+        // multiple of its alignment's line position (the stride is its size).
         unsafe { self.r.ptr(slot).cast::<M>().write_unaligned(*m) };
+        self.slot = next_slot::<M>(slot, self.cap);
         self.tail = self.tail.wrapping_add(1);
         // SYNC(tail): Release; pairs with the Acquire in `HandConsumer::pop`,
         // publishes the slot write.
@@ -259,6 +284,7 @@ impl<M: bytemuck::Pod, R: Region> HandConsumer<M, R> {
             cap: capacity as u64,
             head: 0,
             tail_cache: 0,
+            slot: SLOTS,
             _m: PhantomData,
         })
     }
@@ -287,11 +313,13 @@ impl<M: bytemuck::Pod, R: Region> HandConsumer<M, R> {
         if self.tail_cache.wrapping_sub(self.head) > self.cap {
             return Err("hand ring: corrupt tail".into());
         }
-        let slot = SLOTS + (self.head % self.cap) as usize * std::mem::size_of::<M>();
-        // SAFETY: in bounds (checked in `new`); published by the producer's Release of
-        // tail, which our Acquire load saw; it does not rewrite the slot until we
-        // publish head past it. M is Pod: any bytes are a valid M.
+        let slot = self.slot;
+        // SAFETY: in bounds (checked in `new`; `slot` stays below SLOTS + cap * size);
+        // published by the producer's Release of tail, which our Acquire load saw; it
+        // does not rewrite the slot until we publish head past it. M is Pod: any bytes
+        // are a valid M.
         let m = unsafe { self.r.ptr(slot).cast::<M>().read_unaligned() };
+        self.slot = next_slot::<M>(slot, self.cap);
         self.head = self.head.wrapping_add(1);
         // SYNC(head): Release; pairs with the Acquire in `HandProducer::push`.
         self.word(HEAD).store(self.head, Ordering::Release);
