@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use bytemuck::Zeroable;
 use criterion::{BenchmarkId, Criterion, Throughput};
-use sysvring::{Builder, Channel, Flavor, Key, RecvTimeoutError, Transport};
+use sysvring::{AnyChannel, Builder, Flavor, Key, RecvTimeoutError, Transport};
 
 /// Environment variable that makes this binary a peer process instead of criterion.
 const ROLE: &str = "SYSVRING_BENCH_ROLE";
@@ -62,7 +62,7 @@ fn next_key() -> Key {
 }
 
 /// Creates a channel at a fresh key; the handle removes it when dropped.
-fn create<T: sysvring::Message>(flavor: Flavor, transport: Transport) -> Channel<T> {
+fn create<T: sysvring::Message>(flavor: Flavor, transport: Transport) -> AnyChannel<T> {
     for _ in 0..64 {
         match Builder::<T>::new(next_key())
             .flavor(flavor)

@@ -52,7 +52,10 @@ pub mod transport;
 /// `docs/ARCHITECTURE.md`).
 #[doc(hidden)]
 pub use channel::untyped;
-pub use channel::{Builder, Channel, IntoIter, Iter, Receiver, Sender, TryIter, DEFAULT_CAPACITY};
+pub use channel::{
+    AnyChannel, Builder, Channel, IntoIter, Iter, MsgqChannel, Receiver, Sender, ShmChannel,
+    TryIter, WrongTransport, DEFAULT_CAPACITY,
+};
 pub use error::{
     Error, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };

@@ -18,7 +18,7 @@ use std::sync::{Barrier, Mutex, MutexGuard};
 use std::thread;
 use std::time::Duration;
 
-use sysvring::{Builder, Channel, Flavor, Key, Receiver, Sender, Transport, TryRecvError};
+use sysvring::{AnyChannel, Builder, Flavor, Key, Receiver, Sender, Transport, TryRecvError};
 
 /// `System`, counting the allocations of threads whose [`COUNTING`] flag is set.
 struct Counting;
@@ -102,7 +102,7 @@ impl Msg64 {
     }
 }
 
-fn channel(t: Transport, flavor: Flavor) -> Channel<Msg64> {
+fn channel(t: Transport, flavor: Flavor) -> AnyChannel<Msg64> {
     let ch = Builder::<Msg64>::new(Key::private())
         .capacity(64)
         .flavor(flavor)

@@ -56,7 +56,7 @@ use support::{
 use sysvring::admin::{self, ChannelInfo};
 use sysvring::sys::{MsgQueue, SemSet, Shm};
 use sysvring::{
-    Builder, Channel, Error, Flavor, Key, RecvTimeoutError, SendTimeoutError, Spin, Transport,
+    AnyChannel, Builder, Error, Flavor, Key, RecvTimeoutError, SendTimeoutError, Spin, Transport,
     TryRecvError, TrySendError,
 };
 
@@ -347,7 +347,7 @@ fn seed() -> u64 {
 
 /// Opens the channel at `KEY` with the spin chosen by the parent (`SPIN`: 0 never
 /// spin, so the blocking paths sleep in the kernel at once; 1 the default).
-fn open_torture_channel() -> Channel<Msg> {
+fn open_torture_channel() -> AnyChannel<Msg> {
     let spin = if env::<u32>("SPIN") == 0 {
         Spin::Never
     } else {
@@ -622,7 +622,7 @@ struct Summary {
 struct Torture<'a> {
     f: Flavour,
     dir: &'a TempDir,
-    ch: &'a Channel<Msg>,
+    ch: &'a AnyChannel<Msg>,
     ctrl: Board,
     rng: Rng,
     procs: Vec<Proc>,
@@ -1554,7 +1554,7 @@ fn child_role_taker() {
 
 fn spawn_role_taker(
     dir: &TempDir,
-    ch: &Channel<Msg>,
+    ch: &AnyChannel<Msg>,
     side: &str,
     first: u64,
     count: u64,

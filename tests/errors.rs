@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use support::{create_unique, key, role, wait_until, Guard, Kid, WATCHDOG};
 use sysvring::sys::{MsgQueue, SemSet, Shm};
 use sysvring::{
-    Builder, Channel, Error, Flavor, Key, RecvTimeoutError, SendTimeoutError, Transport,
+    AnyChannel, Builder, Error, Flavor, Key, RecvTimeoutError, SendTimeoutError, Transport,
     TryRecvError, TrySendError,
 };
 
@@ -48,11 +48,11 @@ fn raw_shm(raw: &mut Guard, size: usize) -> (Key, Shm) {
 }
 
 /// A channel of `T` at a fresh key of this file, on transport `t`.
-fn make<T: sysvring::Message>(t: Transport, flavor: Flavor, cap: usize) -> Channel<T> {
+fn make<T: sysvring::Message>(t: Transport, flavor: Flavor, cap: usize) -> AnyChannel<T> {
     create_unique::<T>(TAG, |b| b.transport(t).flavor(flavor).capacity(cap))
 }
 
-fn open<T: sysvring::Message>(key: Key) -> Result<Channel<T>, Error> {
+fn open<T: sysvring::Message>(key: Key) -> Result<AnyChannel<T>, Error> {
     Builder::<T>::new(key)
         .open_timeout(Duration::from_millis(200))
         .open()
@@ -342,7 +342,7 @@ const OFF_VERSION: usize = 8;
 const OFF_CAPACITY: usize = 16;
 
 /// A real channel's first 1024 bytes (header and control lines).
-fn real_header(ch: &Channel<u64>) -> Vec<u8> {
+fn real_header(ch: &AnyChannel<u64>) -> Vec<u8> {
     let att = Shm::from_id(ch.shm_id().expect("a ring channel"))
         .attach(true)
         .unwrap();
@@ -593,7 +593,7 @@ fn removal_while_a_receiver_thread_holds_messages() {
 /// Waits until a peer thread (which connected on `side_count` becoming 1) is blocked:
 /// the ring counts its sleep; the message queue's waiter only polls, so give it time
 /// to have started waiting.
-fn wait_blocked(t: Transport, ch: &Channel<u64>, connected: impl Fn(&Channel<u64>) -> bool) {
+fn wait_blocked(t: Transport, ch: &AnyChannel<u64>, connected: impl Fn(&AnyChannel<u64>) -> bool) {
     wait_until("the peer connects", || connected(ch));
     // Ring only: `sleeps` is a counter in the ring's shared control lines.
     if t == Transport::ShmRing {

@@ -331,7 +331,7 @@ mod retyped {
 }
 
 /// Creates a channel of `T` at a fresh key and runs `tick_sender KEY n` against it.
-fn run_tick_sender<T: sysvring::Message>(n: u64) -> (sysvring::Channel<T>, (bool, String, u32)) {
+fn run_tick_sender<T: sysvring::Message>(n: u64) -> (sysvring::AnyChannel<T>, (bool, String, u32)) {
     let ch = support::create_unique::<T>(0x37, |b| b.capacity(64));
     let exe = examples_dir().join("tick_sender");
     let mut cmd = Command::new(&exe);

@@ -24,7 +24,7 @@ fn assert_send_sync<T: Send + Sync>() {}
 fn handles_are_send_and_sync() {
     assert_send_sync::<Sender<u64>>();
     assert_send_sync::<Receiver<u64>>();
-    assert_send_sync::<sysvring::Channel<u64>>();
+    assert_send_sync::<sysvring::AnyChannel<u64>>();
 }
 
 /// MPMC: four threads send through clones of one sender, two threads receive through

@@ -23,7 +23,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use support::{create_unique, env, role, wait_until, Guard, Kid, TempDir, WATCHDOG};
-use sysvring::{Builder, Channel, Error, Flavor, Key, Receiver, RecvTimeoutError, Transport};
+use sysvring::{AnyChannel, Builder, Error, Flavor, Key, Receiver, RecvTimeoutError, Transport};
 
 /// Top byte of every key this file makes.
 const TAG: u8 = 0x2b;
@@ -61,7 +61,7 @@ impl Msg {
     }
 }
 
-fn key_env(ch: &Channel<Msg>) -> (&'static str, String) {
+fn key_env(ch: &AnyChannel<Msg>) -> (&'static str, String) {
     ("KEY", ch.key().raw().to_string())
 }
 
@@ -190,7 +190,7 @@ fn child_hanging_producer() {
 // Parent tests
 // -------------------------------------------------------------------------------------
 
-fn spawn_producer(ch: &Channel<Msg>, id: u64, count: u64) -> Kid {
+fn spawn_producer(ch: &AnyChannel<Msg>, id: u64, count: u64) -> Kid {
     Kid::spawn(
         "child_producer",
         "producer",
@@ -202,7 +202,7 @@ fn spawn_producer(ch: &Channel<Msg>, id: u64, count: u64) -> Kid {
     )
 }
 
-fn spawn_consumer(dir: &TempDir, ch: &Channel<Msg>, out: &str) -> Kid {
+fn spawn_consumer(dir: &TempDir, ch: &AnyChannel<Msg>, out: &str) -> Kid {
     let path = dir.path().join(out);
     Kid::spawn(
         "child_consumer",
@@ -551,7 +551,7 @@ fn child_stuck_receiver() {
     });
 }
 
-fn spawn_stuck(dir: &TempDir, ch: &Channel<Msg>, role: &str, count: u64) -> (Kid, PathBuf) {
+fn spawn_stuck(dir: &TempDir, ch: &AnyChannel<Msg>, role: &str, count: u64) -> (Kid, PathBuf) {
     let ready = dir.path().join(format!("{role}.ready"));
     let kid = Kid::spawn(
         &format!("child_{role}"),

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use support::{create_unique, env, role, Kid, Rng, WATCHDOG};
 use sysvring::sys::SemSet;
 use sysvring::{
-    Builder, Channel, Flavor, Key, RecvTimeoutError, SendTimeoutError, Spin, Transport,
+    AnyChannel, Builder, Flavor, Key, RecvTimeoutError, SendTimeoutError, Spin, Transport,
 };
 
 /// Top byte of every key this file makes.
@@ -74,7 +74,7 @@ fn child_producer() {
     }
 }
 
-fn spawn_producer(ch: &Channel<u64>, count: u64, bursty: bool, spin: &str) -> Kid {
+fn spawn_producer(ch: &AnyChannel<u64>, count: u64, bursty: bool, spin: &str) -> Kid {
     Kid::spawn(
         "child_producer",
         "producer",
@@ -97,7 +97,7 @@ struct SemMonitor {
 }
 
 impl SemMonitor {
-    fn start(ch: &Channel<u64>) -> SemMonitor {
+    fn start(ch: &AnyChannel<u64>) -> SemMonitor {
         let set = SemSet::from_id(ch.sem_id()).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let max = Arc::new([AtomicI32::new(0), AtomicI32::new(0)]);
@@ -139,7 +139,7 @@ impl Drop for SemMonitor {
 }
 
 /// Current (ITEMS, SPACE) values.
-fn sem_values(ch: &Channel<u64>) -> (i32, i32) {
+fn sem_values(ch: &AnyChannel<u64>) -> (i32, i32) {
     let set = SemSet::from_id(ch.sem_id()).unwrap();
     (set.get_val(ITEMS).unwrap(), set.get_val(SPACE).unwrap())
 }

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use support::{create_unique, key, proc_sysvipc, WATCHDOG};
 use sysvring::message::Prim;
-use sysvring::{Channel, Flavor, Message, RecvTimeoutError, Transport};
+use sysvring::{AnyChannel, Flavor, Message, RecvTimeoutError, Transport};
 use sysvring_c::{self as ffi, sysvring_field, sysvring_options, sysvring_stats, sysvring_struct};
 
 const TAG: u8 = 0x35;
@@ -203,7 +203,7 @@ fn flavor_arg(f: Flavor) -> String {
     }
 }
 
-fn sample_channel(f: Flavor, t: Transport) -> Channel<Sample> {
+fn sample_channel(f: Flavor, t: Transport) -> AnyChannel<Sample> {
     create_unique::<Sample>(TAG, |b| b.flavor(f).transport(t).capacity(4096))
 }
 

@@ -38,7 +38,7 @@ use sysvring::ring::layout::{
 use sysvring::ring::{mpmc, RawRing};
 use sysvring::sys::{Attachment, Key, MsgQueue, SemSet, Shm};
 use sysvring::{
-    Builder, Channel, Error, Flavor, Receiver, RecvTimeoutError, SendTimeoutError, Sender, Spin,
+    AnyChannel, Builder, Error, Flavor, Receiver, RecvTimeoutError, SendTimeoutError, Sender, Spin,
     Transport, TryRecvError, TrySendError,
 };
 
@@ -248,7 +248,7 @@ impl Objects {
 }
 
 /// Creates a channel at a fresh key (see [`fresh_key`]).
-fn create_keyed<T: sysvring::Message>(build: impl Fn(Builder<T>) -> Builder<T>) -> Channel<T> {
+fn create_keyed<T: sysvring::Message>(build: impl Fn(Builder<T>) -> Builder<T>) -> AnyChannel<T> {
     for _ in 0..512 {
         match build(Builder::new(fresh_key())).create() {
             Ok(ch) => return ch,
@@ -267,7 +267,7 @@ struct Peer {
 }
 
 impl Peer {
-    fn new<T: Pod>(ch: &Channel<T>) -> Peer {
+    fn new<T: Pod>(ch: &AnyChannel<T>) -> Peer {
         let kind = match ch.flavor() {
             Flavor::Spsc => RingKind::Spsc,
             Flavor::Mpmc => RingKind::Mpmc,
@@ -899,7 +899,7 @@ fn corrupted_msgq(c: &mut Cursor) {
 }
 
 /// A few operations on an opened (maybe corrupted) channel: none may panic or hang.
-fn exercise(ch: &Channel<u64>, c: &mut Cursor) {
+fn exercise(ch: &AnyChannel<u64>, c: &mut Cursor) {
     let tx = timed("sender", Duration::ZERO, || ch.sender()).ok();
     let rx = timed("receiver", Duration::ZERO, || ch.receiver()).ok();
     let _ = (
@@ -1131,7 +1131,7 @@ pub fn ops_vs_model(data: &[u8]) {
 }
 
 struct Model<T: Elem> {
-    ch: Channel<T>,
+    ch: AnyChannel<T>,
     q: VecDeque<T>,
     cap: usize,
     tx: Vec<Sender<T>>,

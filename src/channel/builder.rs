@@ -6,7 +6,7 @@ use std::mem::{align_of, size_of};
 use std::time::Duration;
 
 use super::untyped::{Spec, TypeTag};
-use super::Channel;
+use super::AnyChannel;
 use crate::error::Error;
 use crate::message::Message;
 use crate::options::{Flavor, Spin, Transport};
@@ -176,9 +176,9 @@ impl<T: Message> Builder<T> {
     /// `AlreadyExists` when the key is taken; `LayoutMismatch` for a capacity of 0 or
     /// too large; `MessageTooLarge` for a `T` the transport cannot carry;
     /// `PermissionDenied`; `Os` for anything else the kernel refused.
-    pub fn create(self) -> Result<Channel<T>, Error> {
+    pub fn create(self) -> Result<AnyChannel<T>, Error> {
         let (shared, flavor) = self.spec().create_shared()?;
-        Ok(Channel::new(shared, flavor, self.spin))
+        Ok(AnyChannel::new(shared, flavor, self.spin))
     }
 
     /// Opens the channel another process created at this key, waiting up to the open
@@ -190,9 +190,9 @@ impl<T: Message> Builder<T> {
     /// message queue at the key, and for an all-zero segment whose creator is gone
     /// or whose size no ring has), `VersionMismatch`,
     /// `TypeMismatch`, `LayoutMismatch`, `NotReady`, or `Os`.
-    pub fn open(self) -> Result<Channel<T>, Error> {
+    pub fn open(self) -> Result<AnyChannel<T>, Error> {
         let (shared, flavor) = self.spec().open_shared()?;
-        Ok(Channel::new(shared, flavor, self.spin))
+        Ok(AnyChannel::new(shared, flavor, self.spin))
     }
 
     /// Opens the channel when it exists (validating it exactly as [`open`] does),
@@ -208,8 +208,8 @@ impl<T: Message> Builder<T> {
     /// As [`open`] and [`create`](Builder::create); `NotFound` only if the channel
     /// keeps appearing and vanishing under us (another process creating and removing
     /// it in a loop).
-    pub fn open_or_create(self) -> Result<Channel<T>, Error> {
+    pub fn open_or_create(self) -> Result<AnyChannel<T>, Error> {
         let ((shared, flavor), _) = self.spec().open_or_create_shared()?;
-        Ok(Channel::new(shared, flavor, self.spin))
+        Ok(AnyChannel::new(shared, flavor, self.spin))
     }
 }

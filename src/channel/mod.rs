@@ -3,13 +3,14 @@
 //! per-message decision (presence, waiting, wake-ups) is the transport's.
 
 mod builder;
-#[allow(clippy::module_inception)]
-mod channel;
+mod contract;
+mod handle;
 mod receiver;
 mod sender;
 pub mod untyped;
 
 pub use builder::{Builder, DEFAULT_CAPACITY};
-pub use channel::Channel;
+pub use contract::{Channel, MsgqChannel, ShmChannel, WrongTransport};
+pub use handle::AnyChannel;
 pub use receiver::{IntoIter, Iter, Receiver, TryIter};
 pub use sender::Sender;

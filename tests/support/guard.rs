@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use sysvring::admin;
 use sysvring::sys::{MsgQueue, SemSet, Shm};
-use sysvring::{Channel, Key};
+use sysvring::{AnyChannel, Key};
 
 /// Removes, when dropped (also while the test unwinds), every kernel object registered
 /// with it, in the order registered. Errors (already removed) are ignored.
@@ -63,7 +63,7 @@ impl Guard {
     /// killed by the watchdog never runs its destructors. They are removed only if
     /// the object at the key (the segment, or for the message queue transport the
     /// semaphore set) is still there, so a recycled id is never touched.
-    pub fn channel<T>(&mut self, ch: &Channel<T>) {
+    pub fn channel<T>(&mut self, ch: &AnyChannel<T>) {
         self.items.push(Item::Channel(ChannelIds {
             key: ch.key(),
             shm: ch.shm_id(),

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use sysvring::sys::SysError;
-use sysvring::{Builder, Channel, Error, Key};
+use sysvring::{AnyChannel, Builder, Error, Key};
 
 /// How many keys a create tries before the test fails.
 const TRIES: usize = 64;
@@ -30,7 +30,7 @@ pub fn key(tag: u8) -> Key {
 pub fn create_unique<T: sysvring::Message>(
     tag: u8,
     build: impl Fn(Builder<T>) -> Builder<T>,
-) -> Channel<T> {
+) -> AnyChannel<T> {
     for _ in 0..TRIES {
         match build(Builder::new(key(tag))).create() {
             Ok(ch) => return ch,

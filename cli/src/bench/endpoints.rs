@@ -89,7 +89,7 @@ impl<M: BenchMsg> Rx<M> for Receiver<M> {
     }
 }
 
-fn open<M: BenchMsg>(w: &SysvWire, dir: Dir, receiver: bool) -> Result<sysvring::Channel<M>> {
+fn open<M: BenchMsg>(w: &SysvWire, dir: Dir, receiver: bool) -> Result<sysvring::AnyChannel<M>> {
     let raw = match dir {
         Dir::Fwd => w.fwd,
         Dir::Back => w.back.ok_or("no channel for the way back")?,

@@ -101,7 +101,7 @@ trait Owned {
     fn stats(&self) -> sysvring::Stats;
 }
 
-impl<M: BenchMsg> Owned for sysvring::Channel<M> {
+impl<M: BenchMsg> Owned for sysvring::AnyChannel<M> {
     fn stats(&self) -> sysvring::Stats {
         sysvring::Channel::stats(self)
     }

@@ -17,16 +17,16 @@ use crate::transport::Shared;
 ///
 /// The creator's handle owns the kernel objects: they are removed when it and every
 /// sender and receiver made from it are dropped (or at [`Channel::remove`]).
-pub struct Channel<T> {
+pub struct AnyChannel<T> {
     shared: Shared,
     flavor: Flavor,
     spin: Spin,
     _t: PhantomData<fn(T) -> T>,
 }
 
-impl<T> fmt::Debug for Channel<T> {
+impl<T> fmt::Debug for AnyChannel<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Channel")
+        f.debug_struct("AnyChannel")
             .field("key", &self.shared.key())
             .field("transport", &self.shared.transport())
             .field("flavor", &self.flavor)
@@ -36,9 +36,9 @@ impl<T> fmt::Debug for Channel<T> {
     }
 }
 
-impl<T> Channel<T> {
-    pub(super) fn new(shared: Shared, flavor: Flavor, spin: Spin) -> Channel<T> {
-        Channel {
+impl<T> AnyChannel<T> {
+    pub(super) fn new(shared: Shared, flavor: Flavor, spin: Spin) -> AnyChannel<T> {
+        AnyChannel {
             shared,
             flavor,
             spin,
@@ -47,7 +47,7 @@ impl<T> Channel<T> {
     }
 }
 
-impl<T: Pod> Channel<T> {
+impl<T: Pod> AnyChannel<T> {
     /// Connects a sender in this process.
     ///
     /// # Errors
@@ -67,7 +67,7 @@ impl<T: Pod> Channel<T> {
     }
 }
 
-impl<T> Channel<T> {
+impl<T> AnyChannel<T> {
     /// The transport in use (always a concrete one, never `Auto`).
     pub fn transport(&self) -> Transport {
         self.shared.transport()
