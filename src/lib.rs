@@ -29,6 +29,32 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## One contract, both transports
+//!
+//! [`Builder`] returns an [`AnyChannel`] (the transport chosen at run time); a
+//! [`ShmChannel`] or [`MsgqChannel`] has it in its type. All implement the
+//! [`Channel`] trait, so code is written once and runs on either, statically
+//! dispatched:
+//!
+//! ```no_run
+//! use sysvring::{Builder, Channel, Key, MsgqChannel, ShmChannel, Transport};
+//!
+//! fn drain<C: Channel<u64>>(ch: &C) -> Result<u64, Box<dyn std::error::Error>> {
+//!     let rx = ch.receiver()?;
+//!     Ok(rx.try_iter().sum())
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let ring: ShmChannel<u64> =
+//!     Builder::new(Key::private()).transport(Transport::ShmRing).create()?.try_into()?;
+//! let queue: MsgqChannel<u64> =
+//!     Builder::new(Key::private()).transport(Transport::MessageQueue).create()?.try_into()?;
+//! ring.sender()?.send(1)?;
+//! queue.sender()?.send(2)?;
+//! assert_eq!(drain(&ring)? + drain(&queue)?, 3);
+//! # Ok(()) }
+//! ```
+//!
 //! Layers (arrows point down only): `channel` (this API) → `transport` (shm ring |
 //! message queue) → `ring` (algorithms on raw memory) → [`sys`] (safe SysV calls);
 //! errors and options are leaves every layer uses. `docs/ARCHITECTURE.md` in the
