@@ -263,7 +263,7 @@ impl UntypedSender {
     /// When `msg.len()` is not the element size (the caller checks it).
     pub fn try_send(&self, msg: &[u8]) -> Result<(), TryError> {
         assert_eq!(msg.len(), self.elem_size, "message of the element size");
-        self.end.try_send_raw(msg)
+        self.end.try_send_bytes(msg)
     }
 
     /// Sends, waiting while the channel is full up to `timeout` (`None`: forever).
@@ -272,7 +272,7 @@ impl UntypedSender {
     /// When `msg.len()` is not the element size.
     pub fn send_timeout(&self, msg: &[u8], timeout: Option<Duration>) -> Result<(), WaitError> {
         assert_eq!(msg.len(), self.elem_size, "message of the element size");
-        self.end.send_raw_until(msg, deadline(timeout))
+        self.end.send_bytes_until(msg, deadline(timeout))
     }
 
     /// Waits (up to `timeout`) for room, then lets `f` fill the message in place
@@ -300,7 +300,7 @@ impl UntypedReceiver {
     /// When `out.len()` is not the element size.
     pub fn try_recv(&self, out: &mut [u8]) -> Result<(), TryError> {
         assert_eq!(out.len(), self.elem_size, "buffer of the element size");
-        self.end.try_recv_raw(out)
+        self.end.try_recv_bytes(out)
     }
 
     /// Receives into `out`, waiting while empty up to `timeout` (`None`: forever).
@@ -309,7 +309,7 @@ impl UntypedReceiver {
     /// When `out.len()` is not the element size.
     pub fn recv_timeout(&self, out: &mut [u8], timeout: Option<Duration>) -> Result<(), WaitError> {
         assert_eq!(out.len(), self.elem_size, "buffer of the element size");
-        self.end.recv_raw_until(out, deadline(timeout))
+        self.end.recv_bytes_until(out, deadline(timeout))
     }
 
     /// Waits (up to `timeout`) for a message, then lets `f` read it in place through

@@ -318,7 +318,7 @@ impl<T: Pod> Mpmc<T> {
     /// slot through a pointer to `elem_size` writable bytes, aligned to the ring's
     /// element alignment; then it is published (also if `f` panics). `None` when full.
     #[inline]
-    pub fn push_raw<R>(&self, f: impl FnOnce(*mut u8) -> R) -> Option<R> {
+    pub fn push_ptr<R>(&self, f: impl FnOnce(*mut u8) -> R) -> Option<R> {
         let (pos, _) = self.claim(false, 1)?;
         let guard = PublishOnDrop { q: self, pos };
         #[cfg(loom)]
@@ -389,7 +389,7 @@ impl<T: Pod> Mpmc<T> {
     /// message through a pointer to its `elem_size` bytes, then the slot is freed
     /// (also if `f` panics). `None` when empty.
     #[inline]
-    pub fn pop_raw<R>(&self, f: impl FnOnce(*const u8) -> R) -> Option<R> {
+    pub fn pop_ptr<R>(&self, f: impl FnOnce(*const u8) -> R) -> Option<R> {
         let (pos, _) = self.claim(true, 1)?;
         let guard = ReleaseOnDrop { q: self, pos };
         #[cfg(loom)]

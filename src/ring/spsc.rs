@@ -161,7 +161,7 @@ impl<T: Pod> Producer<T> {
     /// slot's payload through a pointer to `elem_size` writable bytes, aligned to the
     /// ring's element alignment; then it is published. `None` (no call) when full.
     #[inline]
-    pub fn push_raw<R>(&self, f: impl FnOnce(*mut u8) -> R) -> Option<R> {
+    pub fn push_ptr<R>(&self, f: impl FnOnce(*mut u8) -> R) -> Option<R> {
         if self.free(1) == 0 {
             return None;
         }
@@ -271,7 +271,7 @@ impl<T: Pod> Consumer<T> {
     /// message through a pointer to its `elem_size` bytes, then the slot is freed.
     /// `None` (no call) when empty.
     #[inline]
-    pub fn pop_raw<R>(&self, f: impl FnOnce(*const u8) -> R) -> Option<R> {
+    pub fn pop_ptr<R>(&self, f: impl FnOnce(*const u8) -> R) -> Option<R> {
         let h = self.head.get();
         if !self.ready(h) {
             return None;
@@ -326,18 +326,18 @@ mod tests {
         for i in 0..3u8 {
             // SAFETY: the slot has 24 writable bytes.
             let put =
-                p.push_raw(|d| unsafe { std::ptr::copy_nonoverlapping(msg(i).as_ptr(), d, 24) });
+                p.push_ptr(|d| unsafe { std::ptr::copy_nonoverlapping(msg(i).as_ptr(), d, 24) });
             assert!(put.is_some());
         }
-        assert!(p.push_raw(|_| unreachable!("full")).is_none(), "limit 3");
+        assert!(p.push_ptr(|_| unreachable!("full")).is_none(), "limit 3");
         for i in 0..3u8 {
             let mut got = [0u8; 24];
             // SAFETY: the slot has 24 readable bytes.
             let read =
-                c.pop_raw(|s| unsafe { std::ptr::copy_nonoverlapping(s, got.as_mut_ptr(), 24) });
+                c.pop_ptr(|s| unsafe { std::ptr::copy_nonoverlapping(s, got.as_mut_ptr(), 24) });
             assert!(read.is_some());
             assert_eq!(got, msg(i));
         }
-        assert!(c.pop_raw(|_| unreachable!("empty")).is_none());
+        assert!(c.pop_ptr(|_| unreachable!("empty")).is_none());
     }
 }

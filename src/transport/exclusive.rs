@@ -257,8 +257,8 @@ impl<T: Pod> Exclusive<Producer<T>> {
 
     /// The untyped path of the C interface (`transport::raw`); `f` may run C code.
     #[inline]
-    pub(crate) fn push_raw<R>(&self, f: impl FnOnce(*mut u8) -> R) -> Option<R> {
-        self.with(|p| p.push_raw(f))
+    pub(crate) fn push_ptr<R>(&self, f: impl FnOnce(*mut u8) -> R) -> Option<R> {
+        self.with(|p| p.push_ptr(f))
     }
 }
 
@@ -280,8 +280,8 @@ impl<T: Pod> Exclusive<Consumer<T>> {
 
     /// The untyped path of the C interface (`transport::raw`); `f` may run C code.
     #[inline]
-    pub(crate) fn pop_raw<R>(&self, f: impl FnOnce(*const u8) -> R) -> Option<R> {
-        self.with(|c| c.pop_raw(f))
+    pub(crate) fn pop_ptr<R>(&self, f: impl FnOnce(*const u8) -> R) -> Option<R> {
+        self.with(|c| c.pop_ptr(f))
     }
 }
 

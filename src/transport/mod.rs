@@ -27,8 +27,8 @@ mod exclusive;
 pub(crate) mod inspect;
 mod link;
 pub(crate) mod msgq;
-mod raw;
 pub(crate) mod shm;
+mod untyped;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;

@@ -10,8 +10,8 @@ use sysvring::{Builder, Key, Receiver, RecvTimeoutError, Sender, Spin, Transport
 
 use super::child::WAIT;
 use super::msg::BenchMsg;
-use super::raw::{self, MailIn, MailOut, SegConsumer, SegProducer};
 use super::role::{ChanFlavor, SysvWire};
+use super::segment::{self, MailIn, MailOut, SegConsumer, SegProducer};
 use super::Result;
 
 /// Which way a message goes: `Fwd` is the data of a throughput run and the ping of a
@@ -193,13 +193,13 @@ impl<M: BenchMsg> Endpoints<M> for Hand {
         if dir != Dir::Fwd {
             return Err("the hand ring measures throughput only".into());
         }
-        raw::hand_producer(shm, cap)
+        segment::hand_producer(shm, cap)
     }
     fn rx(&(shm, cap): &(i32, usize), dir: Dir) -> Result<Self::R> {
         if dir != Dir::Fwd {
             return Err("the hand ring measures throughput only".into());
         }
-        raw::hand_consumer(shm, cap)
+        segment::hand_consumer(shm, cap)
     }
 }
 

@@ -34,11 +34,11 @@ pub mod msg;
 mod opts;
 mod plot;
 mod procs;
-mod raw;
 mod report;
 pub mod ring;
 mod role;
 mod schedule;
+mod segment;
 mod wiring;
 
 pub use child::main as child_main;

@@ -15,9 +15,9 @@ use super::catalogue::Tr;
 use super::msg::{with_msg, BenchMsg};
 use super::opts::Opts;
 use super::procs::{self, created, Base, Created, Group, MsgqGuard, SemGuard, ShmGuard};
-use super::raw;
 use super::ring;
 use super::role::{ChanFlavor, Report, Role, SysvWire, Wire};
+use super::segment;
 use super::Result;
 
 /// What one throughput measurement gave.
@@ -377,7 +377,7 @@ pub fn latency(tr: Tr, size: usize, o: &Opts) -> Result<Lat> {
     match tr {
         Tr::Ceiling | Tr::Mpmc2x2 | Tr::Crossbeam => return Err("measures throughput only".into()),
         Tr::Semop => {
-            let shm = private_shm(raw::mailbox_bytes(size), &mut keep)?;
+            let shm = private_shm(segment::mailbox_bytes(size), &mut keep)?;
             let sems = SemSet::create(Key::private(), 2, 0o600)?;
             created(Created::Sem(sems.id()));
             keep.push(Box::new(SemGuard(sems)));
@@ -390,7 +390,7 @@ pub fn latency(tr: Tr, size: usize, o: &Opts) -> Result<Lat> {
         }
         Tr::Floor => {
             let wire = Wire::Mailbox {
-                shm: private_shm(raw::mailbox_bytes(size), &mut keep)?,
+                shm: private_shm(segment::mailbox_bytes(size), &mut keep)?,
             };
             g.spawn("ponger", pong, wire.clone(), null(), null())?;
             g.spawn("pinger", ping, wire, null(), null())?;

@@ -179,16 +179,16 @@ fn raw_push_and_pop_move_elem_size_bytes_in_order() {
     let msg = |i: u8| [i; 24];
     for i in 0..3u8 {
         // SAFETY: the slot has 24 writable bytes.
-        let put = q.push_raw(|d| unsafe { std::ptr::copy_nonoverlapping(msg(i).as_ptr(), d, 24) });
+        let put = q.push_ptr(|d| unsafe { std::ptr::copy_nonoverlapping(msg(i).as_ptr(), d, 24) });
         assert!(put.is_some());
     }
-    assert!(q.push_raw(|_| unreachable!("full")).is_none(), "limit 3");
+    assert!(q.push_ptr(|_| unreachable!("full")).is_none(), "limit 3");
     for i in 0..3u8 {
         let mut got = [0u8; 24];
         // SAFETY: the slot has 24 readable bytes.
-        let read = q.pop_raw(|s| unsafe { std::ptr::copy_nonoverlapping(s, got.as_mut_ptr(), 24) });
+        let read = q.pop_ptr(|s| unsafe { std::ptr::copy_nonoverlapping(s, got.as_mut_ptr(), 24) });
         assert!(read.is_some());
         assert_eq!(got, msg(i));
     }
-    assert!(q.pop_raw(|_| unreachable!("empty")).is_none());
+    assert!(q.pop_ptr(|_| unreachable!("empty")).is_none());
 }

@@ -1,4 +1,4 @@
-//! The untyped path through the endpoints, for the C interface (`crate::ffi`): a C
+//! The untyped path through the endpoints, for run-time-typed channels (`crate::untyped`, the C library's way in): a C
 //! program knows its element size and alignment only at run time, so its endpoints are
 //! `SendEnd<()>`/`RecvEnd<()>` (the marker type is never stored: the geometry, made or
 //! validated for the C element's size and alignment, is what the ring uses) and every
@@ -58,12 +58,12 @@ impl SendEnd<()> {
     }
 
     /// Sends `msg` (exactly the element size) without blocking.
-    pub(crate) fn try_send_raw(&self, msg: &[u8]) -> Result<(), TryError> {
+    pub(crate) fn try_send_bytes(&self, msg: &[u8]) -> Result<(), TryError> {
         debug_assert!(self.ring_elem_size().map_or(true, |n| n == msg.len()));
         each!(self, SendEnd, e => {
-            // SAFETY: `push_raw` hands us a free slot payload of the element size,
+            // SAFETY: `push_ptr` hands us a free slot payload of the element size,
             // which is `msg.len()`; shared memory never overlaps our buffer.
-            e.try_send(|| e.q.push_raw(|p| unsafe { fill(p, msg) }))
+            e.try_send(|| e.q.push_ptr(|p| unsafe { fill(p, msg) }))
         }, {
             if e.gone() {
                 return Err(TryError::Disconnected);
@@ -77,14 +77,14 @@ impl SendEnd<()> {
     }
 
     /// Sends `msg`, blocking while the channel is full until `deadline`.
-    pub(crate) fn send_raw_until(&self, msg: &[u8], deadline: Deadline) -> Result<(), WaitError> {
+    pub(crate) fn send_bytes_until(&self, msg: &[u8], deadline: Deadline) -> Result<(), WaitError> {
         debug_assert!(self.ring_elem_size().map_or(true, |n| n == msg.len()));
         each!(self, SendEnd, e => {
             if e.gone(Look::Mirror) {
                 return Err(WaitError::Disconnected);
             }
-            // SAFETY: as in `try_send_raw`.
-            let attempt = || e.q.push_raw(|p| unsafe { fill(p, msg) });
+            // SAFETY: as in `try_send_bytes`.
+            let attempt = || e.q.push_ptr(|p| unsafe { fill(p, msg) });
             if attempt().is_some() {
                 e.progressed();
                 return Ok(());
@@ -112,7 +112,7 @@ impl SendEnd<()> {
                 return Err(WaitError::Disconnected);
             }
             let mut f = Some(f);
-            let mut attempt = || e.q.push_raw(|p| (f.take().expect("called once"))(p));
+            let mut attempt = || e.q.push_ptr(|p| (f.take().expect("called once"))(p));
             if attempt().is_some() {
                 e.progressed();
                 return Ok(());
@@ -131,11 +131,11 @@ impl SendEnd<()> {
 
 impl RecvEnd<()> {
     /// Receives one message into `out` (exactly the element size) without blocking.
-    pub(crate) fn try_recv_raw(&self, out: &mut [u8]) -> Result<(), TryError> {
+    pub(crate) fn try_recv_bytes(&self, out: &mut [u8]) -> Result<(), TryError> {
         each!(self, RecvEnd, e => {
-            // SAFETY: `pop_raw` hands us a published payload of the element size,
+            // SAFETY: `pop_ptr` hands us a published payload of the element size,
             // which is `out.len()`; shared memory never overlaps our buffer.
-            e.try_recv(|| e.q.pop_raw(|p| unsafe { drain(p, out) }))
+            e.try_recv(|| e.q.pop_ptr(|p| unsafe { drain(p, out) }))
         }, {
             if e.link.forked() {
                 return Err(TryError::Disconnected);
@@ -154,14 +154,14 @@ impl RecvEnd<()> {
     }
 
     /// Receives one message into `out`, blocking while empty until `deadline`.
-    pub(crate) fn recv_raw_until(
+    pub(crate) fn recv_bytes_until(
         &self,
         out: &mut [u8],
         deadline: Deadline,
     ) -> Result<(), WaitError> {
         each!(self, RecvEnd, e => {
-            // SAFETY: as in `try_recv_raw`.
-            let mut attempt = || e.q.pop_raw(|p| unsafe { drain(p, out) });
+            // SAFETY: as in `try_recv_bytes`.
+            let mut attempt = || e.q.pop_ptr(|p| unsafe { drain(p, out) });
             if !e.link.forked() && attempt().is_some() {
                 e.progressed();
                 return Ok(());
@@ -183,7 +183,7 @@ impl RecvEnd<()> {
     ) -> Result<(), WaitError> {
         each!(self, RecvEnd, e => {
             let mut f = Some(f);
-            let mut attempt = || e.q.pop_raw(|p| (f.take().expect("called once"))(p));
+            let mut attempt = || e.q.pop_ptr(|p| (f.take().expect("called once"))(p));
             if !e.link.forked() && attempt().is_some() {
                 e.progressed();
                 return Ok(());
