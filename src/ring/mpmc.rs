@@ -297,6 +297,13 @@ impl<T: Pod> Mpmc<T> {
         Ok(())
     }
 
+    /// Copies `*v` into a claimed slot and publishes it; `false` when full (the
+    /// by-reference twin of [`push`](Self::push), the shape the endpoints use).
+    #[inline]
+    pub fn push_ref(&self, v: &T) -> bool {
+        self.push(*v).is_ok()
+    }
+
     /// Lets `f` fill a claimed slot in place, then publishes it; `None` when full.
     /// If `f` panics the slot is published with what `f` wrote (the queue must never
     /// wedge on a live handle's slot).

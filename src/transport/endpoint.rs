@@ -110,14 +110,14 @@ impl<T: Pod> SendEnd<T> {
     pub(crate) fn send_fast(&self, msg: T) -> bool {
         match self {
             SendEnd::Spsc(e) => {
-                let sent = !e.gone(Look::Mirror) && e.q.push(msg).is_ok();
+                let sent = !e.gone(Look::Mirror) && e.q.push_ref(&msg);
                 if sent {
                     e.progressed();
                 }
                 sent
             }
             SendEnd::Mpmc(e) => {
-                let sent = !e.gone(Look::Mirror) && e.q.push(msg).is_ok();
+                let sent = !e.gone(Look::Mirror) && e.q.push_ref(&msg);
                 if sent {
                     e.progressed();
                 }
@@ -131,7 +131,7 @@ impl<T: Pod> SendEnd<T> {
     /// Sends without blocking.
     pub(crate) fn try_send(&self, msg: T) -> Result<(), TryError> {
         each!(self, SendEnd, e => {
-            e.try_send(|| e.q.push(msg).ok())
+            e.try_send(|| e.q.push_ref(&msg).then_some(()))
         }, {
             if e.gone() {
                 return Err(TryError::Disconnected);
@@ -150,7 +150,7 @@ impl<T: Pod> SendEnd<T> {
             if e.gone(Look::Mirror) {
                 return Err(WaitError::Disconnected);
             }
-            e.wait(deadline, || e.q.push(msg).ok())
+            e.wait(deadline, || e.q.push_ref(&msg).then_some(()))
         }, {
             if e.gone() {
                 return Err(WaitError::Disconnected);

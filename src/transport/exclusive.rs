@@ -240,9 +240,19 @@ fn reentered() -> ! {
 }
 
 impl<T: Pod> Exclusive<Producer<T>> {
+    /// Copies `*v` into the next slot and publishes it; `false` when full. By
+    /// reference: the closure handed to `with` holds a pointer, not the message, so a
+    /// large message is copied once, from the caller's value into the slot.
     #[inline(always)]
-    pub(crate) fn push(&self, v: T) -> Result<(), T> {
-        self.with(|p| p.push(v))
+    pub(crate) fn push_ref(&self, v: &T) -> bool {
+        self.with(|p| {
+            p.push_ptr(|slot| {
+                // SAFETY: `slot` is a free slot's payload, in bounds and aligned for T
+                // (geometry checked for T); shared memory never overlaps `*v`.
+                unsafe { std::ptr::copy_nonoverlapping(v, slot.cast::<T>(), 1) }
+            })
+            .is_some()
+        })
     }
 
     #[inline]
@@ -263,9 +273,23 @@ impl<T: Pod> Exclusive<Producer<T>> {
 }
 
 impl<T: Pod> Exclusive<Consumer<T>> {
+    /// Takes the next message, or `None` when empty. The slot is copied once, into
+    /// our result (the closure handed to `with` holds only its address).
     #[inline(always)]
     pub(crate) fn pop(&self) -> Option<T> {
-        self.with(|c| c.pop())
+        let mut out = std::mem::MaybeUninit::<T>::uninit();
+        let dst = out.as_mut_ptr();
+        let got = self.with(|c| {
+            c.pop_ptr(|src| {
+                // SAFETY: `src` is a published slot's payload, in bounds and aligned for
+                // T; `dst` is our own uninitialised T, which it does not overlap.
+                unsafe { std::ptr::copy_nonoverlapping(src.cast::<T>(), dst, 1) }
+            })
+            .is_some()
+        });
+        // SAFETY: `pop_ptr` ran the copy exactly when it returned Some: `out` holds
+        // a T (Pod: any bytes are valid).
+        got.then(|| unsafe { out.assume_init() })
     }
 
     #[inline]
