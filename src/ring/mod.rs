@@ -24,6 +24,10 @@ use crate::sync::AtomicU64;
 pub struct RawRing {
     base: NonNull<u8>,
     geo: Geometry,
+    /// `base + geo.slots_offset` and `geo.capacity - 1`, computed once: a slot's
+    /// address is then one and, one multiply and one add per message.
+    slots: NonNull<u8>,
+    mask: u64,
 }
 
 // SAFETY: the region is process-wide memory; all shared state in it is accessed through
@@ -41,7 +45,14 @@ impl RawRing {
     /// - `base` is aligned to `max(128, geo.elem_align)` (shmat gives page alignment).
     pub unsafe fn new(base: NonNull<u8>, geo: Geometry) -> RawRing {
         debug_assert_eq!(base.as_ptr() as usize % geo.elem_align.max(layout::LINE), 0);
-        RawRing { base, geo }
+        // SAFETY: slots_offset <= total_size, inside the region (the caller's contract).
+        let slots = unsafe { NonNull::new_unchecked(base.as_ptr().add(geo.slots_offset)) };
+        RawRing {
+            base,
+            geo,
+            slots,
+            mask: geo.mask(),
+        }
     }
 
     /// The geometry this view was made with (a local, validated copy).
@@ -85,14 +96,11 @@ impl RawRing {
     /// Pointer to the start of slot `index & mask`.
     #[inline]
     pub fn slot(&self, index: u64) -> *mut u8 {
-        let i = (index & self.geo.mask()) as usize;
+        let i = (index & self.mask) as usize;
         // SAFETY: i < capacity, so slots_offset + i * stride + stride <= total_size,
-        // which the region covers (RawRing::new's contract).
-        unsafe {
-            self.base
-                .as_ptr()
-                .add(self.geo.slots_offset + i * self.geo.stride)
-        }
+        // which the region covers (RawRing::new's contract); `slots` is base +
+        // slots_offset.
+        unsafe { self.slots.as_ptr().add(i * self.geo.stride) }
     }
 
     /// Pointer to the payload of slot `index & mask`, aligned for the element type.
@@ -110,6 +118,31 @@ impl RawRing {
         // stride is a multiple of 8, so this is in bounds and aligned; AtomicU64 is
         // valid for any bit pattern.
         unsafe { &*self.slot(index).cast::<AtomicU64>() }
+    }
+
+    /// The payload of the slot that starts at `slot` (a pointer from [`slot`]), for
+    /// a caller that touches both the stamp and the payload of one slot and computes
+    /// its address once.
+    ///
+    /// [`slot`]: RawRing::slot
+    #[inline]
+    pub fn payload_in(&self, slot: *mut u8) -> *mut u8 {
+        // data_offset + elem_size <= stride: inside the slot (pointer arithmetic only;
+        // the caller passes a pointer from `slot`).
+        slot.wrapping_add(self.geo.data_offset)
+    }
+
+    /// The stamp of the slot that starts at `slot` (a pointer from [`slot`]).
+    ///
+    /// # Safety
+    /// `slot` was returned by [`slot`] of this ring.
+    ///
+    /// [`slot`]: RawRing::slot
+    #[inline]
+    pub unsafe fn stamp_in(&self, slot: *mut u8) -> &AtomicU64 {
+        // SAFETY: as in `stamp`: a slot starts with an aligned 8-byte stamp, and `slot`
+        // is one (the caller's contract).
+        unsafe { &*slot.cast::<AtomicU64>() }
     }
 
     /// Base pointer of the region.

@@ -81,6 +81,13 @@ impl<T: Pod> Producer<T> {
         self.ring.geo.limit
     }
 
+    /// Whether one slot is free: `free(1) > 0` with one compare on the fast path.
+    #[inline(always)]
+    fn has_room(&self) -> bool {
+        // A head ahead of our tail (corrupt peer) makes the difference huge: "full".
+        self.tail.get().wrapping_sub(self.head_cache.get()) < self.cap() || self.free(1) > 0
+    }
+
     /// Free slots, refreshing the cached head only when the cache shows fewer than
     /// `want` free.
     #[inline]
@@ -120,7 +127,7 @@ impl<T: Pod> Producer<T> {
     /// Writes `v` into the next slot and publishes it; `Err(v)` when full.
     #[inline]
     pub fn push(&self, v: T) -> Result<(), T> {
-        if self.free(1) == 0 {
+        if !self.has_room() {
             return Err(v);
         }
         let t = self.tail.get();
@@ -140,7 +147,7 @@ impl<T: Pod> Producer<T> {
     /// does not call `f`) when full. If `f` panics nothing is published.
     #[inline]
     pub fn push_with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
-        if self.free(1) == 0 {
+        if !self.has_room() {
             return None;
         }
         let t = self.tail.get();
@@ -162,18 +169,21 @@ impl<T: Pod> Producer<T> {
     /// ring's element alignment; then it is published. `None` (no call) when full.
     #[inline]
     pub fn push_ptr<R>(&self, f: impl FnOnce(*mut u8) -> R) -> Option<R> {
-        if self.free(1) == 0 {
+        if !self.has_room() {
             return None;
         }
         let t = self.tail.get();
+        let slot = self.ring.slot(t);
         #[cfg(loom)]
         let access = self.ring.loom_cell(t).get_mut();
-        // The slot is ours until stamped (as in `push`); `payload` is in bounds for
+        // The slot is ours until stamped (as in `push`); its payload is in bounds for
         // `elem_size` bytes.
-        let r = f(self.ring.payload(t));
+        let r = f(self.ring.payload_in(slot));
         #[cfg(loom)]
         drop(access);
-        self.stamp(t);
+        // SYNC(stamp): Release, as in `stamp`.
+        // SAFETY: `slot` came from `self.ring.slot`.
+        unsafe { self.ring.stamp_in(slot) }.store(t.wrapping_add(1), Ordering::Release);
         self.publish(t.wrapping_add(1));
         Some(r)
     }
@@ -273,13 +283,16 @@ impl<T: Pod> Consumer<T> {
     #[inline]
     pub fn pop_ptr<R>(&self, f: impl FnOnce(*const u8) -> R) -> Option<R> {
         let h = self.head.get();
-        if !self.ready(h) {
+        let slot = self.ring.slot(h);
+        // SYNC(stamp): Acquire, as in `ready`.
+        // SAFETY: `slot` came from `self.ring.slot`.
+        if unsafe { self.ring.stamp_in(slot) }.load(Ordering::Acquire) != h.wrapping_add(1) {
             return None;
         }
         #[cfg(loom)]
         let access = self.ring.loom_cell(h).get();
         // The slot is stamped for `h` and not overwritten before we publish head.
-        let r = f(self.ring.payload(h).cast_const());
+        let r = f(self.ring.payload_in(slot).cast_const());
         #[cfg(loom)]
         drop(access);
         self.publish_head(h.wrapping_add(1));

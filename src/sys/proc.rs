@@ -158,6 +158,14 @@ pub fn fork_generation() -> u64 {
     FORKS.load(Ordering::Relaxed)
 }
 
+/// Whether this is no longer the process in which [`fork_generation`] returned
+/// `generation`: one load, for the hot path of a handle that called
+/// `fork_generation` when it was made (which installed the counting handler).
+#[inline(always)]
+pub fn forked_since(generation: u64) -> bool {
+    FORKS.load(Ordering::Relaxed) != generation
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

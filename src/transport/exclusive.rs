@@ -21,7 +21,7 @@
 //! `send_with`/`recv_with`, which must not use the same handle again (that is
 //! reported with a panic, not a hang). docs/ARCHITECTURE.md §4 has the argument.
 
-use std::cell::{Cell, UnsafeCell};
+use std::cell::UnsafeCell;
 use std::sync::atomic::{compiler_fence, AtomicBool, AtomicUsize, Ordering};
 
 use bytemuck::Pod;
@@ -62,23 +62,15 @@ pub(crate) struct Exclusive<Q> {
 // between them.
 unsafe impl<Q: Send> Sync for Exclusive<Q> {}
 
-/// A number unique to the calling thread, never reused in this process (1, 2, …).
+/// A number unique to the calling thread while it lives: the address of a
+/// thread-local (never 0 or `usize::MAX`). Another thread may get the same address
+/// after this one exited: it then inherits the bias, which is sound, since the dead
+/// thread is in no operation and its last writes to the side happen before the new
+/// thread starts (the thread library hands the memory on under its own lock).
 #[inline(always)]
 fn thread_id() -> usize {
-    thread_local!(static ID: Cell<usize> = const { Cell::new(0) });
-    #[cold]
-    fn fresh() -> usize {
-        static NEXT: AtomicUsize = AtomicUsize::new(1);
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    }
-    ID.with(|id| match id.get() {
-        0 => {
-            let v = fresh();
-            id.set(v);
-            v
-        }
-        v => v,
-    })
+    thread_local!(static TOKEN: u8 = const { 0 });
+    TOKEN.with(|t| t as *const u8 as usize)
 }
 
 /// Clears the owner's flag when the operation ends (also on a panic).
@@ -312,6 +304,7 @@ impl<T: Pod> Exclusive<Consumer<T>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
     use std::panic::{catch_unwind, AssertUnwindSafe};
     use std::sync::Arc;
 

@@ -75,7 +75,7 @@ impl Link {
     /// `Disconnected`; the child makes its own with `Channel::sender`/`receiver`.
     #[inline]
     pub(super) fn forked(&self) -> bool {
-        sys::fork_generation() != self.fork_gen
+        sys::forked_since(self.fork_gen)
     }
 
     /// The one presence predicate: whether the other side is gone for this endpoint.

@@ -243,10 +243,9 @@ impl Hot {
         // registered for membarrier, the sleeper's `membarrier_global()` supplies
         // the hardware barrier on our CPU and we only stop the compiler
         // (asymmetric fences, as liburcu and folly do); otherwise a full fence.
-        if cfg!(not(loom))
-            && sys::membarrier_registered()
-            && self.word(self.needs_fence).load(Ordering::Relaxed) == 0
-        {
+        // (A process that could not register for membarrier set `needs_fence` when
+        // it connected, so the word alone decides.)
+        if cfg!(not(loom)) && self.word(self.needs_fence).load(Ordering::Relaxed) == 0 {
             std::sync::atomic::compiler_fence(Ordering::SeqCst);
         } else {
             fence(Ordering::SeqCst);
