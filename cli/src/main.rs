@@ -2,7 +2,8 @@
 //!
 //! - `sysvring bench`: measures the channels against hand-written and OS baselines,
 //!   between real processes (this binary re-executed in hidden child roles).
-//! - `sysvring ls | stat | rm | gc`: inspection and cleanup of channels.
+//! - `sysvring ls | stat | rm | gc` (the lifecycle commands, [`lifecycle`]):
+//!   inspection and cleanup of channels.
 //!
 //! Exit status: 0 on success, 1 when something was not found or failed, 2 for a
 //! usage error (unknown option, extra or missing argument, bad value, ambiguous
@@ -12,8 +13,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod admin;
 mod bench;
+mod lifecycle;
 
 /// sysvring: typed lock-free channels between processes over System V IPC
 #[derive(Debug, Parser)]
@@ -26,12 +27,12 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Cmd {
     Bench(bench::BenchArgs),
-    Ls(admin::LsArgs),
-    Stat(admin::StatArgs),
-    Rm(admin::RmArgs),
-    Gc(admin::GcArgs),
+    Ls(lifecycle::LsArgs),
+    Stat(lifecycle::StatArgs),
+    Rm(lifecycle::RmArgs),
+    Gc(lifecycle::GcArgs),
     /// A child process of `bench` (internal).
-    #[command(name = "__bench-child", hide = true)]
+    #[command(name = bench::CHILD_COMMAND, hide = true)]
     BenchChild {
         /// The child's spec, in JSON.
         spec: String,
@@ -42,10 +43,10 @@ fn main() -> ExitCode {
     match Cli::parse().cmd {
         Cmd::Bench(a) => bench::main(a),
         Cmd::BenchChild { spec } => bench::child_main(&spec),
-        Cmd::Ls(a) => admin::ls(&a),
-        Cmd::Stat(a) => admin::stat(&a),
-        Cmd::Rm(a) => admin::rm(&a),
-        Cmd::Gc(a) => admin::gc(&a),
+        Cmd::Ls(a) => lifecycle::ls(&a),
+        Cmd::Stat(a) => lifecycle::stat(&a),
+        Cmd::Rm(a) => lifecycle::rm(&a),
+        Cmd::Gc(a) => lifecycle::gc(&a),
     }
 }
 

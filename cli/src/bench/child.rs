@@ -12,12 +12,9 @@ use std::time::{Duration, Instant};
 use sysvring::sys::{SemOp, SemSet};
 
 use super::endpoints::{self, Dir, Endpoints, Rx, Tx};
+use super::error::Result;
 use super::msg::{with_msg, BenchMsg};
-use super::role::{ChildMsg, ChildSpec, Report, Role, Wire};
-use super::Result;
-
-/// How long a child waits for the start signal, and for a peer's message.
-pub const WAIT: Duration = Duration::from_secs(20);
+use super::protocol::{ChildMsg, ChildSpec, Report, Role, Wire, WAIT};
 
 /// Bits of the sequence number below the producer's id.
 pub const SEQ_BITS: u32 = 48;

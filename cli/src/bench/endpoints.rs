@@ -1,5 +1,5 @@
 //! The endpoints of each transport in a child: one message at a time out ([`Tx`]) and
-//! in ([`Rx`]), made by an [`Endpoints`] from its part of the [`super::role::Wire`].
+//! in ([`Rx`]), made by an [`Endpoints`] from its part of the [`super::protocol::Wire`].
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -8,11 +8,10 @@ use std::os::fd::AsFd;
 use sysvring::sys::{MsgQueue, RecvSelect, SemOp, SemSet, SysError};
 use sysvring::{Builder, Key, Receiver, RecvTimeoutError, Sender, Spin, Transport};
 
-use super::child::WAIT;
+use super::error::Result;
 use super::msg::BenchMsg;
-use super::role::{ChanFlavor, SysvWire};
+use super::protocol::{ChanFlavor, SysvWire, WAIT};
 use super::segment::{self, MailIn, MailOut, SegConsumer, SegProducer};
-use super::Result;
 
 /// Which way a message goes: `Fwd` is the data of a throughput run and the ping of a
 /// latency run, `Back` the pong.

@@ -2,7 +2,7 @@
 //! baselines, between real processes, in one run.
 //!
 //! Every measurement spawns fresh children (this binary, re-executed with the hidden
-//! [`CHILD_COMMAND`] and a typed [`role::ChildSpec`]); the parent creates the kernel
+//! [`CHILD_COMMAND`] and a typed [`protocol::ChildSpec`]); the parent creates the kernel
 //! objects they share, starts them together on a semaphore, collects their reports,
 //! and removes the objects.
 //!
@@ -18,9 +18,11 @@
 //!
 //! Files: [`opts`] (command line), [`catalogue`] (the rows), [`schedule`] (the sweep
 //! and progress), [`wiring`] (one measurement: objects, children, figures),
-//! [`procs`] (children and guards), [`role`] (the parent-child protocol), [`child`]
+//! [`procs`] (children and guards), [`protocol`] (the parent-child protocol), [`child`]
 //! and [`endpoints`] (the child side), [`report`] and [`plot`] (output), [`msg`] and
-//! [`ring`] (the message types and the reference ring, shared with `benches/`).
+//! [`ring`] (the message types and the reference ring, shared with `benches/`),
+//! [`error`] (the error type). Arrows point one way: this file uses the files, they
+//! use one another and never this file; `tests/layers.rs` checks for cycles.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -29,28 +31,22 @@ use std::time::Instant;
 mod catalogue;
 mod child;
 mod endpoints;
+mod error;
 mod fmt;
 pub mod msg;
 mod opts;
 mod plot;
 mod procs;
+mod protocol;
 mod report;
 pub mod ring;
-mod role;
 mod schedule;
 mod segment;
 mod wiring;
 
 pub use child::main as child_main;
 pub use opts::BenchArgs;
-
-/// The hidden subcommand that runs a child role.
-pub const CHILD_COMMAND: &str = "__bench-child";
-
-/// Errors of the benchmark: anything printable.
-pub type Error = Box<dyn std::error::Error + Send + Sync>;
-/// Result of the benchmark.
-pub type Result<T> = std::result::Result<T, Error>;
+pub use protocol::CHILD_COMMAND;
 
 /// Runs `sysvring bench`.
 pub fn main(args: BenchArgs) -> ExitCode {

@@ -62,7 +62,7 @@ macro_rules! messages {
         pub const SIZES: &[usize] = &[$($n),*];
 
         /// Runs `$body` with `$M` bound to the message type of `$size` bytes; the
-        /// body must evaluate to a `Result<_, super::Error>`.
+        /// body must evaluate to a `Result<_, super::error::Error>`.
         macro_rules! with_msg {
             ($size:expr, $M:ident => $body:expr) => {
                 match $size {

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use sysvring::sys::{MsgQueue, SemOp, SemSet, Shm};
 
-use super::role::{ChildMsg, ChildSpec, Report, Role, Wire};
-use super::Result;
+use super::error::{Error, Result};
+use super::protocol::{ChildMsg, ChildSpec, Report, Role, Wire, CHILD_COMMAND};
 
 /// How long children may take to start and connect.
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -139,7 +139,7 @@ impl Group {
             wire,
         };
         let mut child = Command::new(exe)
-            .arg(super::CHILD_COMMAND)
+            .arg(CHILD_COMMAND)
             .arg(spec.to_arg())
             .stdin(stdin)
             .stdout(stdout)
@@ -250,7 +250,7 @@ impl Group {
         }
     }
 
-    fn failure(&mut self, what: String, notes: &[String]) -> super::Error {
+    fn failure(&mut self, what: String, notes: &[String]) -> Error {
         self.kill_all();
         // Collect what the children said while dying.
         let mut notes = notes.to_vec();

@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sysvring::sys::{Attachment, Shm};
 
+use super::error::Result;
 use super::msg::BenchMsg;
 use super::ring::{self, HandConsumer, HandProducer, Region, Spinner, LINE};
-use super::Result;
 
 /// A System V segment attached read-write: the region of a ring or mailbox shared
 /// between processes.

@@ -12,13 +12,13 @@ use sysvring::sys::{MsgQueue, SemSet, Shm};
 use sysvring::{Builder, Flavor, Key, Transport};
 
 use super::catalogue::Tr;
+use super::error::Result;
 use super::msg::{with_msg, BenchMsg};
 use super::opts::Opts;
 use super::procs::{self, created, Base, Created, Group, MsgqGuard, SemGuard, ShmGuard};
+use super::protocol::{ChanFlavor, Report, Role, SysvWire, Wire};
 use super::ring;
-use super::role::{ChanFlavor, Report, Role, SysvWire, Wire};
 use super::segment;
-use super::Result;
 
 /// What one throughput measurement gave.
 #[derive(Debug, Clone, Copy)]

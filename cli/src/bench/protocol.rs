@@ -1,11 +1,19 @@
 //! What the parent tells a child and what the child answers, as typed values: the
 //! parent passes one [`ChildSpec`] (JSON, one argument after the hidden
-//! [`super::CHILD_COMMAND`]); the child writes [`ChildMsg`]s on its stderr, one JSON
+//! [`CHILD_COMMAND`]); the child writes [`ChildMsg`]s on its stderr, one JSON
 //! document a line. Both sides parse them here and nowhere else.
+
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::Result;
+use super::error::Result;
+
+/// The hidden subcommand that runs a child role.
+pub const CHILD_COMMAND: &str = "__bench-child";
+
+/// How long a child waits for the start signal, and for a peer's message.
+pub const WAIT: Duration = Duration::from_secs(20);
 
 /// Everything a child needs: the message size, the time box, the start semaphore,
 /// where it runs, what it does and through what.

@@ -1,11 +1,33 @@
 //! Addressing: parsing `KEY|ID`, `--key`, `--shm`, `--sem`, `--msg` and resolving
 //! them to one channel.
 
+use clap::Args;
 use sysvring::admin::{self, ChannelInfo, Refused};
 use sysvring::sys::IpcKind;
 
-use super::present::{flavor, id, kind_name, refused_line, transport};
-use super::Target;
+use super::fail::Fail;
+use super::text::{flavor, id, kind_name, refused_line, transport};
+
+/// Which channel: exactly one of these.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct Target {
+    /// A key or an id, accepted only when it names exactly one object
+    #[arg(value_name = "KEY|ID", value_parser = parse_bare)]
+    spec: Option<Bare>,
+    /// The channel at this key (0x… hex or decimal, 32 bits)
+    #[arg(long, value_name = "KEY", value_parser = parse_key)]
+    key: Option<i32>,
+    /// The channel whose shared-memory segment has this id
+    #[arg(long, value_name = "ID", value_parser = parse_id)]
+    shm: Option<i32>,
+    /// The channel whose semaphore set has this id
+    #[arg(long, value_name = "ID", value_parser = parse_id)]
+    sem: Option<i32>,
+    /// The channel whose message queue has this id
+    #[arg(long, value_name = "ID", value_parser = parse_id)]
+    msg: Option<i32>,
+}
 
 /// A bare `KEY|ID` argument.
 #[derive(Debug, Clone, Copy)]
@@ -61,9 +83,6 @@ pub(super) fn parse_id(s: &str) -> Result<i32, String> {
 pub(super) fn parse_bare(s: &str) -> Result<Bare, String> {
     parse_number(s).map(|(n, hex)| Bare { n, hex })
 }
-
-/// A failure: its exit status and message.
-pub(super) struct Fail(pub(super) u8, pub(super) String);
 
 pub(super) fn not_found(msg: String) -> Fail {
     Fail(1, msg)

@@ -6,8 +6,8 @@ use std::time::UNIX_EPOCH;
 use serde::Serialize;
 use sysvring::admin::{ChannelInfo, Refused};
 
-use super::address::Fail;
-use super::present::{fail, flavor, kind_name, transport};
+use super::fail::{fail, Fail};
+use super::text::{flavor, kind_name, transport};
 
 /// A refused candidate as JSON.
 #[derive(Serialize)]

@@ -6,10 +6,16 @@
 //! `--sem ID`, `--msg ID`; a bare argument is accepted only when it names exactly
 //! one System V object (or the objects of one channel): otherwise the command lists
 //! the matches and stops. `--json` output goes through serde.
+//!
+//! Files, each using only the ones after it: this one (the command lines and the
+//! four commands), [`address`] (`KEY|ID` and the target options, resolved to one
+//! channel), [`json`] and [`text`] (the two outputs), [`fail`] (a failure's exit
+//! status and message).
 
 mod address;
+mod fail;
 mod json;
-mod present;
+mod text;
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -18,9 +24,10 @@ use clap::Args;
 use serde::Serialize;
 use sysvring::admin::{self, ChannelInfo};
 
-use address::{parse_bare, parse_id, parse_key, resolve, Bare, Fail};
+use address::{resolve, Target};
+use fail::{fail, Fail};
 use json::{print_json, ChannelJson, RefusedJson};
-use present::{fail, flavor, fmt_ago, id, refused_line, table, transport};
+use text::{flavor, fmt_ago, id, refused_line, table, transport};
 
 // ---- command lines ---------------------------------------------------------------
 
@@ -30,27 +37,6 @@ pub struct LsArgs {
     /// Print a JSON array instead of the table
     #[arg(long)]
     json: bool,
-}
-
-/// Which channel: exactly one of these.
-#[derive(Debug, Args)]
-#[group(required = true, multiple = false)]
-pub struct Target {
-    /// A key or an id, accepted only when it names exactly one object
-    #[arg(value_name = "KEY|ID", value_parser = parse_bare)]
-    spec: Option<Bare>,
-    /// The channel at this key (0x… hex or decimal, 32 bits)
-    #[arg(long, value_name = "KEY", value_parser = parse_key)]
-    key: Option<i32>,
-    /// The channel whose shared-memory segment has this id
-    #[arg(long, value_name = "ID", value_parser = parse_id)]
-    shm: Option<i32>,
-    /// The channel whose semaphore set has this id
-    #[arg(long, value_name = "ID", value_parser = parse_id)]
-    sem: Option<i32>,
-    /// The channel whose message queue has this id
-    #[arg(long, value_name = "ID", value_parser = parse_id)]
-    msg: Option<i32>,
 }
 
 /// Show one channel: header, users and counters

@@ -1,14 +1,11 @@
 //! The text output: names of transports, flavors and kinds, the `ls` table.
 
 use std::fmt::Write as _;
-use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use sysvring::admin::{ChannelInfo, Refused};
 use sysvring::sys::IpcKind;
 use sysvring::{Flavor, Transport};
-
-use super::address::Fail;
 
 pub(super) fn transport(i: &ChannelInfo) -> &'static str {
     match i.transport {
@@ -105,9 +102,4 @@ pub(super) fn table(list: &[ChannelInfo]) -> String {
         );
     }
     out
-}
-
-pub(super) fn fail(f: &Fail) -> ExitCode {
-    eprintln!("sysvring {}", f.1);
-    ExitCode::from(f.0)
 }
