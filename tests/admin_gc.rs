@@ -26,8 +26,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use support::{
-    env, env_key, env_path, exit_child, fresh, key, path_env, proc_sysvipc, role, wait_file,
-    Guard, Kid, Msg, TempDir, WATCHDOG,
+    env, env_key, env_path, exit_child, fresh, key, path_env, proc_sysvipc, role, wait_file, Guard,
+    Kid, Msg, TempDir, WATCHDOG,
 };
 use sysvring::admin::{self, ChannelInfo};
 use sysvring::sys::{MsgQueue, SemSet, Shm};

@@ -34,8 +34,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use support::{
-    create_unique, env, env_key, env_path, open, path_env, role, wait_file, wait_until, Kid,
-    Msg, TempDir, WATCHDOG,
+    create_unique, env, env_key, env_path, open, path_env, role, wait_file, wait_until, Kid, Msg,
+    TempDir, WATCHDOG,
 };
 use sysvring::{
     AnyChannel, Builder, Error, Flavor, Key, RecvTimeoutError, SendTimeoutError, Transport,

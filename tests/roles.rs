@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 use std::thread;
 
 use support::{
-    create_unique, env, env_key, env_path, exit_child, open, path_env, role, wait_until, Kid,
-    Msg, TempDir, WATCHDOG,
+    create_unique, env, env_key, env_path, exit_child, open, path_env, role, wait_until, Kid, Msg,
+    TempDir, WATCHDOG,
 };
 use sysvring::{AnyChannel, Builder, Error, Flavor, Transport, TryRecvError};
 

@@ -42,8 +42,8 @@ use support::{
     create_unique, env, env_key, env_path, path_env, role, Kid, Msg, Rng, TempDir, WATCHDOG,
 };
 use sysvring::{
-    AnyChannel, Builder, Flavor, RecvTimeoutError, SendTimeoutError, Spin, Transport,
-    TryRecvError, TrySendError,
+    AnyChannel, Builder, Flavor, RecvTimeoutError, SendTimeoutError, Spin, Transport, TryRecvError,
+    TrySendError,
 };
 
 /// Top byte of every key this file makes.
