@@ -309,6 +309,31 @@ fn removal_wakes_blocked_peers_with_disconnected(t: Transport) {
     }
 }
 
+/// Removal under a blocked receiver and a sender: both end in `Disconnected`, from
+/// blocking and non-blocking calls alike, and the key is free.
+fn removal_disconnects_blocked_and_non_blocking_peers(t: Transport) {
+    for flavor in [Flavor::Spsc, Flavor::Mpmc] {
+        let ch = make::<u64>(t, flavor, 4);
+        let tx = ch.sender().unwrap();
+        let rx = open::<u64>(ch.key()).unwrap().receiver().unwrap();
+        let blocked = thread::spawn(move || (rx.recv_timeout(WATCHDOG), rx));
+        thread::sleep(Duration::from_millis(50));
+        ch.remove().unwrap();
+        let (r, rx) = blocked.join().unwrap();
+        assert_eq!(r, Err(RecvTimeoutError::Disconnected), "{t:?} {flavor:?}");
+        assert_eq!(
+            rx.try_recv(),
+            Err(TryRecvError::Disconnected),
+            "{t:?} {flavor:?}"
+        );
+        assert!(
+            tx.try_send(1).unwrap_err().is_disconnected(),
+            "{t:?} {flavor:?}"
+        );
+        assert!(matches!(open::<u64>(ch.key()), Err(Error::NotFound)));
+    }
+}
+
 // -------------------------------------------------------------------------------------
 // Disconnection: a state, seen only after a peer had connected
 // -------------------------------------------------------------------------------------
@@ -422,31 +447,6 @@ fn dropping_the_last_peer_wakes_a_blocked_side(t: Transport) {
             ),
             "{what}"
         );
-    }
-}
-
-/// Removal under a blocked receiver and a sender: both end in `Disconnected`, from
-/// blocking and non-blocking calls alike, and the key is free.
-fn removal_disconnects_blocked_and_non_blocking_peers(t: Transport) {
-    for flavor in [Flavor::Spsc, Flavor::Mpmc] {
-        let ch = make::<u64>(t, flavor, 4);
-        let tx = ch.sender().unwrap();
-        let rx = open::<u64>(ch.key()).unwrap().receiver().unwrap();
-        let blocked = thread::spawn(move || (rx.recv_timeout(WATCHDOG), rx));
-        thread::sleep(Duration::from_millis(50));
-        ch.remove().unwrap();
-        let (r, rx) = blocked.join().unwrap();
-        assert_eq!(r, Err(RecvTimeoutError::Disconnected), "{t:?} {flavor:?}");
-        assert_eq!(
-            rx.try_recv(),
-            Err(TryRecvError::Disconnected),
-            "{t:?} {flavor:?}"
-        );
-        assert!(
-            tx.try_send(1).unwrap_err().is_disconnected(),
-            "{t:?} {flavor:?}"
-        );
-        assert!(matches!(open::<u64>(ch.key()), Err(Error::NotFound)));
     }
 }
 
