@@ -11,8 +11,10 @@
 //!   operations wait: `Timeout`, `Empty`, `Full`), drained first, ended by a new peer;
 //!   dropping the last peer wakes a blocked side.
 //!
-//! (A killed SPSC holder's role coming back is in `tests/roles.rs`; an MPMC peer
-//! killed mid-operation in `tests/mpmc_recovery.rs`.)
+//! (A killed SPSC holder's role coming back is in `tests/roles.rs`; an MPMC producer
+//! killed mid-claim in `tests/mpmc_recovery.rs`; a producer killed mid-stream, and
+//! peers killed inside a zero-copy send or receive, in `tests/multiprocess.rs`
+//! (`killed_producer_disconnects_and_frees_the_role`, `*_killed_while_*`).)
 //!
 //! Every check that applies to both transports is one generic body
 //! `fn case(t: Transport)` instantiated per transport by `per_transport!`

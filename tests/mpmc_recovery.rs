@@ -1,5 +1,6 @@
-//! MPMC crash recovery: a dead producer's or consumer's slot is skipped, a live one
-//! is never taken for dead (docs/ARCHITECTURE.md section 7).
+//! MPMC crash recovery: the slot of a producer that died while claiming it is
+//! skipped, and a live (stalled) process is never taken for dead
+//! (docs/ARCHITECTURE.md section 7).
 //!
 //! - Dead claimers (real `SIGKILL`):
 //!   [`mpmc_messages_behind_a_dead_producers_slot_are_received_before_disconnected`],
@@ -10,6 +11,11 @@
 //!   wherever they happen to be) and resumes them with SIGCONT, while producers and
 //!   consumers keep going; every message must arrive exactly once, in each producer's
 //!   order, and nothing is skipped (a stalled process is alive).
+//!
+//! (MPMC producers and consumers killed inside a zero-copy send or receive, between
+//! real processes streaming messages, are in `tests/multiprocess.rs`:
+//! `mpmc_producer_killed_while_writing_is_skipped`,
+//! `mpmc_consumer_killed_while_reading_does_not_wedge`.)
 //!
 //! This test binary re-executes itself in a role (`child_*` tests, which return at
 //! once in a normal run). Hygiene: every channel is created by the parent (its handle
