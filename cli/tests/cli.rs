@@ -2,10 +2,10 @@
 //! (table and `--json`), `stat`, `rm` (refused while users remain, `--force`), and
 //! `gc --dry-run` after every user was SIGKILLed. (A real `gc` would also collect
 //! channels that tests running in parallel just abandoned on purpose, so this suite
-//! removes what it made with `rm`; `tests/crash.rs` covers the collection itself.)
+//! removes what it made with `rm`; `tests/admin_gc.rs` covers the collection itself.)
 //! And `bench`, the README's main job, run small over every row; the command line's
 //! usage errors (exit 2) and help (exit 0), which never touch a channel. What needs a
-//! host-wide `gc` or an empty IPC namespace is in `tests/gc.rs`.
+//! host-wide `gc` or an empty IPC namespace is in `cli/tests/gc.rs`.
 
 #[path = "../../tests/support/mod.rs"]
 mod support;

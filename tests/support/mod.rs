@@ -12,26 +12,35 @@
 //!   nothing in `/proc/sysvipc` and no child process behind.
 //! - `per_transport!`: one `#[test]` per transport from a body `fn case(t: Transport)`
 //!   (invoke with `#[macro_use] mod support;`).
+//! - [`open`]: open a channel with a short open timeout (the errors, roles and
+//!   disconnection tests).
+//! - [`Msg`], [`env_key`], [`env_path`], [`path_env`], [`wait_file`]: what the
+//!   SIGKILL test files share (a message that tells a torn payload, a killed child
+//!   role's key, paths and `READY` file).
 //!
 //! Watchdogs fail a test that hangs; they are never assertions on how fast anything
 //! is. Each test binary uses a subset of the helpers, hence the allowances.
 //!
-//! `tests/common` is only a compatibility path over this module (the old names) for
-//! `tests/cli.rs` and `tests/gc.rs`; it goes once they say `mod support;`.
+//! The test files of the other packages (`cli/tests/*.rs`, `capi/tests/c_api.rs`)
+//! include this same module with `#[path = "../../tests/support/mod.rs"] mod support;`.
 #![allow(dead_code, unused_imports, unused_macros)]
 
 #[macro_use]
 mod per_transport;
 
+mod channel;
 mod child;
+mod crash;
 mod exit;
 mod guard;
 mod key;
 mod measure;
 
+pub use channel::open;
 pub use child::{
     env, fork_child, fork_lock, role, wait_all, wait_timeout, ForkedChild, Kid, FORK_MTX, ROLE,
 };
+pub use crash::{env_key, env_path, path_env, wait_file, Msg};
 pub use exit::exit_child;
 pub use guard::{proc_sysvipc, Guard, ProcIpc, TempDir};
 pub use key::{create_unique, fresh, key};

@@ -11,7 +11,7 @@
 //! //    msgq::role_taken_for_a_second_spsc_sender
 //! ```
 //!
-//! Run one transport's cases with `cargo test --test errors shm_ring::` (or `msgq::`).
+//! Run one transport's cases with `cargo test --test errors_open shm_ring::` (or `msgq::`).
 //! Behaviours only the ring has (its shared counters, zero-copy access in place,
 //! crafted segment headers, messages outliving removal) stay plain `#[test]`s, each
 //! with a comment saying why.
