@@ -69,7 +69,7 @@ fn run(case: &str, n: u64) -> u64 {
             // black_box: keep the loop a loop of pushes and pops (the optimizer would
             // otherwise see through a ring private to this function).
             let (tx, rx) = (std::hint::black_box(&mut tx), std::hint::black_box(&mut rx));
-            tx.push(&std::hint::black_box(i)).expect("room");
+            tx.push(std::hint::black_box(i)).expect("room");
             sum = sum.wrapping_add(rx.pop().expect("no error").expect("a message"));
         }
         return sum;

@@ -64,7 +64,7 @@ impl<T: Pod> Sender<T> {
     /// (after one had connected). The message is handed back.
     #[inline]
     pub fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
-        self.end.try_send(msg).map_err(|e| match e {
+        self.end.try_send(&msg).map_err(|e| match e {
             TryError::NotNow => TrySendError::Full(msg),
             TryError::Disconnected => TrySendError::Disconnected(msg),
         })
@@ -76,9 +76,17 @@ impl<T: Pod> Sender<T> {
     /// `SendError` when every receiver is gone; holds the message.
     #[inline(always)]
     pub fn send(&self, msg: T) -> Result<(), SendError<T>> {
-        if self.end.send_fast(msg) {
+        if self.end.send_fast(&msg) {
             return Ok(());
         }
+        self.send_slow(msg)
+    }
+
+    /// [`send`](Self::send) after a failed fast attempt. Out of line and by value,
+    /// so the fast path's `&msg` never reaches a call (a large message is not copied
+    /// to the stack before the attempt).
+    #[inline(never)]
+    fn send_slow(&self, msg: T) -> Result<(), SendError<T>> {
         self.send_until(msg, Deadline::Never)
             .map_err(|e| SendError(e.into_inner()))
     }
@@ -89,9 +97,16 @@ impl<T: Pod> Sender<T> {
     /// `Timeout` or `Disconnected`, with the message.
     #[inline(always)]
     pub fn send_timeout(&self, msg: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
-        if self.end.send_fast(msg) {
+        if self.end.send_fast(&msg) {
             return Ok(());
         }
+        self.send_timeout_slow(msg, timeout)
+    }
+
+    /// [`send_timeout`](Self::send_timeout) after a failed fast attempt (out of line,
+    /// as [`send_slow`](Self::send_slow)).
+    #[inline(never)]
+    fn send_timeout_slow(&self, msg: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
         self.send_until(msg, Deadline::After(timeout))
     }
 
@@ -105,7 +120,7 @@ impl<T: Pod> Sender<T> {
 
     #[inline]
     fn send_until(&self, msg: T, deadline: Deadline) -> Result<(), SendTimeoutError<T>> {
-        self.end.send_until(msg, deadline).map_err(|e| match e {
+        self.end.send_until(&msg, deadline).map_err(|e| match e {
             WaitError::Timeout => SendTimeoutError::Timeout(msg),
             WaitError::Disconnected => SendTimeoutError::Disconnected(msg),
         })

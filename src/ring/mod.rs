@@ -7,6 +7,7 @@
 //! peer can make data wrong but cannot cause an out-of-bounds access.
 
 pub mod claimers;
+pub mod copy;
 pub mod layout;
 pub mod mpmc;
 pub mod spsc;

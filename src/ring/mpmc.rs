@@ -301,7 +301,18 @@ impl<T: Pod> Mpmc<T> {
     /// by-reference twin of [`push`](Self::push), the shape the endpoints use).
     #[inline]
     pub fn push_ref(&self, v: &T) -> bool {
-        self.push(*v).is_ok()
+        let Some((pos, _)) = self.claim(false, 1) else {
+            return false;
+        };
+        #[cfg(loom)]
+        let access = self.ring.loom_cell(pos).get_mut();
+        // SAFETY: we hold the claimed slot until we publish it; in bounds and aligned
+        // for T; shared memory never overlaps `*v`.
+        unsafe { super::copy::copy_message(v, self.ring.payload(pos).cast::<T>()) };
+        #[cfg(loom)]
+        drop(access);
+        self.publish(pos);
+        true
     }
 
     /// Lets `f` fill a claimed slot in place, then publishes it; `None` when full.

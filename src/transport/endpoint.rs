@@ -107,17 +107,19 @@ impl<T: Pod> SendEnd<T> {
     /// The fast path, inlined into the blocking sends: one attempt, no clock read, no
     /// wait set-up. Whether `msg` was sent.
     #[inline(always)]
-    pub(crate) fn send_fast(&self, msg: T) -> bool {
+    pub(crate) fn send_fast(&self, msg: &T) -> bool {
         match self {
             SendEnd::Spsc(e) => {
-                let sent = !e.gone(Look::Mirror) && e.q.push_ref(&msg);
+                // The owner thread's path only (nothing out of line sees `msg`); any
+                // other thread, and a full ring, take the slow path.
+                let sent = !e.gone(Look::Mirror) && e.q.push_biased(msg) == Some(true);
                 if sent {
                     e.progressed();
                 }
                 sent
             }
             SendEnd::Mpmc(e) => {
-                let sent = !e.gone(Look::Mirror) && e.q.push_ref(&msg);
+                let sent = !e.gone(Look::Mirror) && e.q.push_ref(msg);
                 if sent {
                     e.progressed();
                 }
@@ -129,9 +131,9 @@ impl<T: Pod> SendEnd<T> {
     }
 
     /// Sends without blocking.
-    pub(crate) fn try_send(&self, msg: T) -> Result<(), TryError> {
+    pub(crate) fn try_send(&self, msg: &T) -> Result<(), TryError> {
         each!(self, SendEnd, e => {
-            e.try_send(|| e.q.push_ref(&msg).then_some(()))
+            e.try_send(|| e.q.push_ref(msg).then_some(()))
         }, {
             if e.gone() {
                 return Err(TryError::Disconnected);
@@ -145,12 +147,12 @@ impl<T: Pod> SendEnd<T> {
     }
 
     /// Sends, blocking while the channel is full until `deadline`.
-    pub(crate) fn send_until(&self, msg: T, deadline: Deadline) -> Result<(), WaitError> {
+    pub(crate) fn send_until(&self, msg: &T, deadline: Deadline) -> Result<(), WaitError> {
         each!(self, SendEnd, e => {
             if e.gone(Look::Mirror) {
                 return Err(WaitError::Disconnected);
             }
-            e.wait(deadline, || e.q.push_ref(&msg).then_some(()))
+            e.wait(deadline, || e.q.push_ref(msg).then_some(()))
         }, {
             if e.gone() {
                 return Err(WaitError::Disconnected);
@@ -183,10 +185,10 @@ impl<T: Pod> SendEnd<T> {
             }
             let mut v = T::zeroed();
             let r = f(&mut v);
-            if self.send_fast(v) {
+            if self.send_fast(&v) {
                 return Ok(r);
             }
-            self.send_until(v, Deadline::Never).map(|()| r)
+            self.send_until(&v, Deadline::Never).map(|()| r)
         })
     }
 
@@ -210,7 +212,7 @@ impl<T: Pod> SendEnd<T> {
             }
             let mut n = 0;
             for m in msgs {
-                match e.push(*m) {
+                match e.push(m) {
                     Ok(true) => n += 1,
                     Ok(false) => break,
                     Err(()) => return Err(WaitError::Disconnected),

@@ -26,6 +26,7 @@ use std::sync::atomic::{compiler_fence, AtomicBool, AtomicUsize, Ordering};
 
 use bytemuck::Pod;
 
+use crate::ring::copy::copy_message;
 use crate::ring::spsc::{Consumer, Producer};
 use crate::sys;
 
@@ -118,26 +119,42 @@ impl<Q> Exclusive<Q> {
     #[inline(always)]
     fn with<R>(&self, f: impl FnOnce(&Q) -> R) -> R {
         let me = thread_id();
-        if self.owner.load(Ordering::Relaxed) == me {
-            let flag = &self.owner_busy.0;
-            if flag.load(Ordering::Relaxed) {
-                reentered();
-            }
-            // SYNC(owner_busy): a Dekker pair with `revoke`, made of this plain store,
-            // a compiler fence and the load of `owner` below on our side, and the
-            // revoker's store of REVOKED, membarrier (a full fence on our CPU) and load
-            // of `owner_busy` on its: either we see REVOKED here, or it sees our flag
-            // and waits for it to clear.
-            flag.store(true, Ordering::Relaxed);
-            compiler_fence(Ordering::SeqCst);
-            let _done = OwnerDone(flag);
-            if self.owner.load(Ordering::Relaxed) == me {
-                // SAFETY: biased to us and not revoked after our flag was up (above);
-                // a re-entrant call from `f` is refused by the flag check.
-                return f(unsafe { &*self.q.get() });
-            }
+        let mut f = Some(f);
+        if let Some(r) = self.biased(me, &mut f) {
+            return r;
         }
+        let f = f.take().expect("not called on the biased path");
         self.with_lock(me, f)
+    }
+
+    /// The owner's path alone: runs `f` (taking it out of `f`) when the side is
+    /// biased to thread `me`; `None` (and `f` left in place) otherwise. Never calls
+    /// out of line, so a caller whose `f` holds the address of a local (a message
+    /// by value) does not make the compiler copy that local first.
+    #[inline(always)]
+    fn biased<R, F: FnOnce(&Q) -> R>(&self, me: usize, f: &mut Option<F>) -> Option<R> {
+        if self.owner.load(Ordering::Relaxed) != me {
+            return None;
+        }
+        let flag = &self.owner_busy.0;
+        if flag.load(Ordering::Relaxed) {
+            reentered();
+        }
+        // SYNC(owner_busy): a Dekker pair with `revoke`, made of this plain store, a
+        // compiler fence and the load of `owner` below on our side, and the revoker's
+        // store of REVOKED, membarrier (a full fence on our CPU) and load of
+        // `owner_busy` on its: either we see REVOKED here, or it sees our flag and
+        // waits for it to clear.
+        flag.store(true, Ordering::Relaxed);
+        compiler_fence(Ordering::SeqCst);
+        let _done = OwnerDone(flag);
+        if self.owner.load(Ordering::Relaxed) != me {
+            return None;
+        }
+        let f = f.take()?;
+        // SAFETY: biased to us and not revoked after our flag was up (above); a
+        // re-entrant call from `f` is refused by the flag check.
+        Some(f(unsafe { &*self.q.get() }))
     }
 
     /// The path of every thread but the owner: takes `busy` and, the first time,
@@ -231,20 +248,33 @@ fn reentered() -> ! {
     );
 }
 
+/// Copies `*v` into `p`'s next slot and publishes it; `false` when full.
+#[inline(always)]
+fn push_into<T: Pod>(p: &Producer<T>, v: &T) -> bool {
+    p.push_ptr(|slot| {
+        // SAFETY: `slot` is a free slot's payload, in bounds and aligned for T
+        // (geometry checked for T); shared memory never overlaps `*v`.
+        unsafe { copy_message(v, slot.cast::<T>()) }
+    })
+    .is_some()
+}
+
 impl<T: Pod> Exclusive<Producer<T>> {
     /// Copies `*v` into the next slot and publishes it; `false` when full. By
     /// reference: the closure handed to `with` holds a pointer, not the message, so a
     /// large message is copied once, from the caller's value into the slot.
     #[inline(always)]
     pub(crate) fn push_ref(&self, v: &T) -> bool {
-        self.with(|p| {
-            p.push_ptr(|slot| {
-                // SAFETY: `slot` is a free slot's payload, in bounds and aligned for T
-                // (geometry checked for T); shared memory never overlaps `*v`.
-                unsafe { std::ptr::copy_nonoverlapping(v, slot.cast::<T>(), 1) }
-            })
-            .is_some()
-        })
+        self.with(|p| push_into(p, v))
+    }
+
+    /// [`push_ref`](Self::push_ref) on the owner's path only: `None` when this thread
+    /// is not the bias owner (the caller then takes its slow path, which calls
+    /// `push_ref`). Nothing here is out of line, so `v` may point at the caller's
+    /// argument without the compiler copying it to the stack first.
+    #[inline(always)]
+    pub(crate) fn push_biased(&self, v: &T) -> Option<bool> {
+        self.biased(thread_id(), &mut Some(|p: &Producer<T>| push_into(p, v)))
     }
 
     #[inline]
@@ -275,7 +305,7 @@ impl<T: Pod> Exclusive<Consumer<T>> {
             c.pop_ptr(|src| {
                 // SAFETY: `src` is a published slot's payload, in bounds and aligned for
                 // T; `dst` is our own uninitialised T, which it does not overlap.
-                unsafe { std::ptr::copy_nonoverlapping(src.cast::<T>(), dst, 1) }
+                unsafe { copy_message(src.cast::<T>(), dst) }
             })
             .is_some()
         });

@@ -290,8 +290,8 @@ impl QueueEnd {
 
     /// One non-blocking send: `Ok(true)` sent, `Ok(false)` full, `Err` broken.
     #[inline]
-    pub(super) fn push<T: Pod>(&self, v: T) -> Result<bool, ()> {
-        self.msgq.try_send_bytes(bytemuck::bytes_of(&v))
+    pub(super) fn push<T: Pod>(&self, v: &T) -> Result<bool, ()> {
+        self.msgq.try_send_bytes(bytemuck::bytes_of(v))
     }
 
     /// One non-blocking receive: `Ok(Some)` received, `Ok(None)` empty, `Err` broken.

@@ -169,7 +169,7 @@ pub struct Hand;
 impl<M: BenchMsg> Tx<M> for SegProducer<M> {
     #[inline(always)]
     fn send(&mut self, m: &M) -> Result<()> {
-        Ok(self.push(m)?)
+        Ok(self.push(*m)?)
     }
     fn finish(self) -> Result<()> {
         SegProducer::finish(self);

@@ -237,9 +237,10 @@ impl<M: bytemuck::Pod, R: Region> HandProducer<M, R> {
         })
     }
 
-    /// Writes `m` into the next slot and publishes it; spins while full.
+    /// Writes `m` into the next slot and publishes it; spins while full. By value,
+    /// like `Sender::send`: the same copies a caller of a by-value API makes.
     #[inline(always)]
-    pub fn push(&mut self, m: &M) -> Result<(), String> {
+    pub fn push(&mut self, m: M) -> Result<(), String> {
         if self.tail.wrapping_sub(self.head_cache) >= self.cap {
             let mut s = Spinner::new();
             loop {
@@ -258,7 +259,7 @@ impl<M: bytemuck::Pod, R: Region> HandProducer<M, R> {
         // cap, Acquire above) and reads it only after our Release of the new tail. M is
         // Pod: a byte copy is a valid write. Unaligned for an M whose size is not a
         // multiple of its alignment's line position (the stride is its size).
-        unsafe { self.r.ptr(slot).cast::<M>().write_unaligned(*m) };
+        unsafe { self.r.ptr(slot).cast::<M>().write_unaligned(m) };
         self.slot = next_slot::<M>(slot, self.cap);
         self.tail = self.tail.wrapping_add(1);
         // SYNC(tail): Release; pairs with the Acquire in `HandConsumer::pop`,
