@@ -1018,3 +1018,41 @@ fn a_66_entry_table_of_2_pow_32_leaves_is_answered() {
     want.validate().unwrap();
     assert_eq!(c_fingerprint(part), Ok(want.fingerprint()));
 }
+
+/// The README's C example ("From C") compiles against the header, strictly.
+#[test]
+fn the_readme_c_example_compiles() {
+    let readme = std::fs::read_to_string(root().join("../README.md")).unwrap();
+    let section = &readme[readme.find("## From C").expect("a From C section")..];
+    let start = section.find("```c\n").expect("a C block") + 5;
+    let block = &section[start..];
+    let block = &block[..block.find("```").unwrap()];
+    // Declarations first, then the statements (from the options on) in a function.
+    let split = block.find("sysvring_options o;").expect("the options");
+    let program = format!(
+        "{}\nint main(void) {{\n{}\n(void)rc;\nreturn 0;\n}}\n",
+        &block[..split],
+        &block[split..]
+    );
+    let mut child = Command::new("cc")
+        .current_dir(root())
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Iinclude"])
+        .args(["-fsyntax-only", "-x", "c", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cc");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(program.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        o.status.success(),
+        "{program}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
