@@ -238,7 +238,9 @@ impl Walk {
             };
             let dims = &f.dims[..f.ndims as usize];
             let mut ty_text = base_text;
-            for &n in dims {
+            // Innermost dimension first, as the array types nest (and as the library
+            // checks them: `[[T; 0]; n]` has size 0 for any n).
+            for &n in dims.iter().rev() {
                 size = size
                     .checked_mul(n)
                     .ok_or_else(|| bad_desc(&DescError::TooLarge { path: at.clone() }))?;

@@ -1036,7 +1036,14 @@ fn the_readme_c_example_compiles() {
     );
     let mut child = Command::new("cc")
         .current_dir(root())
-        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Iinclude"])
+        .args([
+            "-std=c11",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pedantic",
+            "-Iinclude",
+        ])
         .args(["-fsyntax-only", "-x", "c", "-"])
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
