@@ -775,7 +775,7 @@ fn corrupted_ring(c: &mut Cursor) {
             ),
         };
         let how = c.below(3);
-        match c.below(15) {
+        match c.below(18) {
             0 => set64(&hdr.magic, how),
             1 => set32(&hdr.version, how),
             2 => set32(&hdr.kind, how),
@@ -790,7 +790,14 @@ fn corrupted_ring(c: &mut Cursor) {
             11 => set32(&hdr.creator_pid, how),
             12 => set64(&hdr.creator_start, how),
             13 => set32(&hdr.state, how),
-            _ => set32(&hdr.transport, how),
+            14 => set32(&hdr.transport, how),
+            15 => set64(&hdr.limit, how),
+            // The type name: any bytes (a reader decodes them lossily, for messages).
+            16 => set64(&hdr.type_name[c.below(8) as usize], how),
+            _ => {
+                let w = u64::from_le_bytes([0xff, b'T', 0xc3, 0x28, b'\n', 0, 0x80, b'x']);
+                hdr.type_name[c.below(8) as usize].store(w ^ v, r);
+            }
         }
     }
     let scribbles = c.below(4);
