@@ -186,37 +186,6 @@ pub fn error_code(e: &Error) -> c_int {
     }
 }
 
-#[cfg(test)]
-mod variant_tests {
-    /// Every variant of the library's `Error` enum has its own arm in `error_code`.
-    #[test]
-    fn every_error_variant_has_a_code() {
-        let lib = include_str!("../../src/error.rs");
-        let start = lib.find("pub enum Error {").expect("the Error enum");
-        let body = &lib[start..];
-        let body = &body[..body.find("\n}").expect("end of the enum")];
-        let here = include_str!("codes.rs");
-        let mut seen = 0;
-        for line in body.lines().skip(1) {
-            let t = line.trim_start();
-            if line.starts_with("    ") && !line.starts_with("     ") {
-                if let Some(c) = t.chars().next().filter(|c| c.is_ascii_uppercase()) {
-                    let _ = c;
-                    let name: String = t.chars().take_while(|c| c.is_alphanumeric()).collect();
-                    seen += 1;
-                    assert!(
-                        here.contains(&format!("Error::{name} "))
-                            || here.contains(&format!("Error::{name}("))
-                            || here.contains(&format!("Error::{name} =>")),
-                        "Error::{name} has no C code in error_code"
-                    );
-                }
-            }
-        }
-        assert!(seen >= 14, "found {seen} variants: the parse is wrong");
-    }
-}
-
 pub(super) fn try_code(e: TryError, not_now: c_int) -> Fail {
     match e {
         TryError::NotNow => {
@@ -333,4 +302,35 @@ pub unsafe extern "C" fn sysvring_last_error(buf: *mut c_char, len: usize) -> us
         text.len()
     }));
     r.unwrap_or(0)
+}
+
+#[cfg(test)]
+mod variant_tests {
+    /// Every variant of the library's `Error` enum has its own arm in `error_code`.
+    #[test]
+    fn every_error_variant_has_a_code() {
+        let lib = include_str!("../../src/error.rs");
+        let start = lib.find("pub enum Error {").expect("the Error enum");
+        let body = &lib[start..];
+        let body = &body[..body.find("\n}").expect("end of the enum")];
+        let here = include_str!("codes.rs");
+        let mut seen = 0;
+        for line in body.lines().skip(1) {
+            let t = line.trim_start();
+            if line.starts_with("    ") && !line.starts_with("     ") {
+                if let Some(c) = t.chars().next().filter(|c| c.is_ascii_uppercase()) {
+                    let _ = c;
+                    let name: String = t.chars().take_while(|c| c.is_alphanumeric()).collect();
+                    seen += 1;
+                    assert!(
+                        here.contains(&format!("Error::{name} "))
+                            || here.contains(&format!("Error::{name}("))
+                            || here.contains(&format!("Error::{name} =>")),
+                        "Error::{name} has no C code in error_code"
+                    );
+                }
+            }
+        }
+        assert!(seen >= 14, "found {seen} variants: the parse is wrong");
+    }
 }
