@@ -980,6 +980,10 @@ fn a_66_entry_table_of_2_pow_32_leaves_is_answered() {
     let top = &structs[LEVELS - 1];
     let (code, text) = c_fingerprint(top).unwrap_err();
     assert_eq!(code, ffi::SYSVRING_E_BAD_TYPE, "{text}");
+    assert!(
+        text.contains("expands to more than 1048576 bytes"),
+        "{text}"
+    );
     let mut wrong = *top;
     wrong.size += 8;
     let (code, text) = c_fingerprint(&wrong).unwrap_err();
