@@ -422,3 +422,66 @@ pub unsafe extern "C" fn sysvring_fingerprint(s: *const sysvring_struct, out: *m
         Ok(0)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CString;
+
+    /// The first pass measures exactly the canonical text the library hashes, so the
+    /// budget is "at most `SYSVRING_MAX_DESC_TEXT` bytes of canonical text", exactly.
+    #[test]
+    fn the_measured_text_is_the_canonical_text() {
+        let n = |s: &str| CString::new(s).unwrap();
+        let names = [
+            n("Inner"),
+            n("x"),
+            n("long_name_12"),
+            n("Outer"),
+            n("a"),
+            n("b"),
+        ];
+        let field = |name: &CString, ty: u32, offset: u64, dims: &[u64], nested| {
+            let mut d = [0; SYSVRING_MAX_DIMS];
+            d[..dims.len()].copy_from_slice(dims);
+            sysvring_field {
+                name: name.as_ptr(),
+                r#type: ty,
+                ndims: dims.len() as u32,
+                offset,
+                dims: d,
+                nested,
+            }
+        };
+        let inner_fields = [
+            field(&names[1], Prim::U16.code(), 0, &[3, 11], std::ptr::null()),
+            field(&names[2], Prim::U8.code(), 66, &[1234], std::ptr::null()),
+        ];
+        let inner = sysvring_struct {
+            name: names[0].as_ptr(),
+            size: 1300,
+            align: 2,
+            nfields: 2,
+            fields: inner_fields.as_ptr(),
+        };
+        let outer_fields = [
+            field(&names[4], SYSVRING_STRUCT, 0, &[], &inner),
+            field(&names[5], SYSVRING_STRUCT, 1300, &[2, 1, 5], &inner),
+        ];
+        let outer = sysvring_struct {
+            name: names[3].as_ptr(),
+            size: 1300 * 11,
+            align: 2,
+            nfields: 2,
+            fields: outer_fields.as_ptr(),
+        };
+        for s in [&inner, &outer] {
+            // SAFETY: the tables above are complete and alive.
+            let m = unsafe { Walk::default().measure(s, "", 0) }.ok().unwrap();
+            // SAFETY: as above.
+            let d = unsafe { build(s) }.ok().unwrap();
+            d.validate().unwrap();
+            assert_eq!(m.text, d.canonical().len() as u64, "{d}");
+        }
+    }
+}
