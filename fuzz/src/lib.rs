@@ -1492,7 +1492,7 @@ fn c_decode(c: &mut Cursor) -> Vec<CStructIn> {
             let offset = if mode & 1 == 0 {
                 end
             } else {
-                end.next_multiple_of(ealign)
+                end.checked_next_multiple_of(ealign).unwrap_or(end)
             };
             let offset = if mode & 2 != 0 && c.below(8) == 0 {
                 offset.wrapping_add(c.delta())
@@ -1509,7 +1509,7 @@ fn c_decode(c: &mut Cursor) -> Vec<CStructIn> {
                 nested,
             });
         }
-        let (mut size, mut salign) = (end.next_multiple_of(align.max(1)), align);
+        let (mut size, mut salign) = (end.checked_next_multiple_of(align).unwrap_or(end), align);
         if mode & 4 != 0 {
             match c.below(4) {
                 0 => size = size.wrapping_add(c.delta()),
