@@ -74,7 +74,10 @@ impl Default for Spin {
     }
 }
 
-/// Counters of a channel, shared by every process using it.
+/// Counters of a channel. On the shared-memory ring they are shared by every process
+/// using it; on the message queue (which has no shared word to count in) `sent`,
+/// `received` and `skipped` count what this process did, and the live counts are
+/// the kernel's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Stats {
     /// Messages sent so far (positions claimed by senders).

@@ -121,27 +121,72 @@ fn a_pinned_fingerprint_makes_types_compatible(t: Transport) {
 }
 
 fn layout_mismatch_for_a_type_of_another_size(t: Transport) {
+    // Another type of another size: the type is compared first, so the error names
+    // both types (not just a size).
     let ch = make::<u64>(t, Flavor::Spsc, 16);
+    match open::<u32>(ch.key()) {
+        Err(e @ Error::TypeMismatch { .. }) => {
+            let Error::TypeMismatch {
+                expected_name,
+                found_name,
+                ..
+            } = &e
+            else {
+                unreachable!()
+            };
+            assert_eq!(expected_name, "u32");
+            if t == Transport::ShmRing {
+                assert_eq!(found_name, "u64");
+            }
+            assert!(e.to_string().contains("`u32`"), "{e}");
+        }
+        r => panic!("expected TypeMismatch, got {:?}", r.map(|_| ())),
+    }
+    // The same fingerprint pinned on both sides: the sizes still have to agree.
+    let ch = create_unique::<u64>(TAG, |b| b.transport(t).fingerprint(0xfeed));
+    let pinned = |r: Result<Channel<u32>, Error>| layout_mismatch(r, "element size");
     assert_eq!(
-        layout_mismatch(open::<u32>(ch.key()), "element size"),
+        pinned(
+            Builder::<u32>::new(ch.key())
+                .fingerprint(0xfeed)
+                .open_timeout(Duration::from_millis(200))
+                .open()
+        ),
         (4, 8),
         "{t:?}"
     );
-    layout_mismatch(open::<[u64; 2]>(ch.key()), "element size");
+    layout_mismatch(
+        Builder::<[u64; 2]>::new(ch.key())
+            .fingerprint(0xfeed)
+            .open_timeout(Duration::from_millis(200))
+            .open(),
+        "element size",
+    );
 }
 
-/// Same size, other alignment.
+/// Same size, other alignment (with one fingerprint pinned on both sides: another
+/// type is a `TypeMismatch` first).
 ///
 /// Ring only: the ring lays its slots out by alignment; a message queue copies bytes
 /// and has no alignment to disagree on (another type of the same size is still a
 /// `TypeMismatch` there, by its fingerprint).
 #[test]
 fn layout_mismatch_for_another_alignment_on_the_ring() {
-    let ch = make::<u64>(Transport::ShmRing, Flavor::Spsc, 16);
+    let ch = create_unique::<u64>(TAG, |b| b.transport(Transport::ShmRing).fingerprint(0xfeed));
     assert_eq!(
-        layout_mismatch(open::<[u8; 8]>(ch.key()), "element alignment"),
+        layout_mismatch(
+            Builder::<[u8; 8]>::new(ch.key())
+                .fingerprint(0xfeed)
+                .open_timeout(Duration::from_millis(200))
+                .open(),
+            "element alignment"
+        ),
         (1, 8)
     );
+    assert!(matches!(
+        open::<[u8; 8]>(ch.key()),
+        Err(Error::TypeMismatch { .. })
+    ));
 }
 
 fn layout_mismatch_for_the_other_flavour_when_asked_for(t: Transport) {

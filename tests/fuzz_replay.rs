@@ -65,3 +65,8 @@ fn msgq_frames() {
 fn ops_vs_model() {
     replay("ops_vs_model", targets::ops_vs_model);
 }
+
+#[test]
+fn c_fields() {
+    replay("c_fields", targets::c_fields);
+}

@@ -253,12 +253,10 @@ fn run(
     }
 
     let st = ch.stats();
-    // Ring only: the sent/received counters live in the ring's shared control lines;
-    // a message queue has no such counters (its `Stats` report presence only).
-    if transport == Transport::ShmRing {
-        prop_assert_eq!(st.sent, sent);
-        prop_assert_eq!(st.received, received);
-    }
+    // Both transports: the ring counts in its shared control lines, the message
+    // queue in this process (every endpoint here is this process's).
+    prop_assert_eq!(st.sent, sent);
+    prop_assert_eq!(st.received, received);
     prop_assert_eq!((st.senders, st.receivers), (1, 1));
     prop_assert_eq!(st.skipped, 0);
 

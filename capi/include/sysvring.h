@@ -2,23 +2,52 @@
  * sysvring.h: the C interface of sysvring (typed lock-free channels between
  * processes on one Linux host, over System V IPC).
  *
- * Written by hand; tests/c_api.rs checks it against src/ffi (every exported
+ * Written by hand; capi/tests/c_api.rs checks it against capi/src (every exported
  * function declared here and nothing else, every prototype called by a C test
- * compiled with -Wall -Wextra -Werror, struct sizes asserted).
+ * compiled with -Wall -Wextra -Werror, struct sizes and constants asserted).
  *
- * Every function returns 0 (or a non-negative value where documented) or a
- * negative SYSVRING_E_* code; sysvring_strerror() names a code and
+ * Return values: every function returns 0 (or a non-negative value where
+ * documented) or a negative SYSVRING_E_* code; sysvring_strerror() names a code and
  * sysvring_last_error() gives this thread's last failure in words. No function
- * aborts the process or unwinds into C; NULL pointers and wrong sizes are
- * SYSVRING_E_INVALID_ARGUMENT.
+ * aborts the process or unwinds into C, and none prints anything on the way to a
+ * code it documents; NULL pointers and wrong sizes are
+ * SYSVRING_E_INVALID_ARGUMENT. Each prototype below lists the codes it returns
+ * besides 0 and INVALID_ARGUMENT. SYSVRING_E_PANIC may come from any of them: a
+ * bug in the library, caught at the boundary (the Rust runtime reports it on
+ * stderr); please report it.
+ *
+ * Time: every timeout is in microseconds (uint64_t): 0 = do not wait (try once),
+ * SYSVRING_FOREVER = no limit. That holds for options.open_timeout_us too.
  *
  * Threads: every handle may be used from any thread, and by several at once (an
  * MPMC sender or receiver concurrently; an SPSC side serializes its callers). A
- * fill/read callback must not call back into its own handle (SYSVRING_E_PANIC).
+ * fill/read callback must not call back into the handle it was given by: such a
+ * call returns SYSVRING_E_REENTRANT (on both transports) and does nothing.
  *
- * Build: cc prog.c -Ipath/to/sysvring/include -Lpath/to/target/release -lsysvring
+ * Lifetime: the creator's channel handle owns the kernel objects: closing it
+ * removes them once this process's senders and receivers are closed too, unless
+ * sysvring_keep() was called. Other processes' handles never remove (only
+ * sysvring_remove() does). A process killed at any point leaves no registration
+ * behind (the kernel undoes it), and its peers see SYSVRING_E_DISCONNECTED.
+ *
+ * Disconnection: a receive returns SYSVRING_E_DISCONNECTED once no sender is
+ * connected (after at least one was, and after the messages still in the channel
+ * have been received); a send returns it once no receiver is connected (after at
+ * least one was). Before any peer has ever connected, calls block (or time out, or
+ * are FULL/EMPTY). A sender or receiver connects by sysvring_sender_open() /
+ * sysvring_receiver_open() and disconnects by closing or by its process ending.
+ *
+ * fork(): handles are registered per process. In a child, a sender or receiver
+ * inherited from the parent reports SYSVRING_E_DISCONNECTED for every operation
+ * (its registration is the parent's); the child opens its own with
+ * sysvring_sender_open()/sysvring_receiver_open() on the inherited channel handle
+ * (or opens the channel again). An inherited channel handle never removes the
+ * channel in the child. Close inherited handles in the child as usual.
+ *
+ * Build: cargo build --release -p sysvring-c, then
+ *        cc prog.c -Ipath/to/capi/include -Lpath/to/target/release -lsysvring_c
  *        (add -Wl,-rpath,path/to/target/release for the shared library, or link
- *        path/to/target/release/libsysvring.a -lpthread -ldl -lm statically).
+ *        path/to/target/release/libsysvring_c.a -lpthread -ldl -lm statically).
  */
 #ifndef SYSVRING_H
 #define SYSVRING_H
@@ -53,7 +82,9 @@ extern "C" {
 #define SYSVRING_E_DISCONNECTED        (-23)
 #define SYSVRING_E_INVALID_ARGUMENT    (-24)
 #define SYSVRING_E_BAD_TYPE            (-25)
-#define SYSVRING_E_PANIC               (-26)
+#define SYSVRING_E_PANIC               (-26) /* a bug in the library (caught) */
+#define SYSVRING_E_REENTRANT           (-27) /* a callback called its own handle */
+#define SYSVRING_E_CAPACITY_TOO_LARGE  (-28) /* create: above 2^32 or beyond memory */
 
 /* ---- options ---- */
 #define SYSVRING_FLAVOR_ANY      0u /* create: SPSC; open: whatever it is */
@@ -63,23 +94,50 @@ extern "C" {
 #define SYSVRING_TRANSPORT_SHM   1u
 #define SYSVRING_TRANSPORT_MSGQ  2u
 #define SYSVRING_KEY_PRIVATE     0  /* IPC_PRIVATE */
-#define SYSVRING_FOREVER         UINT64_MAX /* timeout_us without limit */
+#define SYSVRING_FOREVER         UINT64_MAX /* a timeout (µs) without limit */
 
-/* ---- type descriptions (the same fingerprint as #[derive(sysvring::Message)]) ---- */
+/* ---- type descriptions (the same fingerprint as #[derive(sysvring::Message)]) ----
+ *
+ * A struct is described by a field table: its name, sizeof, _Alignof and every
+ * field (name, type code, offsetof, array lengths, nested struct). The table gets
+ * the same fingerprint and name as the same #[repr(C)] struct in Rust, so C and
+ * Rust peers check each other's types. The layout rules (checked; an inconsistent
+ * table is SYSVRING_E_BAD_TYPE, with the field named by sysvring_last_error()):
+ *   - names are identifiers, unique within their struct; a struct has fields;
+ *   - fields are listed in declaration order, each starting exactly where the
+ *     previous one ends, the last ending at sizeof: NO IMPLICIT PADDING. A struct
+ *     the compiler pads (e.g. { uint8_t kind; uint64_t seq; }) is refused, because
+ *     its padding bytes would travel uninitialised. Remedy: make the padding an
+ *     explicit reserved field, { uint8_t kind; uint8_t _reserved[7]; uint64_t seq; },
+ *     (and the same in the Rust twin: `_reserved: [u8; 7]`), or reorder the fields;
+ *   - a table is checked within a fixed budget: at most 4096 fields per struct,
+ *     4096 distinct structs, 65536 fields in all, nesting 32 levels (an array
+ *     dimension counts as a level), and at most SYSVRING_MAX_DESC_TEXT bytes of
+ *     canonical text, in which a struct used n times counts n times (a table whose
+ *     expansion is larger is refused at once, never expanded); a struct that
+ *     contains itself is refused. Any table is answered at once.
+ *
+ * char: C's `char` (and `signed char`/`unsigned char`) is described with
+ * SYSVRING_CHAR, which is SYSVRING_U8: it has the fingerprint of Rust's `u8`, so the
+ * Rust twin of `char name[16]` is `name: [u8; 16]`. The bytes travel unchanged
+ * whatever the signedness of `char`. `bool`, pointers, `long`, `size_t` and enums
+ * have no code: use the fixed-width types (uint8_t, int64_t, ...). */
 #define SYSVRING_U8      1u
 #define SYSVRING_U16     2u
 #define SYSVRING_U32     3u
 #define SYSVRING_U64     4u
-#define SYSVRING_U128    5u
+#define SYSVRING_U128    5u /* unsigned __int128 */
 #define SYSVRING_I8      6u
 #define SYSVRING_I16     7u
 #define SYSVRING_I32     8u
 #define SYSVRING_I64     9u
-#define SYSVRING_I128   10u
-#define SYSVRING_F32    11u
-#define SYSVRING_F64    12u
+#define SYSVRING_I128   10u /* __int128 */
+#define SYSVRING_F32    11u /* float */
+#define SYSVRING_F64    12u /* double */
+#define SYSVRING_CHAR   SYSVRING_U8 /* char: described as uint8_t (Rust u8) */
 #define SYSVRING_STRUCT 100u
 #define SYSVRING_MAX_DIMS 4
+#define SYSVRING_MAX_DESC_TEXT 1048576 /* bytes of canonical text, see above */
 
 typedef struct sysvring_struct sysvring_struct;
 
@@ -94,6 +152,18 @@ typedef struct sysvring_field {
     const sysvring_struct *nested;
 } sysvring_field;
 
+/* Field table entries without repeating offsetof by hand:
+ *   SYSVRING_FIELD(Sample, seq, SYSVRING_U64)              uint64_t seq;
+ *   SYSVRING_FIELD_ARRAY(Sample, tag, SYSVRING_CHAR, 4)     char tag[4];
+ *   SYSVRING_FIELD_STRUCT(Quote, sample, &SAMPLE_TYPE)      Sample sample;
+ * (arrays of more dimensions, or of structs: write the entry out.) */
+#define SYSVRING_FIELD(type, field, code) \
+    { #field, (code), 0, offsetof(type, field), {0}, NULL }
+#define SYSVRING_FIELD_ARRAY(type, field, code, n) \
+    { #field, (code), 1, offsetof(type, field), {(n)}, NULL }
+#define SYSVRING_FIELD_STRUCT(type, field, desc) \
+    { #field, SYSVRING_STRUCT, 0, offsetof(type, field), {0}, (desc) }
+
 /* A struct: its name (no "struct"), sizeof, _Alignof, and its fields in order. */
 struct sysvring_struct {
     const char *name;
@@ -105,7 +175,15 @@ struct sysvring_struct {
 
 /* How to create or open a channel; start from sysvring_options_init().
  * The element type is `type` (a struct), else `prim` (a SYSVRING_U8..F64
- * element), else the raw `fingerprint` (+ `type_name`, elem_size, elem_align). */
+ * element), else the raw `fingerprint` (+ `type_name`, elem_size, elem_align).
+ * struct_size versions: sizeof (88 bytes) is this version; 80 bytes (version 1,
+ * whose `open_timeout_ms` sat where `reserved` is, 0 meaning 1000 ms) is still
+ * accepted with that meaning; any other size is INVALID_ARGUMENT.
+ *
+ * Capacity is exact: the most messages in flight, as asked (a send finds the
+ * channel full with exactly `capacity` messages in it); the ring behind it has
+ * the next power of two of slots on shared memory. At most 2^32 (SYSVRING_E_CAPACITY_TOO_LARGE
+ * above that, or when the ring would not fit in memory). */
 typedef struct sysvring_options {
     uint64_t struct_size;           /* sizeof(sysvring_options) */
     int32_t key;                    /* sysvring_key_ftok(), a number, or 0 */
@@ -117,11 +195,18 @@ typedef struct sysvring_options {
     uint64_t capacity;              /* 0: 1024 (create) or any (open) */
     const sysvring_struct *type;    /* or NULL */
     uint32_t prim;                  /* or 0 */
-    uint32_t open_timeout_ms;       /* 0: 1000 */
+    uint32_t reserved;              /* must be 0 */
     uint64_t fingerprint;           /* without type and prim */
     const char *type_name;          /* with a raw fingerprint, or NULL */
+    uint64_t open_timeout_us;       /* open: wait for a creator still initialising;
+                                       default 1000000 (1 s), 0: do not wait,
+                                       SYSVRING_FOREVER: no limit */
 } sysvring_options;
 
+/* Counters. Shared memory: the channel's, shared by every process. Message queue
+ * (no shared word to count in): sent, received and skipped count this process's
+ * own messages (skipped: foreign frames of the wrong size it dropped). senders and
+ * receivers are the live counts (the kernel's) on both. */
 typedef struct sysvring_stats {
     uint64_t sent;
     uint64_t received;
@@ -141,21 +226,48 @@ typedef void (*sysvring_fill_fn)(void *slot, size_t size, void *ctx);
 typedef void (*sysvring_read_fn)(const void *msg, size_t size, void *ctx);
 
 /* ---- setup ---- */
+/* Fills *o with the defaults (struct_size, key 0, flavor ANY, transport AUTO, mode
+ * 0600, open_timeout_us 1 s, everything else 0/NULL). */
 int sysvring_options_init(sysvring_options *o);
+/* ftok(path, id) into *key. NOT_FOUND (no such path), PERMISSION_DENIED, OS. */
 int sysvring_key_ftok(const char *path, int id, int32_t *key);
+/* The fingerprint of a field table into *out. BAD_TYPE (an inconsistent table,
+ * or one over the budget above). */
 int sysvring_fingerprint(const sysvring_struct *type, uint64_t *out);
+/* Creates the channel (IPC_CREAT|IPC_EXCL); this handle owns it. ALREADY_EXISTS,
+ * PERMISSION_DENIED, MESSAGE_TOO_LARGE (element above the queue's msgmax),
+ * CAPACITY_TOO_LARGE, BAD_TYPE, OS. */
 int sysvring_create(const sysvring_options *o, sysvring_channel **out);
+/* Opens the channel another process created and checks it against the options:
+ * the element type first (TYPE_MISMATCH, naming both types: yours and the one the
+ * creator recorded; a message-queue channel records no name), then flavor,
+ * element size and alignment, and capacity when asked (LAYOUT_MISMATCH).
+ * NOT_FOUND, PERMISSION_DENIED, UNTRUSTED, NOT_SYSVRING, VERSION_MISMATCH,
+ * NOT_READY (the creator did not finish within open_timeout_us), REMOVED,
+ * MESSAGE_TOO_LARGE, BAD_TYPE, OS. */
 int sysvring_open(const sysvring_options *o, sysvring_channel **out);
+/* Opens the channel, or creates it if there is none (a start-up race resolved with
+ * IPC_EXCL); *created (may be NULL) is 1 when this call created it. The codes of
+ * sysvring_open and sysvring_create. */
 int sysvring_open_or_create(const sysvring_options *o, sysvring_channel **out, int *created);
+/* Closes a channel handle (NULL is allowed): the owner's close removes the channel
+ * (see Lifetime) once this process's senders and receivers are closed. */
 int sysvring_channel_close(sysvring_channel *ch);
 
 /* ---- endpoints ---- */
+/* Connects a sender (receiver) in this process. ROLE_TAKEN (SPSC: a live sender
+ * (receiver) exists, in any process), TOO_MANY_PROCESSES (MPMC), REMOVED, OS. */
 int sysvring_sender_open(const sysvring_channel *ch, sysvring_sender **out);
 int sysvring_receiver_open(const sysvring_channel *ch, sysvring_receiver **out);
+/* Closes (NULL is allowed); the last sender (receiver) closed disconnects the
+ * other side. REENTRANT from the handle's own callback. */
 int sysvring_sender_close(sysvring_sender *tx);
 int sysvring_receiver_close(sysvring_receiver *rx);
 
-/* ---- messages: `size` must be the element size ---- */
+/* ---- messages: `size` must be the element size ----
+ * send: blocks while full; FULL (try), TIMEOUT (timed), DISCONNECTED (no receiver
+ * left), REENTRANT. recv: blocks while empty; EMPTY (try), TIMEOUT (timed),
+ * DISCONNECTED (no sender left and the channel drained), REENTRANT. */
 int sysvring_send(sysvring_sender *tx, const void *msg, size_t size);
 int sysvring_try_send(sysvring_sender *tx, const void *msg, size_t size);
 int sysvring_send_timeout(sysvring_sender *tx, const void *msg, size_t size, uint64_t timeout_us);
@@ -164,21 +276,34 @@ int sysvring_try_recv(sysvring_receiver *rx, void *buf, size_t size);
 int sysvring_recv_timeout(sysvring_receiver *rx, void *buf, size_t size, uint64_t timeout_us);
 /* Zero-copy: the callback writes (reads) the slot in place, and is not called on
  * an error. Message queue: the callback works on a local copy (a send calls `fill`
- * before it waits, so on a timeout or disconnection the message was dropped). */
+ * before it waits, so on a timeout or disconnection the message was dropped).
+ * TIMEOUT, DISCONNECTED, REENTRANT (this call made from the handle's own
+ * callback; inside the callback, any call on the same handle is REENTRANT). */
 int sysvring_send_in_place(sysvring_sender *tx, sysvring_fill_fn fill, void *ctx, uint64_t timeout_us);
 int sysvring_recv_in_place(sysvring_receiver *rx, sysvring_read_fn read, void *ctx, uint64_t timeout_us);
 
 /* ---- queries and lifecycle ---- */
+/* Messages in the channel now; its exact capacity; its element size. */
 int sysvring_len(const sysvring_channel *ch, uint64_t *out);
 int sysvring_capacity(const sysvring_channel *ch, uint64_t *out);
 int sysvring_elem_size(const sysvring_channel *ch, uint64_t *out);
 int sysvring_transport(const sysvring_channel *ch); /* SYSVRING_TRANSPORT_SHM or _MSGQ */
+/* The counters (sysvring_stats); size must be sizeof(sysvring_stats). */
 int sysvring_stats_get(const sysvring_channel *ch, sysvring_stats *out, size_t size);
+/* Keep: this handle gives up ownership, so the channel stays after every handle of
+ * this process is closed (until sysvring_remove or `sysvring rm`). */
 int sysvring_keep(const sysvring_channel *ch);
+/* Remove: deletes the kernel objects now (IPC_RMID), whoever owns them. Connected
+ * peers go on until they close: receivers get the messages still in a ring and
+ * then DISCONNECTED (a removed queue loses its messages); new opens get NOT_FOUND
+ * and new senders/receivers REMOVED. PERMISSION_DENIED, OS. */
 int sysvring_remove(const sysvring_channel *ch);
 
 /* ---- errors ---- */
+/* A static text for a code (never NULL). */
 const char *sysvring_strerror(int code);
+/* This thread's last failure in words, into buf (NUL-terminated, cut to len);
+ * returns the full length without the NUL (like snprintf). */
 size_t sysvring_last_error(char *buf, size_t len);
 
 #ifdef __cplusplus

@@ -51,6 +51,13 @@ pub const SYSVRING_E_INVALID_ARGUMENT: c_int = -24;
 pub const SYSVRING_E_BAD_TYPE: c_int = -25;
 /// A panic inside the library (a bug): caught at the boundary.
 pub const SYSVRING_E_PANIC: c_int = -26;
+/// A `fill`/`read` callback called back into the handle it was given by (any
+/// operation on that handle, `close` included): refused, on both transports, with
+/// nothing printed.
+pub const SYSVRING_E_REENTRANT: c_int = -27;
+/// `create` (or the create half of `open_or_create`): the capacity is above the
+/// largest a channel has (2^32 messages), or its ring would not fit in memory.
+pub const SYSVRING_E_CAPACITY_TOO_LARGE: c_int = -28;
 
 /// Flavor: the default (`create`: SPSC) or whatever the channel has (`open`).
 pub const SYSVRING_FLAVOR_ANY: u32 = 0;
@@ -85,8 +92,74 @@ pub(super) fn invalid(what: &str) -> Fail {
 
 impl From<Error> for Fail {
     fn from(e: Error) -> Fail {
-        set_last(e.to_string());
+        set_last(c_text(&e));
         Fail(error_code(&e))
+    }
+}
+
+/// A setup error in C terms: the library's text names Rust APIs (`Builder::…`,
+/// `.trust_owner`) where a C program has an option or nothing at all.
+pub fn c_text(e: &Error) -> String {
+    match e {
+        Error::PermissionDenied => "permission denied: the object's mode does not admit this \
+                                    user (its creator chooses the mode with options.mode)"
+            .into(),
+        Error::Untrusted { creator_uid } => format!(
+            "the object at this key was created by uid {creator_uid}, which this process \
+             does not trust (only root and its own effective uid are trusted from C: \
+             another user may have taken the key); remove the object or create the \
+             channel under this uid"
+        ),
+        Error::TypeMismatch {
+            expected,
+            found,
+            expected_name,
+            found_name,
+        } => {
+            let found_name = if found_name.is_empty() {
+                "a type of unknown name (a message-queue channel records no name)"
+            } else {
+                found_name
+            };
+            format!(
+                "element type mismatch: this side's type is `{expected_name}` (fingerprint \
+                 {expected:#018x}), the channel carries `{found_name}` (fingerprint \
+                 {found:#018x}); describe the same struct on both sides (same name, \
+                 fields, field types, order and sizes), or set the same \
+                 options.fingerprint on both"
+            )
+        }
+        Error::LayoutMismatch {
+            field,
+            expected,
+            found,
+        } => format!(
+            "the channel's {field} is {found}, this side asked for {expected} \
+             (layout mismatch)"
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// A setup error of `create` or `open_or_create`, where a capacity the ring cannot
+/// have (the library's `LayoutMismatch` on "capacity" that reports the asked
+/// capacity as found) is [`SYSVRING_E_CAPACITY_TOO_LARGE`]. An opener's capacity
+/// mismatch reports the channel's capacity as found, never the asked one.
+pub(super) fn create_error(e: Error, asked: Option<u64>) -> Fail {
+    match e {
+        Error::LayoutMismatch {
+            field: "capacity",
+            expected,
+            found,
+        } if Some(found) == asked => {
+            set_last(format!(
+                "capacity {found} is too large: a channel holds at most {expected} messages, \
+                 and its ring (the capacity rounded up to a power of two, times the slot \
+                 size) must fit in memory"
+            ));
+            Fail(SYSVRING_E_CAPACITY_TOO_LARGE)
+        }
+        e => e.into(),
     }
 }
 
@@ -110,37 +183,6 @@ pub fn error_code(e: &Error) -> c_int {
         // `Error` is `#[non_exhaustive]` to other crates: the test below fails when
         // the library gains a variant this match does not name.
         _ => SYSVRING_E_OTHER,
-    }
-}
-
-#[cfg(test)]
-mod variant_tests {
-    /// Every variant of the library's `Error` enum has its own arm in `error_code`.
-    #[test]
-    fn every_error_variant_has_a_code() {
-        let lib = include_str!("../../src/error.rs");
-        let start = lib.find("pub enum Error {").expect("the Error enum");
-        let body = &lib[start..];
-        let body = &body[..body.find("\n}").expect("end of the enum")];
-        let here = include_str!("codes.rs");
-        let mut seen = 0;
-        for line in body.lines().skip(1) {
-            let t = line.trim_start();
-            if line.starts_with("    ") && !line.starts_with("     ") {
-                if let Some(c) = t.chars().next().filter(|c| c.is_ascii_uppercase()) {
-                    let _ = c;
-                    let name: String = t.chars().take_while(|c| c.is_alphanumeric()).collect();
-                    seen += 1;
-                    assert!(
-                        here.contains(&format!("Error::{name} "))
-                            || here.contains(&format!("Error::{name}("))
-                            || here.contains(&format!("Error::{name} =>")),
-                        "Error::{name} has no C code in error_code"
-                    );
-                }
-            }
-        }
-        assert!(seen >= 14, "found {seen} variants: the parse is wrong");
     }
 }
 
@@ -235,6 +277,8 @@ pub extern "C" fn sysvring_strerror(code: c_int) -> *const c_char {
         SYSVRING_E_INVALID_ARGUMENT => c"invalid argument",
         SYSVRING_E_BAD_TYPE => c"invalid type description",
         SYSVRING_E_PANIC => c"internal error (panic caught)",
+        SYSVRING_E_REENTRANT => c"a callback called back into its own handle",
+        SYSVRING_E_CAPACITY_TOO_LARGE => c"the capacity is too large",
         _ => c"unknown error",
     };
     s.as_ptr()
@@ -258,4 +302,35 @@ pub unsafe extern "C" fn sysvring_last_error(buf: *mut c_char, len: usize) -> us
         text.len()
     }));
     r.unwrap_or(0)
+}
+
+#[cfg(test)]
+mod variant_tests {
+    /// Every variant of the library's `Error` enum has its own arm in `error_code`.
+    #[test]
+    fn every_error_variant_has_a_code() {
+        let lib = include_str!("../../src/error.rs");
+        let start = lib.find("pub enum Error {").expect("the Error enum");
+        let body = &lib[start..];
+        let body = &body[..body.find("\n}").expect("end of the enum")];
+        let here = include_str!("codes.rs");
+        let mut seen = 0;
+        for line in body.lines().skip(1) {
+            let t = line.trim_start();
+            if line.starts_with("    ") && !line.starts_with("     ") {
+                if let Some(c) = t.chars().next().filter(|c| c.is_ascii_uppercase()) {
+                    let _ = c;
+                    let name: String = t.chars().take_while(|c| c.is_alphanumeric()).collect();
+                    seen += 1;
+                    assert!(
+                        here.contains(&format!("Error::{name} "))
+                            || here.contains(&format!("Error::{name}("))
+                            || here.contains(&format!("Error::{name} =>")),
+                        "Error::{name} has no C code in error_code"
+                    );
+                }
+            }
+        }
+        assert!(seen >= 14, "found {seen} variants: the parse is wrong");
+    }
 }

@@ -18,8 +18,10 @@
 //!
 //! Threads: every handle may be used from any thread, and by several at once, like
 //! the `Send + Sync` Rust handles: an MPMC sender or receiver is used concurrently,
-//! an SPSC side serializes its callers. A `fill`/`read` callback must not call back
-//! into the handle it was given by (that call ends in `SYSVRING_E_PANIC`).
+//! an SPSC side serializes its callers. A `fill`/`read` callback that calls back into
+//! the handle it was given by gets [`SYSVRING_E_REENTRANT`] from that call, on both
+//! transports, before anything reaches the library (a per-thread list of the
+//! handles whose callback runs now).
 
 #![allow(clippy::missing_safety_doc)]
 
@@ -38,12 +40,74 @@ use sysvring::untyped::{Spec, UntypedChannel, UntypedReceiver, UntypedSender};
 use sysvring::{Error, Flavor, Key, Transport};
 
 pub use desc::{
-    sysvring_field, sysvring_fingerprint, sysvring_struct, SYSVRING_MAX_DIMS, SYSVRING_STRUCT,
+    sysvring_field, sysvring_fingerprint, sysvring_struct, SYSVRING_CHAR, SYSVRING_MAX_DESC_TEXT,
+    SYSVRING_MAX_DIMS, SYSVRING_STRUCT,
 };
 
 pub use codes::*;
 use setup::*;
 pub use types::*;
+
+thread_local! {
+    /// The handles (addresses) whose `fill`/`read` callback runs on this thread now.
+    static IN_CALLBACK: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `SYSVRING_E_REENTRANT` when `h`'s callback is running on this thread.
+fn not_in_callback<T>(h: *const T) -> Result<(), Fail> {
+    let inside = IN_CALLBACK
+        .try_with(|v| {
+            let v = v.borrow();
+            !v.is_empty() && v.contains(&(h as usize))
+        })
+        .unwrap_or(false);
+    if inside {
+        set_last("a fill/read callback called back into its own handle".into());
+        return Err(Fail(SYSVRING_E_REENTRANT));
+    }
+    Ok(())
+}
+
+/// Marks `h`'s callback as running on this thread until dropped.
+struct InCallback(usize);
+
+impl InCallback {
+    fn enter<T>(h: *const T) -> InCallback {
+        let _ = IN_CALLBACK.try_with(|v| v.borrow_mut().push(h as usize));
+        InCallback(h as usize)
+    }
+}
+
+impl Drop for InCallback {
+    fn drop(&mut self) {
+        let _ = IN_CALLBACK.try_with(|v| {
+            let mut v = v.borrow_mut();
+            if let Some(i) = v.iter().rposition(|&h| h == self.0) {
+                v.remove(i);
+            }
+        });
+    }
+}
+
+/// A live sender, unless NULL or inside its own callback.
+///
+/// # Safety
+/// A non-null `tx` is a live sender from this library.
+unsafe fn sender<'a>(tx: *mut sysvring_sender) -> Result<&'a sysvring_sender, Fail> {
+    not_in_callback(tx)?;
+    // SAFETY: the caller's contract.
+    unsafe { deref(tx, "sender") }
+}
+
+/// A live receiver, unless NULL or inside its own callback.
+///
+/// # Safety
+/// A non-null `rx` is a live receiver from this library.
+unsafe fn receiver<'a>(rx: *mut sysvring_receiver) -> Result<&'a sysvring_receiver, Fail> {
+    not_in_callback(rx)?;
+    // SAFETY: the caller's contract.
+    unsafe { deref(rx, "receiver") }
+}
 
 /// Closes a channel handle (NULL is allowed). The owner's close removes the channel
 /// once its senders and receivers are closed too.
@@ -105,6 +169,7 @@ pub unsafe extern "C" fn sysvring_receiver_open(
 #[no_mangle]
 pub unsafe extern "C" fn sysvring_sender_close(tx: *mut sysvring_sender) -> c_int {
     boundary(|| {
+        not_in_callback(tx)?;
         if !tx.is_null() {
             // SAFETY: from `Box::into_raw` here, closed once (the caller's contract).
             drop(unsafe { Box::from_raw(tx) });
@@ -117,6 +182,7 @@ pub unsafe extern "C" fn sysvring_sender_close(tx: *mut sysvring_sender) -> c_in
 #[no_mangle]
 pub unsafe extern "C" fn sysvring_receiver_close(rx: *mut sysvring_receiver) -> c_int {
     boundary(|| {
+        not_in_callback(rx)?;
         if !rx.is_null() {
             // SAFETY: from `Box::into_raw` here, closed once (the caller's contract).
             drop(unsafe { Box::from_raw(rx) });
@@ -171,7 +237,7 @@ pub unsafe extern "C" fn sysvring_send_timeout(
 ) -> c_int {
     boundary(|| {
         // SAFETY: `tx` is NULL or a live sender; `msg` readable for `size` bytes.
-        let tx = unsafe { deref(tx, "sender")? };
+        let tx = unsafe { sender(tx)? };
         // SAFETY: as above.
         let m = unsafe { msg_bytes(msg, size, tx.end.elem_size())? };
         tx.end
@@ -201,7 +267,7 @@ pub unsafe extern "C" fn sysvring_try_send(
 ) -> c_int {
     boundary(|| {
         // SAFETY: `tx` is NULL or a live sender; `msg` readable for `size` bytes.
-        let tx = unsafe { deref(tx, "sender")? };
+        let tx = unsafe { sender(tx)? };
         // SAFETY: as above.
         let m = unsafe { msg_bytes(msg, size, tx.end.elem_size())? };
         tx.end
@@ -222,7 +288,7 @@ pub unsafe extern "C" fn sysvring_recv_timeout(
 ) -> c_int {
     boundary(|| {
         // SAFETY: `rx` is NULL or a live receiver; `buf` writable for `size` bytes.
-        let rx = unsafe { deref(rx, "receiver")? };
+        let rx = unsafe { receiver(rx)? };
         // SAFETY: as above.
         let b = unsafe { buf_bytes(buf, size, rx.end.elem_size())? };
         rx.end
@@ -252,7 +318,7 @@ pub unsafe extern "C" fn sysvring_try_recv(
 ) -> c_int {
     boundary(|| {
         // SAFETY: `rx` is NULL or a live receiver; `buf` writable for `size` bytes.
-        let rx = unsafe { deref(rx, "receiver")? };
+        let rx = unsafe { receiver(rx)? };
         // SAFETY: as above.
         let b = unsafe { buf_bytes(buf, size, rx.end.elem_size())? };
         rx.end
@@ -276,11 +342,13 @@ pub unsafe extern "C" fn sysvring_send_in_place(
 ) -> c_int {
     boundary(|| {
         // SAFETY: `tx` is NULL or a live sender.
-        let tx = unsafe { deref(tx, "sender")? };
+        let tx = unsafe { sender(tx)? };
         let fill = fill.ok_or_else(|| invalid("fill is NULL"))?;
         let size = tx.end.elem_size();
+        let me: *const sysvring_sender = tx;
         tx.end
             .send_in_place(timeout(timeout_us), |slot| {
+                let _inside = InCallback::enter(me);
                 // SAFETY: `slot` has `size` writable bytes until the call returns; the
                 // callback's own contract is the caller's.
                 unsafe { fill(slot.cast(), size, ctx) }
@@ -301,11 +369,13 @@ pub unsafe extern "C" fn sysvring_recv_in_place(
 ) -> c_int {
     boundary(|| {
         // SAFETY: `rx` is NULL or a live receiver.
-        let rx = unsafe { deref(rx, "receiver")? };
+        let rx = unsafe { receiver(rx)? };
         let read = read.ok_or_else(|| invalid("read is NULL"))?;
         let size = rx.end.elem_size();
+        let me: *const sysvring_receiver = rx;
         rx.end
             .recv_in_place(timeout(timeout_us), |msg| {
+                let _inside = InCallback::enter(me);
                 // SAFETY: `msg` has `size` readable bytes until the call returns.
                 unsafe { read(msg.cast(), size, ctx) }
             })

@@ -15,15 +15,43 @@ pub(super) fn timeout(us: u64) -> Option<Duration> {
 /// `o` is NULL or points to a `sysvring_options` whose pointers are NULL or valid.
 pub(super) unsafe fn plan(o: *const sysvring_options) -> Result<Spec, Fail> {
     // SAFETY: the caller's contract; we read `struct_size` first through a u64 so a
-    // caller's older, smaller struct is refused before the rest is read.
+    // caller's older, smaller struct is not read past its end.
     let size = unsafe { deref(o.cast::<u64>(), "options")? };
-    if *size != std::mem::size_of::<sysvring_options>() as u64 {
-        return Err(invalid(
-            "options.struct_size is not sizeof(sysvring_options)",
-        ));
-    }
-    // SAFETY: as above, and the size says the whole struct is there.
-    let o = unsafe { &*o };
+    let o: sysvring_options = match *size {
+        n if n == std::mem::size_of::<sysvring_options>() as u64 => {
+            // SAFETY: as above, and the size says the whole struct is there.
+            let o = unsafe { *o };
+            if o.reserved != 0 {
+                return Err(invalid("options.reserved is not 0"));
+            }
+            o
+        }
+        OPTIONS_V1_SIZE => {
+            // Version 1: the same fields up to `type_name`, `open_timeout_ms` (0:
+            // 1000) where `reserved` is now, and no `open_timeout_us`.
+            let mut v = defaults();
+            // SAFETY: the caller's struct has `OPTIONS_V1_SIZE` readable bytes, a
+            // prefix of ours with the same layout; `v` is a local of the larger size.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    o.cast::<u8>(),
+                    std::ptr::addr_of_mut!(v).cast::<u8>(),
+                    OPTIONS_V1_SIZE as usize,
+                )
+            };
+            v.open_timeout_us = match v.reserved {
+                0 => DEFAULT_OPEN_TIMEOUT_US,
+                ms => u64::from(ms) * 1000,
+            };
+            v
+        }
+        _ => {
+            return Err(invalid(
+                "options.struct_size is not sizeof(sysvring_options): start from \
+                 sysvring_options_init()",
+            ))
+        }
+    };
     let flavor = match o.flavor {
         SYSVRING_FLAVOR_ANY => None,
         SYSVRING_FLAVOR_SPSC => Some(Flavor::Spsc),
@@ -37,7 +65,7 @@ pub(super) unsafe fn plan(o: *const sysvring_options) -> Result<Spec, Fail> {
         _ => return Err(invalid("options.transport")),
     };
     // SAFETY: the caller's contract on `type` and `type_name`.
-    let (ty, size, align) = unsafe { desc::type_of(o)? };
+    let (ty, size, align) = unsafe { desc::type_of(&o)? };
     // A raw fingerprint (size 0) takes the caller's size and alignment as given.
     let elem_size = match o.elem_size {
         0 => size,
@@ -72,10 +100,7 @@ pub(super) unsafe fn plan(o: *const sysvring_options) -> Result<Spec, Fail> {
         capacity: (o.capacity != 0).then_some(o.capacity),
         ty,
         trusted: Vec::new(),
-        open_timeout: Duration::from_millis(match o.open_timeout_ms {
-            0 => 1000,
-            ms => u64::from(ms),
-        }),
+        open_timeout: timeout(o.open_timeout_us).unwrap_or(Duration::MAX),
     })
 }
 
@@ -90,29 +115,34 @@ pub(super) fn boxed(out: *mut *mut sysvring_channel, ch: UntypedChannel) -> Resu
 }
 
 /// Fills `o` with the defaults: its `struct_size`, key 0 (private), flavor and
-/// transport "any"/auto, mode 0600, everything else 0/NULL.
+/// transport "any"/auto, mode 0600, `open_timeout_us` 1 s, everything else 0/NULL.
 #[no_mangle]
 pub unsafe extern "C" fn sysvring_options_init(o: *mut sysvring_options) -> c_int {
     boundary(|| {
-        let v = sysvring_options {
-            struct_size: std::mem::size_of::<sysvring_options>() as u64,
-            key: 0,
-            flavor: SYSVRING_FLAVOR_ANY,
-            transport: SYSVRING_TRANSPORT_AUTO,
-            mode: 0o600,
-            elem_size: 0,
-            elem_align: 0,
-            capacity: 0,
-            r#type: std::ptr::null(),
-            prim: 0,
-            open_timeout_ms: 0,
-            fingerprint: 0,
-            type_name: std::ptr::null(),
-        };
         // SAFETY: the caller passes NULL or a writable `sysvring_options`.
-        unsafe { put(o, v, "options")? };
+        unsafe { put(o, defaults(), "options")? };
         Ok(0)
     })
+}
+
+/// The options `sysvring_options_init` writes.
+fn defaults() -> sysvring_options {
+    sysvring_options {
+        struct_size: std::mem::size_of::<sysvring_options>() as u64,
+        key: 0,
+        flavor: SYSVRING_FLAVOR_ANY,
+        transport: SYSVRING_TRANSPORT_AUTO,
+        mode: 0o600,
+        elem_size: 0,
+        elem_align: 0,
+        capacity: 0,
+        r#type: std::ptr::null(),
+        prim: 0,
+        reserved: 0,
+        fingerprint: 0,
+        type_name: std::ptr::null(),
+        open_timeout_us: DEFAULT_OPEN_TIMEOUT_US,
+    }
 }
 
 /// `ftok(path, id)` into `*key`.
@@ -145,7 +175,7 @@ pub unsafe extern "C" fn sysvring_create(
         if out.is_null() {
             return Err(invalid("out is NULL"));
         }
-        boxed(out, p.create()?)?;
+        boxed(out, p.create().map_err(|e| create_error(e, p.capacity))?)?;
         Ok(0)
     })
 }
@@ -181,7 +211,9 @@ pub unsafe extern "C" fn sysvring_open_or_create(
         if out.is_null() {
             return Err(invalid("out is NULL"));
         }
-        let (ch, made) = p.open_or_create()?;
+        let (ch, made) = p
+            .open_or_create()
+            .map_err(|e| create_error(e, p.capacity))?;
         if !created.is_null() {
             // SAFETY: non-null and writable by the caller's contract.
             unsafe { created.write(c_int::from(made)) };

@@ -27,13 +27,25 @@ pub struct sysvring_options {
     pub r#type: *const sysvring_struct,
     /// Without `type`: a primitive element (`SYSVRING_U8` … `SYSVRING_F64`), or 0.
     pub prim: u32,
-    /// Open: how long to wait for the creator to finish (ms; 0: 1000).
-    pub open_timeout_ms: u32,
+    /// Must be 0. (Where version 1 of this struct, 80 bytes, had `open_timeout_ms`:
+    /// a struct of that size is still accepted, with that meaning.)
+    pub reserved: u32,
     /// Without `type` and `prim`: the raw fingerprint to use.
     pub fingerprint: u64,
     /// With a raw fingerprint: the type name to record (NULL: empty).
     pub type_name: *const c_char,
+    /// Open: how long to wait for a creator still initialising the channel, in µs
+    /// like every timeout (`sysvring_options_init`: 1 s; 0: do not wait;
+    /// `SYSVRING_FOREVER`: no limit).
+    pub open_timeout_us: u64,
 }
+
+/// The size of version 1 of [`sysvring_options`] (without `open_timeout_us`, with
+/// `open_timeout_ms` in place of `reserved`), still accepted.
+pub(super) const OPTIONS_V1_SIZE: u64 = 80;
+
+/// The default `open_timeout_us`: 1 s.
+pub(super) const DEFAULT_OPEN_TIMEOUT_US: u64 = 1_000_000;
 
 /// A channel's counters (`sysvring_stats`).
 #[repr(C)]

@@ -52,6 +52,26 @@ struct Quote {
     flags: [u8; 4],
 }
 
+/// The Rust twin of `Named` in `tests/c/api.c` (C `char` is `u8`).
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable, Message)]
+#[repr(C)]
+struct Named {
+    id: u32,
+    name: [u8; 8],
+    delta: u8,
+    level: u8,
+    _reserved: [u8; 2],
+}
+
+/// A struct holding one struct description twice (a DAG in C).
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable, Message)]
+#[repr(C)]
+struct Pair {
+    a: Sample,
+    b: Sample,
+    both: [Sample; 2],
+}
+
 /// `sample_make` of `sample.h`.
 fn sample(i: u64) -> Sample {
     Sample {
@@ -155,7 +175,12 @@ impl Prog {
     }
 
     /// Waits (watchdog) and returns the output; panics unless it exited 0.
-    fn finish(mut self) -> String {
+    fn finish(self) -> String {
+        self.finish_both().0
+    }
+
+    /// As [`finish`](Prog::finish), with what it wrote to stderr.
+    fn finish_both(mut self) -> (String, String) {
         let deadline = Instant::now() + WATCHDOG;
         while self.0.try_wait().unwrap().is_none() {
             assert!(Instant::now() < deadline, "watchdog: C program hangs");
@@ -172,7 +197,7 @@ impl Prog {
             "{:?}\nstdout: {out}\nstderr: {err}",
             o.status
         );
-        out
+        (out, err)
     }
 }
 
@@ -446,6 +471,12 @@ fn the_header_constants_are_the_rust_constants() {
         ),
         ("SYSVRING_E_BAD_TYPE", ffi::SYSVRING_E_BAD_TYPE.into()),
         ("SYSVRING_E_PANIC", ffi::SYSVRING_E_PANIC.into()),
+        ("SYSVRING_E_REENTRANT", ffi::SYSVRING_E_REENTRANT.into()),
+        (
+            "SYSVRING_E_CAPACITY_TOO_LARGE",
+            ffi::SYSVRING_E_CAPACITY_TOO_LARGE.into(),
+        ),
+        ("SYSVRING_MAX_DESC_TEXT", ffi::SYSVRING_MAX_DESC_TEXT.into()),
         ("SYSVRING_FLAVOR_ANY", ffi::SYSVRING_FLAVOR_ANY.into()),
         ("SYSVRING_FLAVOR_SPSC", ffi::SYSVRING_FLAVOR_SPSC.into()),
         ("SYSVRING_FLAVOR_MPMC", ffi::SYSVRING_FLAVOR_MPMC.into()),
@@ -475,10 +506,13 @@ fn the_header_constants_are_the_rust_constants() {
     let listed: BTreeSet<&str> = rust
         .iter()
         .map(|(n, _)| *n)
-        .chain(["SYSVRING_FOREVER"])
+        .chain(["SYSVRING_FOREVER", "SYSVRING_CHAR"])
         .collect();
     assert_eq!(consts, listed);
     assert!(header().contains("#define SYSVRING_FOREVER         UINT64_MAX"));
+    // `char` is described as `u8`: no primitive of its own, no fingerprint changed.
+    assert!(header().contains("#define SYSVRING_CHAR   SYSVRING_U8"));
+    assert_eq!(ffi::SYSVRING_CHAR, Prim::U8.code());
     assert_eq!(ffi::SYSVRING_FOREVER, u64::MAX);
     // The primitive codes are `Prim::code`, named after the Rust type.
     for p in Prim::ALL {
@@ -491,7 +525,7 @@ fn the_header_constants_are_the_rust_constants() {
         .filter(|(n, _)| n.starts_with("SYSVRING_E_"))
         .map(|(_, v)| *v)
         .collect();
-    assert_eq!(codes.len(), 22);
+    assert_eq!(codes.len(), 24);
     let texts: BTreeSet<String> = codes
         .iter()
         .map(|&c| {
@@ -508,13 +542,15 @@ fn the_header_constants_are_the_rust_constants() {
 #[test]
 fn the_header_structs_have_the_rust_layout() {
     // The same numbers as the static_asserts in tests/c/api.c.
-    assert_eq!(size_of::<sysvring_options>(), 80);
+    assert_eq!(size_of::<sysvring_options>(), 88);
     assert_eq!(offset_of!(sysvring_options, key), 8);
     assert_eq!(offset_of!(sysvring_options, capacity), 40);
     assert_eq!(offset_of!(sysvring_options, r#type), 48);
     assert_eq!(offset_of!(sysvring_options, prim), 56);
+    assert_eq!(offset_of!(sysvring_options, reserved), 60);
     assert_eq!(offset_of!(sysvring_options, fingerprint), 64);
     assert_eq!(offset_of!(sysvring_options, type_name), 72);
+    assert_eq!(offset_of!(sysvring_options, open_timeout_us), 80);
     assert_eq!(size_of::<sysvring_field>(), 64);
     assert_eq!(offset_of!(sysvring_field, offset), 16);
     assert_eq!(offset_of!(sysvring_field, nested), 56);
@@ -543,6 +579,7 @@ fn a_c_struct_and_its_rust_twin_have_one_fingerprint() {
         Sample::type_desc()
     );
     assert_eq!(fp["Quote"], Quote::fingerprint(), "{}", Quote::type_desc());
+    assert_eq!(fp["Named"], Named::fingerprint(), "{}", Named::type_desc());
 }
 
 fn a_c_struct_with_one_field_changed_is_refused(t: Transport) {
@@ -552,18 +589,22 @@ fn a_c_struct_with_one_field_changed_is_refused(t: Transport) {
 
 // ---- error codes, bad arguments, leftovers ----
 
+/// Every error code the C test can provoke from a real situation; none of these
+/// documented error paths (re-entry included) prints anything.
 #[test]
 fn every_error_code_from_a_real_situation() {
     let keys: Vec<sysvring::Key> = (0..8).map(|_| key(TAG)).collect();
     let taken = |k: &sysvring::Key| proc_sysvipc().iter().any(|o| o.key == k.raw());
     assert!(!keys.iter().any(taken), "a key is taken (leftover?)");
-    let out = run(
+    let (out, err) = Prog::spawn(
         "api",
         &std::iter::once("errors".to_string())
             .chain(keys.iter().map(|k| hex(*k)))
             .collect::<Vec<_>>(),
-    );
+    )
+    .finish_both();
     assert_eq!(out.trim(), "ok");
+    assert_eq!(err, "", "the C library printed on an error path");
     assert!(!keys.iter().any(taken), "the C test left an object behind");
 }
 
@@ -750,4 +791,279 @@ fn a_killed_c_producer_disconnects_its_rust_consumer_mpmc() {
 #[test]
 fn a_killed_c_producer_disconnects_its_rust_consumer_msgq() {
     killed_c_producer(Flavor::Spsc, Transport::MessageQueue);
+}
+
+// ---- field tables: shared nodes, cycles, the budget ----
+
+/// A C field of a primitive (or nested struct) with its name kept alive by `names`.
+fn c_field(
+    names: &mut Vec<std::ffi::CString>,
+    name: &str,
+    ty: u32,
+    offset: u64,
+    dims: &[u64],
+    nested: *const sysvring_struct,
+) -> sysvring_field {
+    let n = std::ffi::CString::new(name).unwrap();
+    let p = n.as_ptr();
+    names.push(n);
+    let mut d = [0u64; ffi::SYSVRING_MAX_DIMS];
+    d[..dims.len()].copy_from_slice(dims);
+    sysvring_field {
+        name: p,
+        r#type: ty,
+        ndims: dims.len() as u32,
+        offset,
+        dims: d,
+        nested,
+    }
+}
+
+/// `sysvring_fingerprint` of `s`: the fingerprint or the code and its text.
+fn c_fingerprint(s: &sysvring_struct) -> Result<u64, (i32, String)> {
+    let mut fp = 0u64;
+    // SAFETY: `s` and everything it points to are alive for the call.
+    let rc = unsafe { ffi::sysvring_fingerprint(s, &mut fp) };
+    if rc == 0 {
+        return Ok(fp);
+    }
+    let mut buf = [0 as std::ffi::c_char; 1024];
+    // SAFETY: `buf` is writable for its length.
+    unsafe { ffi::sysvring_last_error(buf.as_mut_ptr(), buf.len()) };
+    // SAFETY: NUL-terminated by `sysvring_last_error`.
+    let text = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
+    Err((rc, text.to_string_lossy().into_owned()))
+}
+
+/// The C table of `Sample` (as `examples/c/sample.h`).
+fn sample_table(names: &mut Vec<std::ffi::CString>) -> (Vec<sysvring_field>, std::ffi::CString) {
+    let null = std::ptr::null();
+    let f = vec![
+        c_field(names, "seq", 4, 0, &[], null),
+        c_field(names, "check", 4, 8, &[], null),
+        c_field(names, "value", 12, 16, &[], null),
+        c_field(names, "sensor", 3, 24, &[], null),
+        c_field(names, "tag", 1, 28, &[4], null),
+    ];
+    (f, std::ffi::CString::new("Sample").unwrap())
+}
+
+/// One struct description used three times (two fields and an array of it): each
+/// use is validated once, and the fingerprint is Rust's.
+#[test]
+fn a_shared_struct_description_has_the_rust_fingerprint() {
+    let mut names = Vec::new();
+    let (sf, sname) = sample_table(&mut names);
+    let sample = sysvring_struct {
+        name: sname.as_ptr(),
+        size: size_of::<Sample>() as u64,
+        align: 8,
+        nfields: sf.len() as u64,
+        fields: sf.as_ptr(),
+    };
+    let pf = [
+        c_field(&mut names, "a", ffi::SYSVRING_STRUCT, 0, &[], &sample),
+        c_field(&mut names, "b", ffi::SYSVRING_STRUCT, 32, &[], &sample),
+        c_field(&mut names, "both", ffi::SYSVRING_STRUCT, 64, &[2], &sample),
+    ];
+    let pname = std::ffi::CString::new("Pair").unwrap();
+    let pair = sysvring_struct {
+        name: pname.as_ptr(),
+        size: size_of::<Pair>() as u64,
+        align: 8,
+        nfields: 3,
+        fields: pf.as_ptr(),
+    };
+    assert_eq!(c_fingerprint(&pair), Ok(Pair::fingerprint()));
+}
+
+/// Two structs that hold each other: a cycle, refused (no stack overflow).
+#[test]
+fn a_cycle_of_struct_descriptions_is_refused() {
+    let mut names = Vec::new();
+    let an = std::ffi::CString::new("A").unwrap();
+    let bn = std::ffi::CString::new("B").unwrap();
+    let empty = |name: &std::ffi::CString| sysvring_struct {
+        name: name.as_ptr(),
+        size: 8,
+        align: 8,
+        nfields: 1,
+        fields: std::ptr::null(),
+    };
+    // Raw pointers throughout: the two descriptions point at each other.
+    let a = Box::into_raw(Box::new(empty(&an)));
+    let b = Box::into_raw(Box::new(empty(&bn)));
+    let af = Box::into_raw(Box::new(c_field(
+        &mut names,
+        "b",
+        ffi::SYSVRING_STRUCT,
+        0,
+        &[],
+        b,
+    )));
+    let bf = Box::into_raw(Box::new(c_field(
+        &mut names,
+        "a",
+        ffi::SYSVRING_STRUCT,
+        0,
+        &[],
+        a,
+    )));
+    // SAFETY: `a` and `b` are live boxes; `af` and `bf` too.
+    unsafe {
+        (*a).fields = af;
+        (*b).fields = bf;
+    }
+    // SAFETY: as above.
+    let (code, text) = c_fingerprint(unsafe { &*a }).unwrap_err();
+    assert_eq!(code, ffi::SYSVRING_E_BAD_TYPE);
+    assert!(text.contains("cycle"), "{text}");
+    // SAFETY: each from `Box::into_raw` above, freed once, no longer used.
+    unsafe {
+        drop(Box::from_raw(a));
+        drop(Box::from_raw(b));
+        drop(Box::from_raw(af));
+        drop(Box::from_raw(bf));
+    }
+}
+
+/// The issue's table: 66 entries, 33 structs each holding two fields of the next,
+/// 2^32 leaves. Answered with an error code (it used to exhaust memory and abort),
+/// as is the same table with an inconsistent top-level size; a lower part of it
+/// that fits the budget gets the fingerprint of its expansion.
+#[test]
+fn a_66_entry_table_of_2_pow_32_leaves_is_answered() {
+    const LEVELS: usize = 33;
+    let mut names = Vec::new();
+    let snames: Vec<std::ffi::CString> = (0..LEVELS)
+        .map(|i| std::ffi::CString::new(format!("L{i}")).unwrap())
+        .collect();
+    let mut fields: Vec<[sysvring_field; 2]> = Vec::with_capacity(LEVELS);
+    let mut structs: Vec<sysvring_struct> = Vec::with_capacity(LEVELS);
+    // Built from the bottom (index 0 here is level 32): fixed addresses first.
+    for _ in 0..LEVELS {
+        let f = c_field(&mut names, "a", 4, 0, &[], std::ptr::null());
+        let g = c_field(&mut names, "b", 4, 8, &[], std::ptr::null());
+        fields.push([f, g]);
+    }
+    let mut size = 16u64;
+    for lvl in (0..LEVELS).rev() {
+        structs.push(sysvring_struct {
+            name: snames[lvl].as_ptr(),
+            size,
+            align: 8,
+            nfields: 2,
+            fields: std::ptr::null(),
+        });
+        size *= 2;
+    }
+    // structs[k] is level LEVELS-1-k; its fields are fields[k], which hold
+    // structs[k-1] (the next level down). Linked through raw pointers of the two
+    // vectors, which are not resized any more.
+    let sp = structs.as_mut_ptr();
+    let fp = fields.as_mut_ptr();
+    for k in 0..LEVELS {
+        // SAFETY: `k` and `k - 1` are in bounds of both vectors.
+        unsafe {
+            let f = &mut *fp.add(k);
+            if k > 0 {
+                let below = sp.add(k - 1);
+                for g in f.iter_mut() {
+                    g.r#type = ffi::SYSVRING_STRUCT;
+                    g.nested = below;
+                }
+                f[1].offset = (*below).size;
+            }
+            (*sp.add(k)).fields = f.as_ptr();
+        }
+    }
+    let top = &structs[LEVELS - 1];
+    let (code, text) = c_fingerprint(top).unwrap_err();
+    assert_eq!(code, ffi::SYSVRING_E_BAD_TYPE, "{text}");
+    assert!(
+        text.contains("expands to more than 1048576 bytes"),
+        "{text}"
+    );
+    let mut wrong = *top;
+    wrong.size += 8;
+    let (code, text) = c_fingerprint(&wrong).unwrap_err();
+    assert_eq!(code, ffi::SYSVRING_E_BAD_TYPE, "{text}");
+    assert!(text.contains("L0"), "{text}");
+    // Eight levels (128 leaves) fit: the fingerprint of the expanded description.
+    let part = &structs[7];
+    fn expand(level: usize, bottom: usize) -> sysvring::message::TypeDesc {
+        use sysvring::message::{FieldDesc, StructDesc, TypeDesc};
+        let (ty, half) = if level == bottom {
+            (TypeDesc::Prim(Prim::U64), 8)
+        } else {
+            let t = expand(level + 1, bottom);
+            let h = t.size();
+            (t, h)
+        };
+        TypeDesc::Struct(StructDesc {
+            name: format!("L{level}"),
+            fields: vec![
+                FieldDesc {
+                    name: "a".into(),
+                    ty: ty.clone(),
+                    offset: 0,
+                },
+                FieldDesc {
+                    name: "b".into(),
+                    ty,
+                    offset: half,
+                },
+            ],
+            size: 2 * half,
+            align: 8,
+        })
+    }
+    let want = expand(LEVELS - 8, LEVELS - 1);
+    want.validate().unwrap();
+    assert_eq!(c_fingerprint(part), Ok(want.fingerprint()));
+}
+
+/// The README's C example ("From C") compiles against the header, strictly.
+#[test]
+fn the_readme_c_example_compiles() {
+    let readme = std::fs::read_to_string(root().join("../README.md")).unwrap();
+    let section = &readme[readme.find("## From C").expect("a From C section")..];
+    let start = section.find("```c\n").expect("a C block") + 5;
+    let block = &section[start..];
+    let block = &block[..block.find("```").unwrap()];
+    // Declarations first, then the statements (from the options on) in a function.
+    let split = block.find("sysvring_options o;").expect("the options");
+    let program = format!(
+        "{}\nint main(void) {{\n{}\n(void)rc;\nreturn 0;\n}}\n",
+        &block[..split],
+        &block[split..]
+    );
+    let mut child = Command::new("cc")
+        .current_dir(root())
+        .args([
+            "-std=c11",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pedantic",
+            "-Iinclude",
+        ])
+        .args(["-fsyntax-only", "-x", "c", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cc");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(program.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        o.status.success(),
+        "{program}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

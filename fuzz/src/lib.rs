@@ -19,6 +19,9 @@
 //!   received, in order, and every other frame of type 1 is dropped and counted.
 //! - [`ops_vs_model`]: operation sequences checked against a `VecDeque`, both flavours
 //!   and both transports.
+//! - [`c_fields`]: C field tables (any names, codes, dimensions, offsets, sizes,
+//!   nesting with shared structs and cycles) through `sysvring_fingerprint`: always
+//!   an answer, and the Rust description's answer where there is one.
 //!
 //! Every System V object made here is removed again before the function returns
 //! (channels by their creator's handle, the rest by [`Objects`]). The functions are
@@ -772,7 +775,7 @@ fn corrupted_ring(c: &mut Cursor) {
             ),
         };
         let how = c.below(3);
-        match c.below(15) {
+        match c.below(18) {
             0 => set64(&hdr.magic, how),
             1 => set32(&hdr.version, how),
             2 => set32(&hdr.kind, how),
@@ -787,7 +790,14 @@ fn corrupted_ring(c: &mut Cursor) {
             11 => set32(&hdr.creator_pid, how),
             12 => set64(&hdr.creator_start, how),
             13 => set32(&hdr.state, how),
-            _ => set32(&hdr.transport, how),
+            14 => set32(&hdr.transport, how),
+            15 => set64(&hdr.limit, how),
+            // The type name: any bytes (a reader decodes them lossily, for messages).
+            16 => set64(&hdr.type_name[c.below(8) as usize], how),
+            _ => {
+                let w = u64::from_le_bytes([0xff, b'T', 0xc3, 0x28, b'\n', 0, 0x80, b'x']);
+                hdr.type_name[c.below(8) as usize].store(w ^ v, r);
+            }
         }
     }
     let scribbles = c.below(4);
@@ -1368,4 +1378,329 @@ fn model<T: Elem>(c: &mut Cursor, fl: Flavor, transport: Transport, cap: usize, 
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------------
+// c_fields: C field tables against the Rust description
+// ---------------------------------------------------------------------------------
+
+/// The decoded form of one C struct description of [`c_fields`]: what the raw
+/// `sysvring_struct`/`sysvring_field` tables are built from, kept for the oracle.
+#[derive(Debug, Clone)]
+struct CStructIn {
+    name: Option<Vec<u8>>,
+    size: u64,
+    align: u64,
+    fields: Vec<CFieldIn>,
+}
+
+#[derive(Debug, Clone)]
+struct CFieldIn {
+    name: Option<Vec<u8>>,
+    code: u32,
+    dims: Vec<u64>,
+    offset: u64,
+    /// For `SYSVRING_STRUCT`: the index of the nested struct (`None`: NULL).
+    nested: Option<usize>,
+}
+
+/// Most struct descriptions in one [`c_fields`] input.
+const C_STRUCTS: usize = 8;
+
+/// A name from the input: mostly identifiers from a small set (so duplicates and
+/// shared names happen), sometimes digits, empty, spaces, non-UTF-8 or NULL.
+fn c_name(c: &mut Cursor) -> Option<Vec<u8>> {
+    const WORDS: [&str; 8] = ["a", "b", "seq", "x", "_r", "T", "0", "Ünï"];
+    Some(match c.below(16) {
+        0 => return None,
+        1 => Vec::new(),
+        2 => b"not ident".to_vec(),
+        3 => vec![0xff, 0x41],
+        4 => b"01".to_vec(),
+        5 => b"12".to_vec(),
+        6 => {
+            let n = c.below(6) as usize;
+            (0..n).map(|_| b'a' + c.below(26)).collect()
+        }
+        k => WORDS[(k - 7) as usize % WORDS.len()].as_bytes().to_vec(),
+    })
+}
+
+/// A size or alignment of a primitive type code (`None`: not a primitive).
+fn c_prim(code: u32) -> Option<(u64, u64)> {
+    sysvring::message::Prim::from_code(code).map(|p| (p.size(), p.align()))
+}
+
+/// Decodes a table: up to [`C_STRUCTS`] structs of up to 6 fields, nested fields
+/// pointing at any struct (DAGs and cycles), layouts mostly consistent (offsets and
+/// sizes computed from the declared nested sizes) with deliberate damage.
+fn c_decode(c: &mut Cursor) -> Vec<CStructIn> {
+    let n = 1 + c.below(C_STRUCTS as u8) as usize;
+    let mut out: Vec<CStructIn> = Vec::with_capacity(n);
+    // Decided back to front, so a consistent layout can use the declared sizes of the
+    // structs after it; a nested index may point anywhere (cycles included).
+    let mut sizes = vec![(0u64, 1u64); n];
+    let mut decoded = vec![None; n];
+    for i in (0..n).rev() {
+        let name = c_name(c);
+        let nf = c.below(7) as usize;
+        let mut fields = Vec::with_capacity(nf);
+        let mut end = 0u64;
+        let mut align = 1u64;
+        let mode = c.u8();
+        for _ in 0..nf {
+            let fname = c_name(c);
+            let k = c.below(16);
+            let (code, nested) = match k {
+                0..=11 => (u32::from(k) + 1, None),
+                12 | 13 => {
+                    // Usually a later struct (a DAG), sometimes any (cycles).
+                    let j = if k == 12 && i + 1 < n {
+                        i + 1 + c.below((n - i - 1) as u8) as usize
+                    } else {
+                        c.below(n as u8) as usize
+                    };
+                    (100, Some(j))
+                }
+                14 => (100, None),
+                _ => (u32::from(c.u8()), None),
+            };
+            let nd = match c.below(8) {
+                0..=4 => 0,
+                5 => 1,
+                6 => 2,
+                _ => c.below(6) as usize,
+            };
+            let dims: Vec<u64> = (0..nd.min(4))
+                .map(|_| match c.below(8) {
+                    0 => 0,
+                    7 => c.u64(),
+                    k => u64::from(k),
+                })
+                .chain(std::iter::repeat(1).take(nd.saturating_sub(4)))
+                .collect();
+            let (esize, ealign) = match nested {
+                Some(j) if j > i => sizes[j],
+                Some(_) => (8, 8),
+                None => c_prim(code).unwrap_or((1, 1)),
+            };
+            let fsize = dims.iter().fold(esize, |a, &d| a.wrapping_mul(d));
+            let ealign = ealign.max(1);
+            // Consistent: aligned, then (mode bit 0) reserved padding is made explicit
+            // by rounding the offset up, which is itself a gap (refused): only
+            // aligned-in-sequence layouts are valid.
+            let offset = if mode & 1 == 0 {
+                end
+            } else {
+                end.checked_next_multiple_of(ealign).unwrap_or(end)
+            };
+            let offset = if mode & 2 != 0 && c.below(8) == 0 {
+                offset.wrapping_add(c.delta())
+            } else {
+                offset
+            };
+            end = offset.wrapping_add(fsize);
+            align = align.max(ealign);
+            fields.push(CFieldIn {
+                name: fname,
+                code,
+                dims: if nd > 4 { vec![1; nd] } else { dims },
+                offset,
+                nested,
+            });
+        }
+        let (mut size, mut salign) = (end.checked_next_multiple_of(align).unwrap_or(end), align);
+        if mode & 4 != 0 {
+            match c.below(4) {
+                0 => size = size.wrapping_add(c.delta()),
+                1 => salign = u64::from(c.u8()),
+                2 => size = c.u64(),
+                _ => salign = 1,
+            }
+        }
+        sizes[i] = (size, salign);
+        decoded[i] = Some(CStructIn {
+            name,
+            size,
+            align: salign,
+            fields,
+        });
+    }
+    out.extend(decoded.into_iter().map(Option::unwrap));
+    out
+}
+
+/// The Rust oracle: `None` when the table cannot be a Rust description (a cycle, a
+/// NULL or non-UTF-8 name, an unknown code, NULL `nested`, more than 4 dimensions)
+/// or expands past `limit` bytes of canonical text; otherwise the expanded
+/// description of struct `i`.
+fn c_oracle(
+    t: &[CStructIn],
+    i: usize,
+    stack: &mut Vec<usize>,
+    budget: &mut u64,
+) -> Option<sysvring::message::TypeDesc> {
+    use sysvring::message::{FieldDesc, Prim, StructDesc, TypeDesc};
+    if stack.contains(&i) || stack.len() > 40 {
+        return None;
+    }
+    let s = &t[i];
+    let name = String::from_utf8(s.name.clone()?).ok()?;
+    *budget = budget.checked_sub(name.len() as u64 + 6)?;
+    stack.push(i);
+    let mut fields = Vec::new();
+    for f in &s.fields {
+        let fname = String::from_utf8(f.name.clone()?).ok()?;
+        *budget = budget.checked_sub(fname.len() as u64 + 4)?;
+        let mut ty = if f.code == 100 {
+            c_oracle(t, f.nested?, stack, budget)?
+        } else {
+            TypeDesc::Prim(Prim::from_code(f.code)?)
+        };
+        if f.dims.len() > 4 {
+            return None;
+        }
+        for &d in f.dims.iter().rev() {
+            ty = TypeDesc::Array(Box::new(ty), d);
+        }
+        fields.push(FieldDesc {
+            name: fname,
+            ty,
+            offset: f.offset,
+        });
+    }
+    stack.pop();
+    Some(TypeDesc::Struct(StructDesc {
+        name,
+        fields,
+        size: s.size,
+        align: s.align,
+    }))
+}
+
+/// `c_fields`: an arbitrary C field table (names, type codes, dimensions, offsets,
+/// sizes, nesting with shared structs and cycles) through `sysvring_fingerprint`,
+/// which must answer at once with 0 or `SYSVRING_E_BAD_TYPE` and never crash. Where
+/// the table is a Rust description (no cycle, valid names and codes) of a bounded
+/// expansion, the answer is the Rust one: the fingerprint of the valid description,
+/// `BAD_TYPE` for an invalid one or one whose canonical text exceeds
+/// `SYSVRING_MAX_DESC_TEXT`.
+pub fn c_fields(data: &[u8]) {
+    c_fields_answer(data);
+}
+
+/// [`c_fields`], returning `sysvring_fingerprint`'s code (for measuring how often a
+/// corpus reaches a valid table).
+pub fn c_fields_answer(data: &[u8]) -> i32 {
+    use std::ffi::c_char;
+    use sysvring_c::{sysvring_field, sysvring_struct};
+    let mut c = Cursor::new(data);
+    let t = c_decode(&mut c);
+    // Raw tables: names NUL-terminated (a name's interior NUL cuts it, like C).
+    let cnames: Vec<Vec<u8>> = t
+        .iter()
+        .flat_map(|s| std::iter::once(&s.name).chain(s.fields.iter().map(|f| &f.name)))
+        .map(|n| {
+            let mut v = n.clone().unwrap_or_default();
+            v.push(0);
+            v
+        })
+        .collect();
+    let mut structs: Vec<sysvring_struct> = Vec::with_capacity(t.len());
+    let mut fields: Vec<Vec<sysvring_field>> = Vec::with_capacity(t.len());
+    for _ in &t {
+        fields.push(Vec::new());
+    }
+    let sp: *mut sysvring_struct = {
+        structs.resize(
+            t.len(),
+            sysvring_struct {
+                name: std::ptr::null(),
+                size: 0,
+                align: 0,
+                nfields: 0,
+                fields: std::ptr::null(),
+            },
+        );
+        structs.as_mut_ptr()
+    };
+    let mut k = 0;
+    for (i, s) in t.iter().enumerate() {
+        let name_at = |k: usize, present: bool| -> *const c_char {
+            if present {
+                cnames[k].as_ptr().cast()
+            } else {
+                std::ptr::null()
+            }
+        };
+        let sname = name_at(k, s.name.is_some());
+        k += 1;
+        for f in &s.fields {
+            let mut dims = [0u64; 4];
+            for (d, &v) in dims.iter_mut().zip(&f.dims) {
+                *d = v;
+            }
+            fields[i].push(sysvring_field {
+                name: name_at(k, f.name.is_some()),
+                r#type: f.code,
+                ndims: f.dims.len() as u32,
+                offset: f.offset,
+                dims,
+                // SAFETY: `j < t.len()`: in bounds of `structs`, never resized.
+                nested: f.nested.map_or(std::ptr::null(), |j| unsafe { sp.add(j) }),
+            });
+            k += 1;
+        }
+        // SAFETY: `i < t.len()`, in bounds; written through the vector's pointer.
+        unsafe {
+            *sp.add(i) = sysvring_struct {
+                name: sname,
+                size: s.size,
+                align: s.align,
+                nfields: s.fields.len() as u64,
+                fields: if s.fields.is_empty() && c.below(2) == 0 {
+                    std::ptr::null()
+                } else {
+                    fields[i].as_ptr()
+                },
+            };
+        }
+    }
+    let mut fp = 0u64;
+    // SAFETY: every pointer in the tables is NULL or points into `cnames`,
+    // `fields` or `structs`, all alive and unchanged for the call.
+    let rc = unsafe { sysvring_c::sysvring_fingerprint(sp, &mut fp) };
+    assert!(
+        rc == 0 || rc == sysvring_c::SYSVRING_E_BAD_TYPE,
+        "sysvring_fingerprint returned {rc} for {t:?}"
+    );
+    // A name with an interior NUL is another name in C: no comparison.
+    let interior_nul = cnames.iter().any(|n| n[..n.len() - 1].contains(&0));
+    if interior_nul {
+        return rc;
+    }
+    // The oracle's budget counts a lower bound of the canonical text: running out
+    // of it means the real text exceeds the limit too.
+    let limit = sysvring_c::SYSVRING_MAX_DESC_TEXT;
+    let mut budget = limit;
+    match c_oracle(&t, 0, &mut Vec::new(), &mut budget) {
+        // Not a Rust description (a cycle, a NULL or non-UTF-8 name, an unknown code,
+        // NULL `nested`, too many dimensions), or too large: refused.
+        None => assert_eq!(rc, sysvring_c::SYSVRING_E_BAD_TYPE, "C accepted {t:?}"),
+        Some(d) => {
+            let text = d.canonical().len() as u64;
+            match d.validate() {
+                Ok(()) if text <= limit => {
+                    assert_eq!(rc, 0, "C refused a valid description {d}");
+                    assert_eq!(fp, d.fingerprint(), "fingerprint of {d}");
+                }
+                _ => assert_eq!(
+                    rc,
+                    sysvring_c::SYSVRING_E_BAD_TYPE,
+                    "C accepted {d} (text {text} bytes)"
+                ),
+            }
+        }
+    }
+    rc
 }

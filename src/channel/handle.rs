@@ -104,7 +104,9 @@ impl<T> AnyChannel<T> {
         self.len() >= self.capacity()
     }
 
-    /// The counters of the channel, shared by every process using it.
+    /// The counters of the channel (see [`Stats`](crate::Stats): shared by every
+    /// process on the ring; on the message queue `sent`/`received` are this
+    /// process's own).
     pub fn stats(&self) -> Stats {
         self.shared.stats()
     }

@@ -169,14 +169,16 @@ impl StructDesc {
             });
         }
         let mut end = 0u64;
-        for (i, f) in self.fields.iter().enumerate() {
+        // A hash set: a foreign table may have thousands of fields.
+        let mut names = std::collections::HashSet::with_capacity(self.fields.len());
+        for f in &self.fields {
             if !(is_ident(&f.name) || is_index(&f.name)) {
                 return Err(DescError::BadName {
                     path: here,
                     name: f.name.clone(),
                 });
             }
-            if self.fields[..i].iter().any(|g| g.name == f.name) {
+            if !names.insert(f.name.as_str()) {
                 return Err(DescError::DuplicateField {
                     path: here,
                     field: f.name.clone(),

@@ -109,11 +109,13 @@ pub(crate) fn ring_stats(c: &Control, sems: Option<&SemSet>) -> Stats {
     }
 }
 
-/// An open message-queue channel's counters: the live counts, and the frames this
-/// process dropped (reported as `skipped`).
+/// An open message-queue channel's counters: the live counts, and the messages this
+/// process sent and received and the frames it dropped (reported as `skipped`).
 pub(crate) fn msgq_stats(m: &MsgqShared) -> Stats {
     let val = |n| m.sems.get_val(n).map(|v| v as u32).unwrap_or(0);
     Stats {
+        sent: m.sent(),
+        received: m.received(),
         skipped: m.dropped(),
         senders: val(msgq::S_SENDERS),
         receivers: val(msgq::S_RECEIVERS),

@@ -25,11 +25,11 @@ typedef struct Sample {
 } Sample;
 
 static const sysvring_field SAMPLE_FIELDS[] = {
-    { "seq",    SYSVRING_U64, 0, offsetof(Sample, seq),    {0}, NULL },
-    { "check",  SYSVRING_U64, 0, offsetof(Sample, check),  {0}, NULL },
-    { "value",  SYSVRING_F64, 0, offsetof(Sample, value),  {0}, NULL },
-    { "sensor", SYSVRING_U32, 0, offsetof(Sample, sensor), {0}, NULL },
-    { "tag",    SYSVRING_U8,  1, offsetof(Sample, tag),    {4}, NULL },
+    SYSVRING_FIELD(Sample, seq, SYSVRING_U64),
+    SYSVRING_FIELD(Sample, check, SYSVRING_U64),
+    SYSVRING_FIELD(Sample, value, SYSVRING_F64),
+    SYSVRING_FIELD(Sample, sensor, SYSVRING_U32),
+    SYSVRING_FIELD_ARRAY(Sample, tag, SYSVRING_U8, 4),
 };
 
 static const sysvring_struct SAMPLE_TYPE = {

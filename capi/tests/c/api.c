@@ -25,14 +25,16 @@
 #include "sample.h"
 #include "sysvring.h"
 
-/* The layout src/ffi declares (tests/c_api.rs asserts the same numbers in Rust). */
-static_assert(sizeof(sysvring_options) == 80, "sysvring_options");
+/* The layout capi/src declares (tests/c_api.rs asserts the same numbers in Rust). */
+static_assert(sizeof(sysvring_options) == 88, "sysvring_options");
 static_assert(offsetof(sysvring_options, key) == 8, "options.key");
 static_assert(offsetof(sysvring_options, capacity) == 40, "options.capacity");
 static_assert(offsetof(sysvring_options, type) == 48, "options.type");
 static_assert(offsetof(sysvring_options, prim) == 56, "options.prim");
+static_assert(offsetof(sysvring_options, reserved) == 60, "options.reserved");
 static_assert(offsetof(sysvring_options, fingerprint) == 64, "options.fingerprint");
 static_assert(offsetof(sysvring_options, type_name) == 72, "options.type_name");
+static_assert(offsetof(sysvring_options, open_timeout_us) == 80, "options.open_timeout_us");
 static_assert(sizeof(sysvring_field) == 64, "sysvring_field");
 static_assert(offsetof(sysvring_field, offset) == 16, "field.offset");
 static_assert(offsetof(sysvring_field, nested) == 56, "field.nested");
@@ -49,9 +51,29 @@ typedef struct Quote {
 } Quote;
 
 static const sysvring_field QUOTE_FIELDS[] = {
-    { "sample", SYSVRING_STRUCT, 0, offsetof(Quote, sample), {0}, &SAMPLE_TYPE },
+    SYSVRING_FIELD_STRUCT(Quote, sample, &SAMPLE_TYPE),
     { "levels", SYSVRING_I16, 2, offsetof(Quote, levels), {2, 3}, NULL },
-    { "flags", SYSVRING_U8, 1, offsetof(Quote, flags), {4}, NULL },
+    SYSVRING_FIELD_ARRAY(Quote, flags, SYSVRING_U8, 4),
+};
+
+/* C's char: SYSVRING_CHAR (= SYSVRING_U8); its Rust twin `Named` has [u8; 8]. */
+typedef struct Named {
+    uint32_t id;
+    char name[8];
+    signed char delta;
+    unsigned char level;
+    uint8_t _reserved[2]; /* explicit: implicit padding would be refused */
+} Named;
+
+static const sysvring_field NAMED_FIELDS[] = {
+    SYSVRING_FIELD(Named, id, SYSVRING_U32),
+    SYSVRING_FIELD_ARRAY(Named, name, SYSVRING_CHAR, 8),
+    SYSVRING_FIELD(Named, delta, SYSVRING_CHAR),
+    SYSVRING_FIELD(Named, level, SYSVRING_CHAR),
+    SYSVRING_FIELD_ARRAY(Named, _reserved, SYSVRING_U8, 2),
+};
+static const sysvring_struct NAMED_TYPE = {
+    "Named", sizeof(Named), _Alignof(Named), 5, NAMED_FIELDS,
 };
 static const sysvring_struct QUOTE_TYPE = {
     "Quote", sizeof(Quote), _Alignof(Quote), 3, QUOTE_FIELDS,
@@ -85,6 +107,8 @@ static int fingerprints(void) {
     printf("Sample %016llx\n", (unsigned long long)fp);
     if ((rc = sysvring_fingerprint(&QUOTE_TYPE, &fp)) < 0) sample_die("fingerprint", rc);
     printf("Quote %016llx\n", (unsigned long long)fp);
+    if ((rc = sysvring_fingerprint(&NAMED_TYPE, &fp)) < 0) sample_die("fingerprint", rc);
+    printf("Named %016llx\n", (unsigned long long)fp);
     return 0;
 }
 
@@ -113,7 +137,30 @@ static int mismatch(int32_t key) {
     /* The unchanged table opens. */
     o.type = &SAMPLE_TYPE;
     EXPECT(sysvring_open(&o, &ch), 0);
+    int shm = sysvring_transport(ch) == (int)SYSVRING_TRANSPORT_SHM;
     EXPECT(sysvring_channel_close(ch), 0);
+    /* Another struct of another size: still TYPE_MISMATCH (the type is compared
+     * before the size), naming both types (the channel's: on shared memory, where
+     * the creator recorded it). */
+    typedef struct SampleV2 {
+        uint64_t seq, check;
+        double value;
+        uint32_t sensor;
+        uint8_t tag[4];
+        uint64_t extra;
+    } SampleV2;
+    sysvring_field v2[6];
+    memcpy(v2, SAMPLE_FIELDS, sizeof SAMPLE_FIELDS);
+    sysvring_field extra = SYSVRING_FIELD(SampleV2, extra, SYSVRING_U64);
+    v2[5] = extra;
+    sysvring_struct t2 = { "SampleV2", sizeof(SampleV2), _Alignof(SampleV2), 6, v2 };
+    o.type = &t2;
+    EXPECT(sysvring_open(&o, &ch), SYSVRING_E_TYPE_MISMATCH);
+    sysvring_last_error(d, sizeof d);
+    if (!strstr(d, "`SampleV2`") || (shm && !strstr(d, "`Sample`")) || strstr(d, "Builder")) {
+        fprintf(stderr, "the mismatch does not name both types in C terms: %s\n", d);
+        failures++;
+    }
     return failures ? 1 : 0;
 }
 
@@ -127,6 +174,30 @@ static void read_seq(const void *msg, size_t size, void *ctx) {
     assert(size == sizeof(Sample));
     const Sample *s = msg;
     *(uint64_t *)ctx = sample_ok(s, s->seq) ? s->seq : UINT64_MAX;
+}
+
+/* Callbacks that call back into their own handle (and into the other side's). */
+static sysvring_sender *reenter_tx;
+static sysvring_receiver *reenter_rx;
+
+static void fill_reenter(void *slot, size_t size, void *ctx) {
+    int *r = ctx;
+    Sample s = sample_make(8), got;
+    memcpy(slot, &s, size);
+    r[0] = sysvring_try_send(reenter_tx, &s, sizeof s);
+    r[1] = sysvring_send_in_place(reenter_tx, fill_seq, NULL, 0);
+    r[2] = sysvring_sender_close(reenter_tx);
+    r[3] = sysvring_try_recv(reenter_rx, &got, sizeof got);
+}
+
+static void read_reenter(const void *msg, size_t size, void *ctx) {
+    int *r = ctx;
+    Sample s = sample_make(9), got;
+    EXPECT(sample_ok(msg, 8) && size == sizeof s, 1);
+    r[0] = sysvring_try_recv(reenter_rx, &got, sizeof got);
+    r[1] = sysvring_recv_in_place(reenter_rx, read_seq, NULL, 0);
+    r[2] = sysvring_receiver_close(reenter_rx);
+    r[3] = sysvring_try_send(reenter_tx, &s, sizeof s);
 }
 
 /* Operations on one channel per transport: FULL, EMPTY, TIMEOUT, DISCONNECTED,
@@ -146,6 +217,7 @@ static void operations(int32_t key, uint32_t transport) {
     EXPECT(sysvring_channel_close(ch2), 0);
     o.capacity = 3;
     EXPECT(sysvring_open(&o, &ch2), SYSVRING_E_LAYOUT_MISMATCH);
+    EXPECT(sysvring_open_or_create(&o, &ch2, &created), SYSVRING_E_LAYOUT_MISMATCH);
     o.capacity = 0;
 
     sysvring_sender *tx = NULL, *tx2 = NULL;
@@ -185,6 +257,29 @@ static void operations(int32_t key, uint32_t transport) {
     sysvring_stats st;
     EXPECT(sysvring_stats_get(ch, &st, sizeof st), 0);
     EXPECT(st.senders == 1 && st.receivers == 1, 1);
+    /* Counted on both transports: try_send, send_timeout, send_in_place; recv,
+     * try_recv, recv_in_place. */
+    EXPECT((int)st.sent, 3);
+    EXPECT((int)st.received, 3);
+
+    /* Re-entry from a callback: refused with REENTRANT on both transports, nothing
+     * printed; the outer call completes. */
+    reenter_tx = tx;
+    reenter_rx = rx;
+    int inner[4] = {0, 0, 0, 0};
+    EXPECT(sysvring_send_in_place(tx, fill_reenter, inner, SYSVRING_FOREVER), 0);
+    EXPECT(inner[0], SYSVRING_E_REENTRANT);
+    EXPECT(inner[1], SYSVRING_E_REENTRANT);
+    EXPECT(inner[2], SYSVRING_E_REENTRANT);
+    EXPECT(inner[3], SYSVRING_E_EMPTY); /* the other side's handle is not re-entry */
+    memset(inner, 0, sizeof inner);
+    EXPECT(sysvring_recv_in_place(rx, read_reenter, inner, SYSVRING_FOREVER), 0);
+    EXPECT(inner[0], SYSVRING_E_REENTRANT);
+    EXPECT(inner[1], SYSVRING_E_REENTRANT);
+    EXPECT(inner[2], SYSVRING_E_REENTRANT);
+    EXPECT(inner[3], 0); /* the sender may send from the receiver's callback */
+    EXPECT(sysvring_recv(rx, &got, sizeof got), 0);
+    EXPECT(sample_ok(&got, 9), 1);
     EXPECT(sysvring_stats_get(ch, &st, sizeof st - 1), SYSVRING_E_INVALID_ARGUMENT);
 
     /* Disconnected: a receive once every sender is gone, a send once every receiver. */
@@ -234,6 +329,21 @@ static void bad_arguments(int32_t key) {
     EXPECT(sysvring_create(&o, &ch), INVAL);
     o.prim = 0;
     o.type = &SAMPLE_TYPE;
+    o.reserved = 1;
+    EXPECT(sysvring_create(&o, &ch), INVAL);
+    o.reserved = 0;
+    /* A capacity no channel has: its own code, on create and open_or_create. */
+    o.capacity = (1ull << 32) + 1;
+    EXPECT(sysvring_create(&o, &ch), SYSVRING_E_CAPACITY_TOO_LARGE);
+    o.capacity = UINT64_MAX;
+    EXPECT(sysvring_open_or_create(&o, &ch, NULL), SYSVRING_E_CAPACITY_TOO_LARGE);
+    char d[256];
+    sysvring_last_error(d, sizeof d);
+    if (!strstr(d, "capacity")) {
+        fprintf(stderr, "no capacity in: %s\n", d);
+        failures++;
+    }
+    o.capacity = 0;
     int32_t k;
     EXPECT(sysvring_key_ftok(NULL, 1, &k), INVAL);
     EXPECT(sysvring_key_ftok("/", 1, NULL), INVAL);
@@ -328,11 +438,51 @@ static void bad_types(void) {
     RESET();
     t.nfields = 0;
     EXPECT(sysvring_fingerprint(&t, &fp), SYSVRING_E_BAD_TYPE);
-    /* A struct that contains itself: refused by depth, not a stack overflow. */
+    /* A struct that contains itself: a cycle, refused (not a stack overflow). */
     sysvring_field self_field = { "me", SYSVRING_STRUCT, 0, 0, {0}, NULL };
     sysvring_struct self_type = { "Loop", 8, 8, 1, &self_field };
     self_field.nested = &self_type;
     EXPECT(sysvring_fingerprint(&self_type, &fp), SYSVRING_E_BAD_TYPE);
+    /* Implicit padding: refused, and the message gives the remedy. */
+    typedef struct Padded { uint8_t kind; uint64_t seq; } Padded;
+    const sysvring_field padded_fields[] = {
+        SYSVRING_FIELD(Padded, kind, SYSVRING_U8),
+        SYSVRING_FIELD(Padded, seq, SYSVRING_U64),
+    };
+    sysvring_struct padded = { "Padded", sizeof(Padded), _Alignof(Padded), 2, padded_fields };
+    EXPECT(sysvring_fingerprint(&padded, &fp), SYSVRING_E_BAD_TYPE);
+    char d[512];
+    sysvring_last_error(d, sizeof d);
+    if (!strstr(d, "padding") || !strstr(d, "_reserved[7]") || strstr(d, "Pod")) {
+        fprintf(stderr, "the padding refusal gives no remedy in C terms: %s\n", d);
+        failures++;
+    }
+    /* 66 entries describing 2^32 leaves (33 structs, each two fields of the next):
+     * answered at once with an error, whether consistent or not. */
+    enum { LEVELS = 33 };
+    static sysvring_field wide_fields[LEVELS][2];
+    static sysvring_struct wide[LEVELS];
+    static char names[LEVELS][8];
+    for (int i = LEVELS - 1; i >= 0; i--) {
+        snprintf(names[i], sizeof names[i], "L%d", i);
+        uint64_t half = i == LEVELS - 1 ? 8 : wide[i + 1].size;
+        for (int j = 0; j < 2; j++) {
+            sysvring_field f0 = { j ? "b" : "a", SYSVRING_U64, 0, j * half, {0}, NULL };
+            if (i < LEVELS - 1) {
+                f0.type = SYSVRING_STRUCT;
+                f0.nested = &wide[i + 1];
+            }
+            wide_fields[i][j] = f0;
+        }
+        sysvring_struct w = { names[i], 2 * half, 8, 2, wide_fields[i] };
+        wide[i] = w;
+    }
+    EXPECT(sysvring_fingerprint(&wide[0], &fp), SYSVRING_E_BAD_TYPE);
+    wide[0].size += 8; /* and inconsistent at the top */
+    EXPECT(sysvring_fingerprint(&wide[0], &fp), SYSVRING_E_BAD_TYPE);
+    wide[0].size -= 8;
+    /* The bottom 8 levels of it are small enough: one fingerprint. */
+    EXPECT(sysvring_fingerprint(&wide[LEVELS - 8], &fp), 0);
     /* Through create, too. */
     RESET();
     f[1].offset = 4;
@@ -406,19 +556,65 @@ static void shared_handles(int32_t key) {
     EXPECT(sysvring_receiver_close(shared_rx), 0);
     EXPECT(sysvring_channel_close(ch), 0);
 
-    /* PANIC from a real situation: re-entering an SPSC sender from its own fill
-     * callback is refused inside the library; the panic stops at the boundary. */
+    /* Re-entering an SPSC sender from its own fill callback: REENTRANT, before
+     * the library is reached (nothing printed). */
     options_for(&o, key);
     EXPECT(sysvring_create(&o, &ch), 0);
     EXPECT(sysvring_sender_open(ch, &shared_tx), 0);
     int inner = 0;
     EXPECT(sysvring_send_in_place(shared_tx, reenter, &inner, SYSVRING_FOREVER), 0);
-    EXPECT(inner, SYSVRING_E_PANIC);
+    EXPECT(inner, SYSVRING_E_REENTRANT);
     uint64_t n = 0;
     EXPECT(sysvring_len(ch, &n), 0);
     EXPECT((int)n, 1);
     EXPECT(sysvring_sender_close(shared_tx), 0);
     EXPECT(sysvring_channel_close(ch), 0);
+}
+
+/* fork(): the child's inherited sender and receiver report DISCONNECTED; the
+ * child connects its own from the inherited channel handle (MPMC: the parent's
+ * stay connected); closing the inherited handles in the child harms nothing. */
+static void forked(int32_t key, uint32_t transport) {
+    sysvring_options o;
+    options_for(&o, key);
+    o.flavor = SYSVRING_FLAVOR_MPMC;
+    o.transport = transport;
+    o.capacity = 8;
+    sysvring_channel *ch = NULL;
+    sysvring_sender *tx = NULL;
+    sysvring_receiver *rx = NULL;
+    EXPECT(sysvring_create(&o, &ch), 0);
+    EXPECT(sysvring_sender_open(ch, &tx), 0);
+    EXPECT(sysvring_receiver_open(ch, &rx), 0);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        Sample s = sample_make(5), got;
+        int bad = 0;
+        bad |= sysvring_try_send(tx, &s, sizeof s) != SYSVRING_E_DISCONNECTED;
+        bad |= sysvring_try_recv(rx, &got, sizeof got) != SYSVRING_E_DISCONNECTED;
+        sysvring_sender *mine = NULL;
+        bad |= sysvring_sender_open(ch, &mine) != 0;
+        bad |= sysvring_send(mine, &s, sizeof s) != 0;
+        bad |= sysvring_sender_close(mine) != 0;
+        bad |= sysvring_sender_close(tx) != 0;
+        bad |= sysvring_receiver_close(rx) != 0;
+        bad |= sysvring_channel_close(ch) != 0; /* not the owner here: no removal */
+        _exit(bad);
+    }
+    int status = -1;
+    waitpid(pid, &status, 0);
+    EXPECT(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0);
+    Sample got;
+    EXPECT(sysvring_recv_timeout(rx, &got, sizeof got, SYSVRING_FOREVER), 0);
+    EXPECT(sample_ok(&got, 5), 1);
+    sysvring_stats st;
+    EXPECT(sysvring_stats_get(ch, &st, sizeof st), 0);
+    EXPECT(st.senders == 1 && st.receivers == 1, 1);
+    EXPECT(sysvring_sender_close(tx), 0);
+    EXPECT(sysvring_receiver_close(rx), 0);
+    EXPECT(sysvring_channel_close(ch), 0);
+    EXPECT(sysvring_open(&o, &ch), SYSVRING_E_NOT_FOUND);
 }
 
 /* A header word by offset (ring/layout.rs `Header`: the version is at 8). */
@@ -442,8 +638,17 @@ static void setup_errors(int32_t k_raw, int32_t k_hdr, int32_t k_big, int32_t k_
     int id = shmget(k_raw, 1 << 20, IPC_CREAT | IPC_EXCL | 0600);
     assert(id >= 0);
     options_for(&o, k_raw);
-    o.open_timeout_ms = 20;
+    o.open_timeout_us = 20000;
     EXPECT(sysvring_open(&o, &ch), SYSVRING_E_NOT_READY);
+    o.open_timeout_us = 0; /* do not wait */
+    EXPECT(sysvring_open(&o, &ch), SYSVRING_E_NOT_READY);
+    /* Version 1 of the options (80 bytes, open_timeout_ms where reserved is). */
+    o.struct_size = 80;
+    o.reserved = 20;
+    EXPECT(sysvring_open(&o, &ch), SYSVRING_E_NOT_READY);
+    o.struct_size = sizeof o;
+    o.reserved = 0;
+    o.open_timeout_us = 20000;
     char *raw = shmat(id, NULL, 0);
     assert(raw != (void *)-1);
     memset(raw, 0xAB, 4096);
@@ -513,6 +718,8 @@ int main(int argc, char **argv) {
         for (int i = 0; i < 8; i++) k[i] = (int32_t)strtol(argv[2 + i], NULL, 0);
         operations(k[0], SYSVRING_TRANSPORT_SHM);
         operations(k[1], SYSVRING_TRANSPORT_MSGQ);
+        forked(k[0], SYSVRING_TRANSPORT_SHM);
+        forked(k[1], SYSVRING_TRANSPORT_MSGQ);
         bad_arguments(k[2]);
         bad_types();
         setup_errors(k[3], k[4], k[5], k[6]);

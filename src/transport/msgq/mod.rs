@@ -64,6 +64,12 @@ pub(crate) struct MsgqShared {
     capacity: u64,
     own: Ownership,
     dropped: AtomicU64,
+    /// Messages this process sent and received through the channel: the queue has
+    /// no shared word to count in, and a semaphore would cost a system call per
+    /// message, so the counts are process-local (one relaxed add per message, beside
+    /// the `msgsnd`/`msgrcv` it counts).
+    sent: AtomicU64,
+    received: AtomicU64,
     /// Process-local: whether a peer of the other side (senders, receivers) was ever
     /// seen connected.
     seen_peers: [AtomicBool; 2],
@@ -81,6 +87,16 @@ impl MsgqShared {
     /// Frames dropped because they had the wrong size (a foreign or hostile sender).
     pub(crate) fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Messages this process sent through the channel.
+    pub(crate) fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    /// Messages this process received from the channel.
+    pub(crate) fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
     }
 
     /// Whether this process created the channel and will remove it on drop.
@@ -138,7 +154,10 @@ impl MsgqShared {
     /// Sends one frame without blocking: `Ok(true)` sent, `Ok(false)` full.
     pub(crate) fn try_send_bytes(&self, bytes: &[u8]) -> Result<bool, ()> {
         match self.queue.send(DATA, bytes, true) {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                self.sent.fetch_add(1, Ordering::Relaxed);
+                Ok(true)
+            }
             Err(e) if e.is_would_block() => Ok(false),
             Err(_) => Err(()),
         }
@@ -152,7 +171,10 @@ impl MsgqShared {
         // the call reports empty and the next one goes on.
         for _ in 0..MAX_DROPS_PER_CALL {
             match self.queue.recv(buf, RecvSelect::Type(DATA), true) {
-                Ok((_, n)) if n == buf.len() => return Ok(true),
+                Ok((_, n)) if n == buf.len() => {
+                    self.received.fetch_add(1, Ordering::Relaxed);
+                    return Ok(true);
+                }
                 Ok(_) => {
                     self.dropped.fetch_add(1, Ordering::Relaxed);
                 }

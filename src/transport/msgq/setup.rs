@@ -152,6 +152,8 @@ impl MsgqShared {
             capacity: effective,
             own: Ownership::new(true),
             dropped: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            received: AtomicU64::new(0),
             seen_peers: [AtomicBool::new(false), AtomicBool::new(false)],
         })
     }
@@ -190,6 +192,15 @@ impl MsgqShared {
             });
         }
         let kind = RingKind::from_raw(h.kind).ok_or(Error::NotSysvring)?;
+        // The type before the layout (as the ring does): the error names it.
+        if h.fingerprint != expect.fingerprint {
+            return Err(Error::TypeMismatch {
+                expected: expect.fingerprint,
+                found: h.fingerprint,
+                expected_name: expect.type_name.clone(),
+                found_name: String::new(),
+            });
+        }
         if let Some(k) = expect.kind {
             if k != kind {
                 return Err(Error::LayoutMismatch {
@@ -204,14 +215,6 @@ impl MsgqShared {
                 field: "element size",
                 expected: expect.elem_size as u64,
                 found: h.elem_size,
-            });
-        }
-        if h.fingerprint != expect.fingerprint {
-            return Err(Error::TypeMismatch {
-                expected: expect.fingerprint,
-                found: h.fingerprint,
-                expected_name: expect.type_name.clone(),
-                found_name: String::new(),
             });
         }
         let capacity = h.capacity;
@@ -245,6 +248,8 @@ impl MsgqShared {
             capacity,
             own: Ownership::new(false),
             dropped: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            received: AtomicU64::new(0),
             seen_peers: [AtomicBool::new(false), AtomicBool::new(false)],
         })
     }

@@ -183,6 +183,16 @@ pub(crate) fn validate(v: &HeaderValues, e: &Expect, segsz: u64) -> Result<Geome
             u64::from(v.transport),
         ));
     }
+    // The type first: another type usually has another size too, and the error
+    // should name both types rather than report a size.
+    if v.fingerprint != e.fingerprint {
+        return Err(Error::TypeMismatch {
+            expected: e.fingerprint,
+            found: v.fingerprint,
+            expected_name: e.type_name.clone(),
+            found_name: decode_type_name(&v.type_name),
+        });
+    }
     let kind = RingKind::from_raw(v.kind).ok_or(mismatch(
         "flavor",
         e.kind.map_or(0, |k| k as u64),
@@ -202,14 +212,6 @@ pub(crate) fn validate(v: &HeaderValues, e: &Expect, segsz: u64) -> Result<Geome
             e.elem_align as u64,
             v.elem_align,
         ));
-    }
-    if v.fingerprint != e.fingerprint {
-        return Err(Error::TypeMismatch {
-            expected: e.fingerprint,
-            found: v.fingerprint,
-            expected_name: e.type_name.clone(),
-            found_name: decode_type_name(&v.type_name),
-        });
     }
     if let Some(c) = e.capacity {
         if c != v.limit {
