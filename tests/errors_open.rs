@@ -144,7 +144,7 @@ fn layout_mismatch_for_a_type_of_another_size(t: Transport) {
     }
     // The same fingerprint pinned on both sides: the sizes still have to agree.
     let ch = create_unique::<u64>(TAG, |b| b.transport(t).fingerprint(0xfeed));
-    let pinned = |r: Result<Channel<u32>, Error>| layout_mismatch(r, "element size");
+    let pinned = |r: Result<AnyChannel<u32>, Error>| layout_mismatch(r, "element size");
     assert_eq!(
         pinned(
             Builder::<u32>::new(ch.key())
