@@ -10,7 +10,7 @@ use super::{Receiver, Sender};
 use crate::error::Error;
 use crate::options::{Flavor, Spin, Stats, Transport};
 use crate::sys::Key;
-use crate::transport::Shared;
+use crate::transport::Objects;
 
 /// A created or opened channel. By itself neither a sender nor a receiver: make those
 /// with [`Channel::sender`] and [`Channel::receiver`].
@@ -18,7 +18,7 @@ use crate::transport::Shared;
 /// The creator's handle owns the kernel objects: they are removed when it and every
 /// sender and receiver made from it are dropped (or at [`Channel::remove`]).
 pub struct AnyChannel<T> {
-    shared: Shared,
+    shared: Objects,
     flavor: Flavor,
     spin: Spin,
     _t: PhantomData<fn(T) -> T>,
@@ -37,7 +37,7 @@ impl<T> fmt::Debug for AnyChannel<T> {
 }
 
 impl<T> AnyChannel<T> {
-    pub(super) fn new(shared: Shared, flavor: Flavor, spin: Spin) -> AnyChannel<T> {
+    pub(super) fn new(shared: Objects, flavor: Flavor, spin: Spin) -> AnyChannel<T> {
         AnyChannel {
             shared,
             flavor,

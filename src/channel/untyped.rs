@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::options::{Flavor, Spin, Stats, Transport};
 use crate::ring::layout::{Geometry, RingKind, MAX_CAPACITY};
 use crate::sys::{self, Key};
-use crate::transport::{self, Deadline, Expect, RecvEnd, SendEnd, Shared, TryError, WaitError};
+use crate::transport::{self, Deadline, Expect, Objects, RecvEnd, SendEnd, TryError, WaitError};
 
 pub use crate::transport::TypeTag;
 
@@ -62,7 +62,7 @@ fn check_capacity(capacity: Option<u64>) -> Result<(), Error> {
 
 impl Spec {
     /// Creates the channel's kernel objects (`IPC_CREAT | IPC_EXCL`).
-    pub(crate) fn create_shared(&self) -> Result<(Shared, Flavor), Error> {
+    pub(crate) fn create_shared(&self) -> Result<(Objects, Flavor), Error> {
         check_capacity(self.capacity)?;
         let flavor = self.flavor.unwrap_or_default();
         let kind = RingKind::from(flavor);
@@ -81,12 +81,12 @@ impl Spec {
             Transport::ShmRing | Transport::Auto => "shmget",
         };
         sys::validate_mode(first_call, self.mode)?;
-        let shared = Shared::create(self.key, geo, self.transport, self.mode, &self.ty)?;
+        let shared = Objects::create(self.key, geo, self.transport, self.mode, &self.ty)?;
         Ok((shared, flavor))
     }
 
     /// Opens and validates the channel another process created.
-    pub(crate) fn open_shared(&self) -> Result<(Shared, Flavor), Error> {
+    pub(crate) fn open_shared(&self) -> Result<(Objects, Flavor), Error> {
         check_capacity(self.capacity)?;
         let expect = Expect {
             kind: self.flavor.map(RingKind::from),
@@ -97,14 +97,14 @@ impl Spec {
             type_name: self.ty.name.clone(),
             trusted: self.trusted.clone(),
         };
-        let shared = Shared::open(self.key, &expect, self.open_timeout)?;
+        let shared = Objects::open(self.key, &expect, self.open_timeout)?;
         let flavor = Flavor::from(shared.kind());
         Ok((shared, flavor))
     }
 
     /// Opens the channel when it exists, creates it otherwise (`IPC_EXCL` decides a
     /// race); `true` when this call created it.
-    pub(crate) fn open_or_create_shared(&self) -> Result<((Shared, Flavor), bool), Error> {
+    pub(crate) fn open_or_create_shared(&self) -> Result<((Objects, Flavor), bool), Error> {
         transport::open_or_create(
             self.key.is_private(),
             || self.open_shared(),
@@ -137,7 +137,7 @@ impl Spec {
             .map(|((s, _), created)| (self.wrap(s), created))
     }
 
-    fn wrap(&self, shared: Shared) -> UntypedChannel {
+    fn wrap(&self, shared: Objects) -> UntypedChannel {
         UntypedChannel {
             shared,
             elem_size: self.elem_size,
@@ -147,7 +147,7 @@ impl Spec {
 
 /// A created or opened channel of run-time-sized elements.
 pub struct UntypedChannel {
-    shared: Shared,
+    shared: Objects,
     elem_size: usize,
 }
 

@@ -446,6 +446,22 @@ impl Geometry {
     }
 }
 
+/// The smallest segment a ring layout has (an SPSC ring of one empty slot).
+pub fn min_ring_size() -> u64 {
+    [(RingKind::Spsc, 1), (RingKind::Mpmc, 2)]
+        .into_iter()
+        .filter_map(|(k, n)| Geometry::new(k, n, 0, 1))
+        .map(|g| g.total_size as u64)
+        .min()
+        .unwrap_or((CONTROL_OFFSET + size_of::<Control>()) as u64)
+}
+
+/// Whether a segment of `size` bytes may hold a ring: every ring is created with its
+/// layout's exact total size, at least [`min_ring_size`], a multiple of 8.
+pub fn ring_size_plausible(size: u64) -> bool {
+    size >= min_ring_size() && size % 8 == 0
+}
+
 /// A stable 64-bit FNV-1a hash; used for type fingerprints.
 pub const fn fnv1a(bytes: &[u8], mut h: u64) -> u64 {
     let mut i = 0;

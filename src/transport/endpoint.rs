@@ -15,10 +15,15 @@ use crate::sys::Key;
 
 use super::exclusive::Exclusive;
 use super::link::{Look, QueueEnd, RingEnd};
-use super::{Deadline, Shared, Side, TryError, WaitError};
+use super::objects::Objects;
+use super::terms::{Deadline, Side, TryError, WaitError};
 
 /// The sending endpoint of a channel.
+///
+/// The SPSC variant is the largest (the biased lock keeps its owner's flag on a
+/// cache line of its own): boxing it would add a pointer chase to every message.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum SendEnd<T> {
     /// SPSC ring: the producer.
     Spsc(RingEnd<Exclusive<Producer<T>>>),
@@ -28,8 +33,9 @@ pub(crate) enum SendEnd<T> {
     Msgq(QueueEnd),
 }
 
-/// The receiving endpoint of a channel.
+/// The receiving endpoint of a channel (sized as [`SendEnd`]).
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum RecvEnd<T> {
     /// SPSC ring: the consumer.
     Spsc(RingEnd<Exclusive<Consumer<T>>>),
@@ -51,7 +57,7 @@ macro_rules! each {
     };
 }
 
-impl Shared {
+impl Objects {
     /// Connects a sender in this process (`SEM_UNDO` registration; SPSC takes the
     /// exclusive role).
     ///
@@ -59,7 +65,7 @@ impl Shared {
     /// `RoleTaken`, `Removed`, or `Os`.
     pub(crate) fn sender<T: Pod>(&self, spin: Spin) -> Result<SendEnd<T>, Error> {
         Ok(match self {
-            Shared::Shm(s) => match s.ring.geometry().kind {
+            Objects::Shm(s) => match s.ring.geometry().kind {
                 RingKind::Spsc => SendEnd::Spsc(RingEnd::connect(s, Side::Send, spin, |s| {
                     // SAFETY: we hold the sender role (exclusive) and the geometry was
                     // computed (create) or validated (open) for T.
@@ -74,7 +80,7 @@ impl Shared {
                     })?)
                 }
             },
-            Shared::Msgq(m) => SendEnd::Msgq(QueueEnd::connect(m, Side::Send, spin)?),
+            Objects::Msgq(m) => SendEnd::Msgq(QueueEnd::connect(m, Side::Send, spin)?),
         })
     }
 
@@ -84,7 +90,7 @@ impl Shared {
     /// `RoleTaken`, `Removed`, or `Os`.
     pub(crate) fn receiver<T: Pod>(&self, spin: Spin) -> Result<RecvEnd<T>, Error> {
         Ok(match self {
-            Shared::Shm(s) => match s.ring.geometry().kind {
+            Objects::Shm(s) => match s.ring.geometry().kind {
                 RingKind::Spsc => RecvEnd::Spsc(RingEnd::connect(s, Side::Recv, spin, |s| {
                     // SAFETY: we hold the receiver role and the geometry matches T.
                     Exclusive::new(unsafe { Consumer::new(s.ring) })
@@ -98,7 +104,7 @@ impl Shared {
                     })?)
                 }
             },
-            Shared::Msgq(m) => RecvEnd::Msgq(QueueEnd::connect(m, Side::Recv, spin)?),
+            Objects::Msgq(m) => RecvEnd::Msgq(QueueEnd::connect(m, Side::Recv, spin)?),
         })
     }
 }

@@ -11,19 +11,18 @@
 //! attachment, even one that only reads.
 
 use std::io;
-use std::mem::size_of;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::options::{Flavor, Stats, Transport};
 use crate::ring::layout::{
-    Control, Geometry, Header, RingKind, CONTROL_OFFSET, MAGIC, STATE_READY, VERSION,
+    ring_size_plausible, Control, Header, RingKind, CONTROL_OFFSET, MAGIC, STATE_READY, VERSION,
 };
 use crate::sync::Ordering;
 use crate::sys::{self, ipc_entries, IpcEntry, IpcKind, Key, MsgQueue, SemSet, Shm};
 
-use super::msgq::{self, MsgqShared};
+use super::msgq::{self, MsgqObjects};
+use super::setup::Expect;
 use super::shm;
-use super::Expect;
 
 /// One sysvring channel found on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +110,7 @@ pub(crate) fn ring_stats(c: &Control, sems: Option<&SemSet>) -> Stats {
 
 /// An open message-queue channel's counters: the live counts, and the messages this
 /// process sent and received and the frames it dropped (reported as `skipped`).
-pub(crate) fn msgq_stats(m: &MsgqShared) -> Stats {
+pub(crate) fn msgq_stats(m: &MsgqObjects) -> Stats {
     let val = |n| m.sems.get_val(n).map(|v| v as u32).unwrap_or(0);
     Stats {
         sent: m.sent(),
@@ -226,22 +225,6 @@ impl Tables {
             sem: ipc_entries(IpcKind::Sem)?,
         })
     }
-}
-
-/// The smallest segment a ring layout has (an SPSC ring of one empty slot).
-pub(crate) fn min_ring_size() -> u64 {
-    [(RingKind::Spsc, 1), (RingKind::Mpmc, 2)]
-        .into_iter()
-        .filter_map(|(k, n)| Geometry::new(k, n, 0, 1))
-        .map(|g| g.total_size as u64)
-        .min()
-        .unwrap_or((CONTROL_OFFSET + size_of::<Control>()) as u64)
-}
-
-/// Whether a segment of `size` bytes may hold a ring: every ring is created with its
-/// layout's exact total size, at least [`min_ring_size`], a multiple of 8.
-pub(crate) fn ring_size_plausible(size: u64) -> bool {
-    size >= min_ring_size() && size % 8 == 0
 }
 
 /// Whether the segment of row `row` may be a ring, decided from `/proc/sysvipc`

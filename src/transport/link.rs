@@ -15,9 +15,9 @@ use crate::options::Spin;
 use crate::ring::layout::RingKind;
 use crate::sys;
 
-use super::msgq::MsgqShared;
-use super::shm::{Hot, ShmShared};
-use super::{Deadline, Side, TryError, WaitError};
+use super::msgq::MsgqObjects;
+use super::shm::{Hot, ShmObjects};
+use super::terms::{Deadline, Side, TryError, WaitError};
 
 /// How often a handle re-reads the kernel's live counts on a failing non-blocking
 /// call (the mirror in shared memory covers clean disconnects at once; this covers a
@@ -120,7 +120,7 @@ pub(crate) struct RingEnd<Q> {
     pub(super) q: Q,
     /// Points into `shm`'s mapping, which the `Arc` beside it keeps alive.
     hot: Hot,
-    pub(super) shm: Arc<ShmShared>,
+    pub(super) shm: Arc<ShmObjects>,
     pub(super) link: Link,
 }
 
@@ -128,15 +128,15 @@ impl<Q> RingEnd<Q> {
     /// Registers `side` and makes the algorithm's handle with `make` (after the role
     /// is taken).
     pub(super) fn connect(
-        shm: &Arc<ShmShared>,
+        shm: &Arc<ShmObjects>,
         side: Side,
         spin: Spin,
-        make: impl FnOnce(&ShmShared) -> Q,
+        make: impl FnOnce(&ShmObjects) -> Q,
     ) -> Result<RingEnd<Q>, Error> {
         let exclusive = shm.ring.geometry().kind == RingKind::Spsc;
         shm.connect(side, exclusive)?;
         let link = Link::new(side, spin, exclusive);
-        // SAFETY: the `Hot` is stored beside the `Arc<ShmShared>` it points into and
+        // SAFETY: the `Hot` is stored beside the `Arc<ShmObjects>` it points into and
         // never leaves this struct, so it is never used after the mapping is gone.
         let hot = unsafe { shm.hot(side) };
         Ok(RingEnd {
@@ -169,7 +169,7 @@ impl<Q> RingEnd<Q> {
 
     /// One non-blocking ring operation, linearizable within a bound: `attempt`, and
     /// while it fails because a live peer of the other side is mid-operation on the
-    /// slot this side needs, a bounded wait for it (`ShmShared::settle`) and another
+    /// slot this side needs, a bounded wait for it (`ShmObjects::settle`) and another
     /// attempt, at most [`SETTLE_RETRIES`] times; wakes the other side on success.
     #[inline]
     pub(super) fn try_now<R>(&self, mut attempt: impl FnMut() -> Option<R>) -> Option<R> {
@@ -264,13 +264,13 @@ impl<Q> Drop for RingEnd<Q> {
 /// An endpoint on a message queue.
 #[derive(Debug)]
 pub(crate) struct QueueEnd {
-    pub(super) msgq: Arc<MsgqShared>,
+    pub(super) msgq: Arc<MsgqObjects>,
     pub(super) link: Link,
 }
 
 impl QueueEnd {
     pub(super) fn connect(
-        msgq: &Arc<MsgqShared>,
+        msgq: &Arc<MsgqObjects>,
         side: Side,
         spin: Spin,
     ) -> Result<QueueEnd, Error> {

@@ -12,8 +12,9 @@
 
 use std::ptr;
 
+use super::endpoint::{RecvEnd, SendEnd};
 use super::link::Look;
-use super::{Deadline, RecvEnd, SendEnd, TryError, WaitError};
+use super::terms::{Deadline, TryError, WaitError};
 
 /// Copies `src` into a slot payload.
 ///

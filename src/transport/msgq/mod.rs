@@ -27,7 +27,8 @@ use crate::error::Error;
 use crate::ring::layout::RingKind;
 use crate::sys::{Key, MsgQueue, RecvSelect, SemSet};
 
-use super::{Ownership, Side};
+use super::setup::Ownership;
+use super::terms::Side;
 
 /// Wrong-sized frames one non-blocking receive drops at most.
 const MAX_DROPS_PER_CALL: usize = 64;
@@ -56,7 +57,7 @@ pub(crate) const NSEMS: u16 = 25;
 
 /// Process-local state of one message-queue channel.
 #[derive(Debug)]
-pub(crate) struct MsgqShared {
+pub(crate) struct MsgqObjects {
     pub(crate) sems: SemSet,
     pub(crate) queue: MsgQueue,
     pub(crate) key: Key,
@@ -75,7 +76,7 @@ pub(crate) struct MsgqShared {
     seen_peers: [AtomicBool; 2],
 }
 
-impl MsgqShared {
+impl MsgqObjects {
     pub(crate) fn capacity(&self) -> u64 {
         self.capacity
     }
@@ -112,7 +113,7 @@ impl MsgqShared {
     /// Removes the queue (and the messages still in it) and the semaphore set now.
     pub(crate) fn remove(&self) -> Result<(), Error> {
         self.disown();
-        super::removed([self.queue.remove(), self.sems.remove()])
+        super::setup::removed([self.queue.remove(), self.sems.remove()])
     }
 
     pub(crate) fn connect(&self, side: Side, exclusive: bool) -> Result<(), Error> {
@@ -120,7 +121,7 @@ impl MsgqShared {
             Side::Send => (S_SENDERS, S_SENDER_ROLE, S_EVER_SENDERS),
             Side::Recv => (S_RECEIVERS, S_RECEIVER_ROLE, S_EVER_RECEIVERS),
         };
-        super::register(&self.sems, count, role, exclusive)?;
+        super::presence::register(&self.sems, count, role, exclusive)?;
         self.sems.set_val(ever, 1)?;
         Ok(())
     }
@@ -130,7 +131,7 @@ impl MsgqShared {
             Side::Send => (S_SENDERS, S_SENDER_ROLE),
             Side::Recv => (S_RECEIVERS, S_RECEIVER_ROLE),
         };
-        super::unregister(&self.sems, count, role, exclusive);
+        super::presence::unregister(&self.sems, count, role, exclusive);
     }
 
     /// Whether a peer of the other side may still act (see the ring's `peers_alive`).
@@ -192,7 +193,7 @@ impl MsgqShared {
     }
 }
 
-impl Drop for MsgqShared {
+impl Drop for MsgqObjects {
     fn drop(&mut self) {
         if self.own.removes_on_drop() {
             let _ = self.remove();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 use crate::ring::layout::{RingKind, VERSION};
 use crate::sys::{self, Key, Limits, MsgQueue, SemSet, Shm};
-use crate::transport::{Expect, Ownership};
+use crate::transport::setup::{Expect, Ownership};
 
 use super::*;
 
@@ -73,7 +73,7 @@ pub(crate) fn read_header(sems: &SemSet) -> Option<MsgqHeader> {
     })
 }
 
-impl MsgqShared {
+impl MsgqObjects {
     /// Checks that `T` of `elem_size` bytes fits one message on this host.
     pub(crate) fn check_size(elem_size: usize) -> Result<(), Error> {
         // Not a channel object: a missing file is no `NotFound` of ours, so no errno
@@ -95,7 +95,7 @@ impl MsgqShared {
         elem_size: usize,
         fingerprint: u64,
         mode: u32,
-    ) -> Result<MsgqShared, Error> {
+    ) -> Result<MsgqObjects, Error> {
         Self::check_size(elem_size)?;
         // One key names one channel: refuse when a ring segment already lives there.
         if !key.is_private() && Shm::open(key).is_ok() {
@@ -144,7 +144,7 @@ impl MsgqShared {
         // Ready last: an opener validates nothing before it sees this.
         sems.set_val(S_STATE as u16, i32::from(STATE_READY))
             .map_err(|e| fail(e.into()))?;
-        Ok(MsgqShared {
+        Ok(MsgqObjects {
             sems,
             queue,
             key,
@@ -160,7 +160,7 @@ impl MsgqShared {
 
     /// Opens the message-queue channel at `key`: waits (bounded) for Ready, then
     /// validates magic, version, flavor, element size and fingerprint.
-    pub(crate) fn open(key: Key, expect: &Expect, timeout: Duration) -> Result<MsgqShared, Error> {
+    pub(crate) fn open(key: Key, expect: &Expect, timeout: Duration) -> Result<MsgqObjects, Error> {
         let sems = match SemSet::open(key) {
             // Only a queue at the key: a plain (non-sysvring) message queue.
             Err(e) if e.is_not_found() && MsgQueue::open(key).is_ok() => {
@@ -240,7 +240,7 @@ impl MsgqShared {
         if qst.perm.cuid != sst.perm.cuid {
             return Err(Error::PermissionDenied);
         }
-        Ok(MsgqShared {
+        Ok(MsgqObjects {
             sems,
             queue,
             key,

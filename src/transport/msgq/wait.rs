@@ -5,11 +5,11 @@
 use std::time::{Duration, Instant};
 
 use crate::options::Spin;
-use crate::transport::{Deadline, Side, WaitError, SLICE};
+use crate::transport::terms::{Deadline, Side, WaitError, SLICE};
 
-use super::MsgqShared;
+use super::MsgqObjects;
 
-impl MsgqShared {
+impl MsgqObjects {
     /// Polls `attempt` until it succeeds, the deadline passes or the other side is
     /// gone: spin per `spin`, then sleep between polls with a bounded backoff.
     pub(crate) fn wait<R>(

@@ -23,7 +23,8 @@ use crate::ring::RawRing;
 use crate::sync::{fence, AtomicU32, Ordering};
 use crate::sys::{self, Attachment, Key, SemOp, SemSet};
 
-use super::{Ownership, Side};
+use super::setup::Ownership;
+use super::terms::Side;
 
 pub(crate) const ITEMS: u16 = 0;
 pub(crate) const SPACE: u16 = 1;
@@ -39,7 +40,7 @@ pub(crate) const TRANSPORT_SHM: u32 = 1;
 /// Process-local state of one shared-memory channel: the mapping, the semaphore set
 /// and a validated copy of the geometry.
 #[derive(Debug)]
-pub(crate) struct ShmShared {
+pub(crate) struct ShmObjects {
     att: Attachment,
     pub(crate) sems: SemSet,
     pub(crate) ring: RawRing,
@@ -49,7 +50,7 @@ pub(crate) struct ShmShared {
     claimer: std::sync::Mutex<Option<recovery::Registration>>,
 }
 
-impl ShmShared {
+impl ShmObjects {
     /// Messages in the ring now (clamped: indices are untrusted).
     pub(crate) fn len(&self) -> u64 {
         let c = self.control();
@@ -86,7 +87,7 @@ impl ShmShared {
     pub(crate) fn remove(&self) -> Result<(), Error> {
         self.control().closed.store(1, Ordering::SeqCst);
         self.disown();
-        super::removed([self.sems.remove(), self.att.shm().remove()])
+        super::setup::removed([self.sems.remove(), self.att.shm().remove()])
     }
 
     /// Registers a sender or receiver: the live count (and, for SPSC, the role) taken
@@ -100,7 +101,7 @@ impl ShmShared {
             Side::Send => (SENDERS, SENDER_ROLE),
             Side::Recv => (RECEIVERS, RECEIVER_ROLE),
         };
-        super::register(&self.sems, count, role, exclusive)?;
+        super::presence::register(&self.sems, count, role, exclusive)?;
         let (live, ever) = match side {
             Side::Send => (&c.senders, &c.ever_senders),
             Side::Recv => (&c.receivers, &c.ever_receivers),
@@ -122,7 +123,7 @@ impl ShmShared {
             Side::Recv => (RECEIVERS, RECEIVER_ROLE, &c.receivers),
         };
         let _ = live.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
-        super::unregister(&self.sems, count, role, exclusive);
+        super::presence::unregister(&self.sems, count, role, exclusive);
         // Wake every sleeper of the other side (and of ours: MPMC peers of the same
         // side do not care, but a wake-up costs them only a re-check).
         self.wake_all(side.other());
@@ -157,7 +158,7 @@ impl ShmShared {
     ///
     /// # Safety
     /// The `Hot` points into this channel's mapping: it must not be used after `self`
-    /// is dropped (an endpoint keeps the `Arc<ShmShared>` it came from beside it).
+    /// is dropped (an endpoint keeps the `Arc<ShmObjects>` it came from beside it).
     pub(crate) unsafe fn hot(&self, side: Side) -> Hot {
         let c = self.control();
         let (live, ever) = match side {
@@ -195,10 +196,10 @@ impl ShmShared {
 /// once when the handle is made, so a send or receive goes straight to them (no
 /// dispatch on the transport or the side, no offset arithmetic).
 ///
-/// The pointers point into the segment mapped by the [`ShmShared`] they came from:
-/// a `Hot` must only be used while that `ShmShared` is alive. [`ShmShared::hot`] is
+/// The pointers point into the segment mapped by the [`ShmObjects`] they came from:
+/// a `Hot` must only be used while that `ShmObjects` is alive. [`ShmObjects::hot`] is
 /// `unsafe` for that reason; a ring endpoint (`link::RingEnd`) keeps the
-/// `Arc<ShmShared>` beside its `Hot`.
+/// `Arc<ShmObjects>` beside its `Hot`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Hot {
     peers_live: NonNull<AtomicU32>,
@@ -220,7 +221,7 @@ impl Hot {
     fn word(&self, p: NonNull<AtomicU32>) -> &AtomicU32 {
         // SAFETY: `p` points to an atomic of the control block of a mapped segment,
         // aligned (it came from a reference), and the mapping outlives `self` (the
-        // contract of `Hot`: its ShmShared, which holds the attachment, is alive).
+        // contract of `Hot`: its ShmObjects, which holds the attachment, is alive).
         unsafe { p.as_ref() }
     }
 
@@ -234,7 +235,7 @@ impl Hot {
     }
 
     /// After publishing: whether a sleeper of the other side is registered, so the
-    /// caller must post ([`ShmShared::wake_all`]). Zero syscalls while nobody sleeps.
+    /// caller must post ([`ShmObjects::wake_all`]). Zero syscalls while nobody sleeps.
     #[inline]
     pub(crate) fn sleepers(&self) -> bool {
         // SYNC(waiters): a Dekker pair with the registration in `wait`: either the
@@ -254,7 +255,7 @@ impl Hot {
     }
 }
 
-impl Drop for ShmShared {
+impl Drop for ShmObjects {
     fn drop(&mut self) {
         self.release_tag();
         if self.own.removes_on_drop() {

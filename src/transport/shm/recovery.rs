@@ -13,7 +13,7 @@
 //!   queue at most one slice, 100 ms); a receiver that finds every sender gone skips
 //!   dead claims at once to drain what is behind them.
 //! - Non-blocking calls that find the slot they need held by a live claimer of the
-//!   other side wait for it, at most [`SETTLE`] ([`ShmShared::settle`]), so that
+//!   other side wait for it, at most [`SETTLE`] ([`ShmObjects::settle`]), so that
 //!   `try_recv` does not say `Empty` while a completed `send` waits behind a message
 //!   being published, nor `try_send` say `Full` while a slot is being read.
 
@@ -25,11 +25,11 @@ use crate::ring::layout::RingKind;
 use crate::ring::mpmc::{self, Held, Next};
 use crate::sync::Ordering;
 use crate::sys;
-use crate::transport::Side;
+use crate::transport::terms::Side;
 
-use super::ShmShared;
+use super::ShmObjects;
 
-/// Spins of [`ShmShared::settle`] before it checks whether the claimer died and
+/// Spins of [`ShmObjects::settle`] before it checks whether the claimer died and
 /// starts yielding.
 const SETTLE_SPINS: u32 = 64;
 
@@ -41,10 +41,10 @@ const SETTLE_SPINS: u32 = 64;
 /// this wait, for as long as it stays stopped.
 pub(super) const SETTLE: Duration = Duration::from_millis(50);
 
-/// How long [`ShmShared::settle`] yields before it naps.
+/// How long [`ShmObjects::settle`] yields before it naps.
 const SETTLE_YIELD: Duration = Duration::from_micros(50);
 
-/// One nap of [`ShmShared::settle`].
+/// One nap of [`ShmObjects::settle`].
 const SETTLE_NAP: Duration = Duration::from_micros(20);
 
 /// The claimer-table entry a process holds in one channel, and the fork generation it
@@ -56,7 +56,7 @@ pub(crate) struct Registration {
     fork_gen: u64,
 }
 
-impl ShmShared {
+impl ShmObjects {
     /// The tag this process claims MPMC slots with: its claimer-table entry, taken on
     /// first use and kept until the channel is dropped (shared by every handle of the
     /// process).

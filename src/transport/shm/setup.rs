@@ -7,19 +7,20 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::ring::layout::{
-    Control, Geometry, Header, HeaderValues, RingKind, CONTROL_OFFSET, MAGIC, STATE_INIT,
-    STATE_READY, VERSION,
+    ring_size_plausible, Control, Geometry, Header, HeaderValues, RingKind, CONTROL_OFFSET, MAGIC,
+    STATE_INIT, STATE_READY, VERSION,
 };
 use crate::ring::mpmc::Mpmc;
 use crate::ring::RawRing;
 use crate::sync::Ordering;
 use crate::sys::{self, Key, SemSet, Shm};
 
-use super::{ShmShared, NSEMS, TRANSPORT_SHM};
+use super::{ShmObjects, NSEMS, TRANSPORT_SHM};
 use crate::message::{decode_type_name, encode_type_name};
-use crate::transport::{inspect, mismatch, Expect, Ownership, TypeTag};
 
-impl ShmShared {
+use crate::transport::setup::{mismatch, Expect, Ownership, TypeTag};
+
+impl ShmObjects {
     /// Creates the segment (`IPC_EXCL`) and its semaphore set, fills the header and
     /// publishes `Ready` last.
     pub(crate) fn create(
@@ -27,7 +28,7 @@ impl ShmShared {
         geo: Geometry,
         mode: u32,
         ty: &TypeTag,
-    ) -> Result<ShmShared, Error> {
+    ) -> Result<ShmObjects, Error> {
         // One key names one channel: refuse when a message-queue channel's set is there.
         if !key.is_private() && SemSet::open(key).is_ok() {
             return Err(Error::AlreadyExists);
@@ -48,7 +49,7 @@ impl ShmShared {
             return Err(cleanup(e.into()));
         }
         // SAFETY: the attachment maps total_size bytes (we created it with that size),
-        // page-aligned, and stays mapped as long as ShmShared lives.
+        // page-aligned, and stays mapped as long as ShmObjects lives.
         let ring =
             unsafe { RawRing::new(NonNull::new(att.as_ptr()).expect("shmat is non-null"), geo) };
         let me = sys::current_pid();
@@ -80,7 +81,7 @@ impl ShmShared {
         // `open` polls): every header field and slot stamp above is visible to an
         // opener that sees Ready.
         h.state.store(STATE_READY, Ordering::Release);
-        Ok(ShmShared {
+        Ok(ShmObjects {
             att,
             sems,
             ring,
@@ -92,7 +93,7 @@ impl ShmShared {
 
     /// Opens the segment at `key`, waits (bounded) for `Ready`, validates every header
     /// field against `expect` and against the segment's real size.
-    pub(crate) fn open(key: Key, expect: &Expect, timeout: Duration) -> Result<ShmShared, Error> {
+    pub(crate) fn open(key: Key, expect: &Expect, timeout: Duration) -> Result<ShmObjects, Error> {
         let shm = Shm::open(key)?;
         let st = shm.stat()?;
         expect.check_creator(st.perm.cuid)?;
@@ -108,7 +109,7 @@ impl ShmShared {
         // whose creator is gone, or whose size no ring has, is someone else's (a
         // creator pid of 0 is one outside our pid namespace: unknown, so it may be).
         let creator_at_work =
-            || inspect::ring_size_plausible(st.size) && (st.cpid <= 0 || sys::pid_alive(st.cpid));
+            || ring_size_plausible(st.size) && (st.cpid <= 0 || sys::pid_alive(st.cpid));
         let start = Instant::now();
         let v = loop {
             let v = header.snapshot();
@@ -154,7 +155,7 @@ impl ShmShared {
         // whole segment; page alignment satisfies max(128, elem_align <= 4096).
         let ring =
             unsafe { RawRing::new(NonNull::new(att.as_ptr()).expect("shmat is non-null"), geo) };
-        Ok(ShmShared {
+        Ok(ShmObjects {
             att,
             sems,
             ring,

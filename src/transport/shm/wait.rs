@@ -1,16 +1,16 @@
 //! Waiting on a ring: spin, then sleep in bounded slices on the side's semaphore
 //! after registering as a waiter (the sleeper's half of the wake-up protocol; the
 //! publisher's half is [`Hot::sleepers`](super::Hot::sleepers) and
-//! [`ShmShared::wake_all`]).
+//! [`ShmObjects::wake_all`]).
 
 use std::time::{Duration, Instant};
 
 use crate::options::Spin;
 use crate::sync::{fence, AtomicU32, Ordering};
 use crate::sys::{self, SemOp};
-use crate::transport::{Deadline, Side, WaitError, SLICE};
+use crate::transport::terms::{Deadline, Side, WaitError, SLICE};
 
-use super::{ShmShared, ITEMS, SPACE};
+use super::{ShmObjects, ITEMS, SPACE};
 
 /// Polls between clock reads while spinning (the first read comes after as many).
 const CLOCK_EVERY: u64 = 64;
@@ -19,7 +19,7 @@ const YIELD_AFTER: u64 = 4096;
 /// Once yielding: one `sched_yield` per this many polls.
 const YIELD_EVERY: u64 = 64;
 
-impl ShmShared {
+impl ShmObjects {
     pub(super) fn waiters(&self, side: Side) -> (&AtomicU32, u16) {
         let c = self.control();
         match side {
