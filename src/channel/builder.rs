@@ -170,7 +170,7 @@ impl<T: Message> Builder<T> {
 
     /// Creates the channel (`IPC_CREAT | IPC_EXCL`). The returned handle owns it: the
     /// segment and semaphores are removed when it and every handle made from it are
-    /// dropped, or by [`Channel::remove`].
+    /// dropped, or by [`AnyChannel::remove`].
     ///
     /// # Errors
     /// `AlreadyExists` when the key is taken; `LayoutMismatch` for a capacity of 0 or

@@ -13,10 +13,10 @@ use crate::sys::Key;
 use crate::transport::Objects;
 
 /// A created or opened channel. By itself neither a sender nor a receiver: make those
-/// with [`Channel::sender`] and [`Channel::receiver`].
+/// with [`AnyChannel::sender`] and [`AnyChannel::receiver`].
 ///
 /// The creator's handle owns the kernel objects: they are removed when it and every
-/// sender and receiver made from it are dropped (or at [`Channel::remove`]).
+/// sender and receiver made from it are dropped (or at [`AnyChannel::remove`]).
 pub struct AnyChannel<T> {
     shared: Objects,
     flavor: Flavor,
@@ -132,7 +132,7 @@ impl<T> AnyChannel<T> {
     }
 
     /// Keeps the kernel objects after this process drops its handles (gives up
-    /// ownership); remove them later with [`Channel::remove`] or `sysvring rm`.
+    /// ownership); remove them later with [`AnyChannel::remove`] or `sysvring rm`.
     pub fn keep(&self) {
         self.shared.disown();
     }
