@@ -14,7 +14,9 @@ use crate::error::Error;
 use crate::options::{Flavor, Spin, Stats, Transport};
 use crate::ring::layout::{Geometry, RingKind, MAX_CAPACITY};
 use crate::sys::{self, Key};
-use crate::transport::{self, Deadline, Expect, Objects, RecvEnd, SendEnd, TryError, WaitError};
+use crate::transport::{
+    self, Bytes, BytesOut, Deadline, Expect, Heap, Objects, RecvEnd, SendEnd, TryError, WaitError,
+};
 
 pub use crate::transport::TypeTag;
 
@@ -263,7 +265,7 @@ impl UntypedSender {
     /// When `msg.len()` is not the element size (the caller checks it).
     pub fn try_send(&self, msg: &[u8]) -> Result<(), TryError> {
         assert_eq!(msg.len(), self.elem_size, "message of the element size");
-        self.end.try_send_bytes(msg)
+        self.end.try_put(&Bytes(msg))
     }
 
     /// Sends, waiting while the channel is full up to `timeout` (`None`: forever).
@@ -272,7 +274,7 @@ impl UntypedSender {
     /// When `msg.len()` is not the element size.
     pub fn send_timeout(&self, msg: &[u8], timeout: Option<Duration>) -> Result<(), WaitError> {
         assert_eq!(msg.len(), self.elem_size, "message of the element size");
-        self.end.send_bytes_until(msg, deadline(timeout))
+        self.end.put_until(&Bytes(msg), deadline(timeout))
     }
 
     /// Waits (up to `timeout`) for room, then lets `f` fill the message in place
@@ -284,7 +286,8 @@ impl UntypedSender {
         timeout: Option<Duration>,
         f: impl FnOnce(*mut u8),
     ) -> Result<(), WaitError> {
-        self.end.send_in_place(self.elem_size, deadline(timeout), f)
+        self.end
+            .put_in_place::<(), Heap>(self.elem_size, deadline(timeout), f)
     }
 }
 
@@ -300,7 +303,7 @@ impl UntypedReceiver {
     /// When `out.len()` is not the element size.
     pub fn try_recv(&self, out: &mut [u8]) -> Result<(), TryError> {
         assert_eq!(out.len(), self.elem_size, "buffer of the element size");
-        self.end.try_recv_bytes(out)
+        self.end.try_take(&mut BytesOut(out))
     }
 
     /// Receives into `out`, waiting while empty up to `timeout` (`None`: forever).
@@ -309,7 +312,7 @@ impl UntypedReceiver {
     /// When `out.len()` is not the element size.
     pub fn recv_timeout(&self, out: &mut [u8], timeout: Option<Duration>) -> Result<(), WaitError> {
         assert_eq!(out.len(), self.elem_size, "buffer of the element size");
-        self.end.recv_bytes_until(out, deadline(timeout))
+        self.end.take_until(&mut BytesOut(out), deadline(timeout))
     }
 
     /// Waits (up to `timeout`) for a message, then lets `f` read it in place through
@@ -319,6 +322,7 @@ impl UntypedReceiver {
         timeout: Option<Duration>,
         f: impl FnOnce(*const u8),
     ) -> Result<(), WaitError> {
-        self.end.recv_in_place(self.elem_size, deadline(timeout), f)
+        self.end
+            .take_in_place::<(), Heap>(self.elem_size, deadline(timeout), f)
     }
 }

@@ -335,7 +335,7 @@ impl<T: Pod> Mpmc<T> {
     /// Untyped [`push_with`](Self::push_with) (the C interface): `f` fills a claimed
     /// slot through a pointer to `elem_size` writable bytes, aligned to the ring's
     /// element alignment; then it is published (also if `f` panics). `None` when full.
-    #[inline]
+    #[inline(always)]
     pub fn push_ptr<R>(&self, f: impl FnOnce(*mut u8) -> R) -> Option<R> {
         let (pos, _) = self.claim(false, 1)?;
         let guard = PublishOnDrop { q: self, pos };
@@ -347,6 +347,23 @@ impl<T: Pod> Mpmc<T> {
         drop(access);
         drop(guard);
         Some(r)
+    }
+
+    /// [`push_ptr`](Self::push_ptr) for an `f` that cannot panic (a plain copy into
+    /// the slot): no drop guard on the path of every message. `false` when full.
+    #[inline(always)]
+    pub fn push_copy(&self, f: impl FnOnce(*mut u8)) -> bool {
+        let Some((pos, _)) = self.claim(false, 1) else {
+            return false;
+        };
+        #[cfg(loom)]
+        let access = self.ring.loom_cell(pos).get_mut();
+        // The claimed slot is ours until published.
+        f(self.ring.payload(pos));
+        #[cfg(loom)]
+        drop(access);
+        self.publish(pos);
+        true
     }
 
     /// Enqueues as many of `vs` as fit now (consecutive positions), moving `tail`
@@ -406,7 +423,7 @@ impl<T: Pod> Mpmc<T> {
     /// Untyped [`pop_with`](Self::pop_with) (the C interface): `f` reads a claimed
     /// message through a pointer to its `elem_size` bytes, then the slot is freed
     /// (also if `f` panics). `None` when empty.
-    #[inline]
+    #[inline(always)]
     pub fn pop_ptr<R>(&self, f: impl FnOnce(*const u8) -> R) -> Option<R> {
         let (pos, _) = self.claim(true, 1)?;
         let guard = ReleaseOnDrop { q: self, pos };
@@ -419,6 +436,24 @@ impl<T: Pod> Mpmc<T> {
         drop(access);
         drop(guard);
         Some(r)
+    }
+
+    /// [`pop_ptr`](Self::pop_ptr) for an `f` that cannot panic (a plain copy out of
+    /// the slot): no drop guard. `false` when empty.
+    #[inline(always)]
+    pub fn pop_copy(&self, f: impl FnOnce(*const u8)) -> bool {
+        let Some((pos, _)) = self.claim(true, 1) else {
+            return false;
+        };
+        #[cfg(loom)]
+        let access = self.ring.loom_cell(pos).get();
+        // The claimed slot holds a published message no producer overwrites before
+        // we release it.
+        f(self.ring.payload(pos).cast_const());
+        #[cfg(loom)]
+        drop(access);
+        self.release(pos);
+        true
     }
 
     /// Dequeues up to `out.len()` consecutive messages, moving `head` once.

@@ -167,7 +167,7 @@ impl<T: Pod> Producer<T> {
     /// Untyped [`push_with`](Self::push_with) (the C interface): `f` fills the next
     /// slot's payload through a pointer to `elem_size` writable bytes, aligned to the
     /// ring's element alignment; then it is published. `None` (no call) when full.
-    #[inline]
+    #[inline(always)]
     pub fn push_ptr<R>(&self, f: impl FnOnce(*mut u8) -> R) -> Option<R> {
         if !self.has_room() {
             return None;
@@ -280,7 +280,7 @@ impl<T: Pod> Consumer<T> {
     /// Untyped [`pop_with`](Self::pop_with) (the C interface): `f` reads the next
     /// message through a pointer to its `elem_size` bytes, then the slot is freed.
     /// `None` (no call) when empty.
-    #[inline]
+    #[inline(always)]
     pub fn pop_ptr<R>(&self, f: impl FnOnce(*const u8) -> R) -> Option<R> {
         let h = self.head.get();
         let slot = self.ring.slot(h);

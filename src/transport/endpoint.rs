@@ -4,6 +4,8 @@
 //! so every operation is one `match`; presence, the fork check, wake-ups and waiting
 //! come from [`link`](super::link), once for both transports.
 
+use std::mem::MaybeUninit;
+
 use bytemuck::Pod;
 
 use crate::error::Error;
@@ -16,6 +18,7 @@ use crate::sys::Key;
 use super::exclusive::Exclusive;
 use super::link::{Look, QueueEnd, RingEnd};
 use super::objects::Objects;
+use super::payload::{Local, Put, Scratch, Take};
 use super::terms::{Deadline, Side, TryError, WaitError};
 
 /// The sending endpoint of a channel.
@@ -110,14 +113,15 @@ impl Objects {
 }
 
 impl<T: Pod> SendEnd<T> {
-    /// The fast path, inlined into the blocking sends: one attempt, no clock read, no
-    /// wait set-up. Whether `msg` was sent.
+    /// The fast path of every send, inlined into the blocking sends: one attempt, no
+    /// clock read, no wait set-up. Whether `msg` was sent. On an SPSC ring only the
+    /// side's owner thread takes it (nothing out of line sees `msg`, so a large
+    /// message is not copied to the stack first); any other thread, and a full ring,
+    /// take the slow path.
     #[inline(always)]
-    pub(crate) fn send_fast(&self, msg: &T) -> bool {
+    pub(crate) fn put_fast(&self, msg: &impl Put) -> bool {
         match self {
             SendEnd::Spsc(e) => {
-                // The owner thread's path only (nothing out of line sees `msg`); any
-                // other thread, and a full ring, take the slow path.
                 let sent = !e.gone(Look::Mirror) && e.q.push_biased(msg) == Some(true);
                 if sent {
                     e.progressed();
@@ -125,26 +129,28 @@ impl<T: Pod> SendEnd<T> {
                 sent
             }
             SendEnd::Mpmc(e) => {
-                let sent = !e.gone(Look::Mirror) && e.q.push_ref(msg);
+                // SAFETY: `push_ptr` lends a free slot's payload of the element size.
+                let sent = !e.gone(Look::Mirror) && e.q.push_copy(|slot| unsafe { msg.put(slot) });
                 if sent {
                     e.progressed();
                 }
                 sent
             }
             // One presence check (the queue has no shared mirror) and one msgsnd.
-            SendEnd::Msgq(e) => !e.gone() && e.push(msg) == Ok(true),
+            SendEnd::Msgq(e) => !e.gone() && e.push(msg.bytes()) == Ok(true),
         }
     }
 
     /// Sends without blocking.
-    pub(crate) fn try_send(&self, msg: &T) -> Result<(), TryError> {
+    pub(crate) fn try_put(&self, msg: &impl Put) -> Result<(), TryError> {
         each!(self, SendEnd, e => {
-            e.try_send(|| e.q.push_ref(msg).then_some(()))
+            // SAFETY: `push_ptr` lends a free slot's payload of the element size.
+            e.try_send(|| e.q.push_copy(|slot| unsafe { msg.put(slot) }).then_some(()))
         }, {
             if e.gone() {
                 return Err(TryError::Disconnected);
             }
-            match e.push(msg) {
+            match e.push(msg.bytes()) {
                 Ok(true) => Ok(()),
                 Ok(false) if !e.gone() => Err(TryError::NotNow),
                 _ => Err(TryError::Disconnected),
@@ -153,48 +159,82 @@ impl<T: Pod> SendEnd<T> {
     }
 
     /// Sends, blocking while the channel is full until `deadline`.
-    pub(crate) fn send_until(&self, msg: &T, deadline: Deadline) -> Result<(), WaitError> {
+    pub(crate) fn put_until(&self, msg: &impl Put, deadline: Deadline) -> Result<(), WaitError> {
         each!(self, SendEnd, e => {
             if e.gone(Look::Mirror) {
                 return Err(WaitError::Disconnected);
             }
-            e.wait(deadline, || e.q.push_ref(msg).then_some(()))
+            // SAFETY: as in `try_put`.
+            e.wait(deadline, || e.q.push_copy(|slot| unsafe { msg.put(slot) }).then_some(()))
         }, {
             if e.gone() {
                 return Err(WaitError::Disconnected);
             }
-            e.wait(deadline, || e.push(msg).map(|sent| sent.then_some(())))
+            e.wait(deadline, || e.push(msg.bytes()).map(|sent| sent.then_some(())))
         })
     }
 
-    /// Zero-copy send: blocks until a slot is free and lets `f` fill it in place (the
-    /// message queue fills a local message and sends it).
-    pub(crate) fn send_with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, WaitError> {
+    /// Zero-copy send: waits (until `deadline`) for a free slot and lets `f` write the
+    /// message in place through a pointer to the element's bytes, then publishes it.
+    /// The message queue has no slot: `f` fills a local message (`S`, zeroed) that is
+    /// then sent (on a timeout or disconnection, `f` ran and its message is dropped).
+    pub(crate) fn put_in_place<R, S: Scratch>(
+        &self,
+        elem_size: usize,
+        deadline: Deadline,
+        f: impl FnOnce(*mut u8) -> R,
+    ) -> Result<R, WaitError> {
         each!(self, SendEnd, e => {
             if e.gone(Look::Mirror) {
                 return Err(WaitError::Disconnected);
             }
             let mut f = Some(f);
-            let mut attempt = || {
-                let fill = |slot: &mut T| (f.take().expect("called once"))(slot);
-                e.q.push_with(fill)
-            };
+            let mut attempt = || e.q.push_ptr(|slot| (f.take().expect("called once"))(slot));
             // The fast path, inline: a free slot now needs no wait set-up.
             if let Some(r) = attempt() {
                 e.progressed();
                 return Ok(r);
             }
-            e.wait(Deadline::Never, attempt)
+            e.wait(deadline, attempt)
         }, {
             if e.gone() {
                 return Err(WaitError::Disconnected);
             }
-            let mut v = T::zeroed();
-            let r = f(&mut v);
-            if self.send_fast(&v) {
-                return Ok(r);
-            }
-            self.send_until(&v, Deadline::Never).map(|()| r)
+            let mut local = S::zeroed(elem_size);
+            let r = f(local.bytes_mut().as_mut_ptr());
+            let frame = local.bytes_mut();
+            e.wait(deadline, || e.push(frame).map(|sent| sent.then_some(())))
+                .map(|()| r)
+        })
+    }
+}
+
+impl<T: Pod> SendEnd<T> {
+    /// [`put_fast`](Self::put_fast) of a typed message.
+    #[inline(always)]
+    pub(crate) fn send_fast(&self, msg: &T) -> bool {
+        self.put_fast(msg)
+    }
+
+    /// [`try_put`](Self::try_put) of a typed message.
+    #[inline]
+    pub(crate) fn try_send(&self, msg: &T) -> Result<(), TryError> {
+        self.try_put(msg)
+    }
+
+    /// [`put_until`](Self::put_until) of a typed message.
+    #[inline]
+    pub(crate) fn send_until(&self, msg: &T, deadline: Deadline) -> Result<(), WaitError> {
+        self.put_until(msg, deadline)
+    }
+
+    /// [`put_in_place`](Self::put_in_place) with a typed closure, no deadline.
+    #[inline]
+    pub(crate) fn send_with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, WaitError> {
+        self.put_in_place::<R, Local<T>>(std::mem::size_of::<T>(), Deadline::Never, |p| {
+            // SAFETY: a slot's payload or the local message: valid, aligned for T and
+            // ours until `f` returns; T is Pod, so any bytes there are a valid T.
+            f(unsafe { &mut *p.cast::<T>() })
         })
     }
 
@@ -218,7 +258,7 @@ impl<T: Pod> SendEnd<T> {
             }
             let mut n = 0;
             for m in msgs {
-                match e.push(m) {
+                match e.push(bytemuck::bytes_of(m)) {
                     Ok(true) => n += 1,
                     Ok(false) => break,
                     Err(()) => return Err(WaitError::Disconnected),
@@ -264,27 +304,28 @@ impl<T: Pod> SendEnd<T> {
 }
 
 impl<T: Pod> RecvEnd<T> {
-    /// The fast path, inlined into the blocking receives: one attempt, no clock read,
-    /// no wait set-up.
+    /// The fast path of every receive, inlined into the blocking receives: one
+    /// attempt, no clock read, no wait set-up. Whether a message went into `out`.
     #[inline(always)]
-    pub(crate) fn recv_fast(&self) -> Option<T> {
+    pub(crate) fn take_fast(&self, out: &mut impl Take) -> bool {
         match self {
             RecvEnd::Spsc(e) => {
-                let v = if e.link.forked() { None } else { e.q.pop() };
-                if v.is_some() {
+                // SAFETY: `pop_ptr` lends a published payload of the element size.
+                let got = !e.link.forked() && e.q.pop_copy(|s| unsafe { out.take(s) });
+                if got {
                     e.progressed();
                 }
-                v
+                got
             }
             RecvEnd::Mpmc(e) => {
-                let v = if e.link.forked() { None } else { e.q.pop() };
-                if v.is_some() {
+                // SAFETY: as above.
+                let got = !e.link.forked() && e.q.pop_copy(|s| unsafe { out.take(s) });
+                if got {
                     e.progressed();
                 }
-                v
+                got
             }
-            RecvEnd::Msgq(e) if !e.link.forked() => e.pop().ok().flatten(),
-            RecvEnd::Msgq(_) => None,
+            RecvEnd::Msgq(e) => !e.link.forked() && e.pop(out.buf()) == Ok(true),
         }
     }
 
@@ -292,56 +333,100 @@ impl<T: Pod> RecvEnd<T> {
     /// every sender is gone; a sender that published and left between our attempt and
     /// the presence check, or died holding a slot in front of other messages, still
     /// has its messages received first.
-    pub(crate) fn try_recv(&self) -> Result<T, TryError> {
+    pub(crate) fn try_take(&self, out: &mut impl Take) -> Result<(), TryError> {
         each!(self, RecvEnd, e => {
-            e.try_recv(|| e.q.pop())
+            // SAFETY: `pop_ptr` lends a published payload of the element size.
+            e.try_recv(|| e.q.pop_copy(|s| unsafe { out.take(s) }).then_some(()))
         }, {
             if e.link.forked() {
                 return Err(TryError::Disconnected);
             }
-            match e.pop() {
-                Ok(Some(v)) => return Ok(v),
-                Ok(None) if !e.gone() => return Err(TryError::NotNow),
+            match e.pop(out.buf()) {
+                Ok(true) => return Ok(()),
+                Ok(false) if !e.gone() => return Err(TryError::NotNow),
                 _ => {}
             }
-            // A sender may have sent and left between our pop and the check.
-            match e.pop() {
-                Ok(Some(v)) => Ok(v),
+            // A sender may have sent and left between our receive and the check.
+            match e.pop(out.buf()) {
+                Ok(true) => Ok(()),
                 _ => Err(TryError::Disconnected),
             }
         })
     }
 
-    /// Receives, blocking while the channel is empty until `deadline`.
-    pub(crate) fn recv_until(&self, deadline: Deadline) -> Result<T, WaitError> {
-        each!(self, RecvEnd, e => e.wait(deadline, || e.q.pop()), e.wait(deadline, || e.pop()))
+    /// Receives into `out`, blocking while the channel is empty until `deadline`.
+    pub(crate) fn take_until(
+        &self,
+        out: &mut impl Take,
+        deadline: Deadline,
+    ) -> Result<(), WaitError> {
+        each!(self, RecvEnd, e => {
+            // SAFETY: as in `try_take`.
+            e.wait(deadline, || e.q.pop_copy(|s| unsafe { out.take(s) }).then_some(()))
+        }, {
+            e.wait(deadline, || e.pop(out.buf()).map(|got| got.then_some(())))
+        })
     }
 
-    /// Zero-copy receive: blocks until a message is there and lets `f` read it in
-    /// place (the message queue hands `f` a local copy).
-    pub(crate) fn recv_with<R>(&self, f: impl FnOnce(&T) -> R) -> Result<R, WaitError> {
+    /// Zero-copy receive: waits (until `deadline`) for a message and lets `f` read it
+    /// in place through a pointer to the element's bytes, then frees the slot. The
+    /// message queue receives into a local message (`S`) and hands `f` that.
+    pub(crate) fn take_in_place<R, S: Scratch>(
+        &self,
+        elem_size: usize,
+        deadline: Deadline,
+        f: impl FnOnce(*const u8) -> R,
+    ) -> Result<R, WaitError> {
         each!(self, RecvEnd, e => {
             let mut f = Some(f);
+            let mut attempt = || e.q.pop_ptr(|s| (f.take().expect("called once"))(s));
+            // The fast path, inline: a waiting message needs no wait set-up.
             if !e.link.forked() {
-                let read = |m: &T| (f.take().expect("called once"))(m);
-                // The fast path, inline: a waiting message needs no wait set-up.
-                if let Some(r) = e.q.pop_with(read) {
+                if let Some(r) = attempt() {
                     e.progressed();
                     return Ok(r);
                 }
             }
-            e.wait(Deadline::Never, || {
-                let read = |m: &T| (f.take().expect("called once"))(m);
-                e.q.pop_with(read)
-            })
+            e.wait(deadline, attempt)
         }, {
-            // Through the fast path and the wait, as `Receiver::recv` does.
-            let _ = e;
-            let v = match self.recv_fast() {
-                Some(v) => v,
-                None => self.recv_until(Deadline::Never)?,
-            };
-            Ok(f(&v))
+            let mut local = S::zeroed(elem_size);
+            e.wait(deadline, || e.pop(local.bytes_mut()).map(|got| got.then_some(())))?;
+            Ok(f(local.bytes_mut().as_ptr()))
+        })
+    }
+}
+
+impl<T: Pod> RecvEnd<T> {
+    /// [`take_fast`](Self::take_fast) of a typed message.
+    #[inline(always)]
+    pub(crate) fn recv_fast(&self) -> Option<T> {
+        let mut v = MaybeUninit::<T>::uninit();
+        // SAFETY: a successful receive wrote a whole T (Pod: any bytes are valid).
+        self.take_fast(&mut v).then(|| unsafe { v.assume_init() })
+    }
+
+    /// [`try_take`](Self::try_take) of a typed message.
+    pub(crate) fn try_recv(&self) -> Result<T, TryError> {
+        let mut v = MaybeUninit::<T>::uninit();
+        self.try_take(&mut v)?;
+        // SAFETY: as in `recv_fast`.
+        Ok(unsafe { v.assume_init() })
+    }
+
+    /// [`take_until`](Self::take_until) of a typed message.
+    pub(crate) fn recv_until(&self, deadline: Deadline) -> Result<T, WaitError> {
+        let mut v = MaybeUninit::<T>::uninit();
+        self.take_until(&mut v, deadline)?;
+        // SAFETY: as in `recv_fast`.
+        Ok(unsafe { v.assume_init() })
+    }
+
+    /// [`take_in_place`](Self::take_in_place) with a typed closure, no deadline.
+    pub(crate) fn recv_with<R>(&self, f: impl FnOnce(&T) -> R) -> Result<R, WaitError> {
+        self.take_in_place::<R, Local<T>>(std::mem::size_of::<T>(), Deadline::Never, |p| {
+            // SAFETY: a published slot's payload or the local message: valid and
+            // aligned for T until `f` returns; T is Pod.
+            f(unsafe { &*p.cast::<T>() })
         })
     }
 
@@ -368,9 +453,8 @@ impl<T: Pod> RecvEnd<T> {
             let pop_all = |buf: &mut [T]| {
                 let mut n = 0;
                 while n < buf.len() {
-                    match e.pop()? {
-                        Some(v) => buf[n] = v,
-                        None => break,
+                    if !e.pop(bytemuck::bytes_of_mut(&mut buf[n]))? {
+                        break;
                     }
                     n += 1;
                 }

@@ -26,8 +26,9 @@ use std::sync::atomic::{compiler_fence, AtomicBool, AtomicUsize, Ordering};
 
 use bytemuck::Pod;
 
-use crate::ring::copy::copy_message;
 use crate::ring::spsc::{Consumer, Producer};
+
+use super::payload::Put;
 use crate::sys;
 
 /// The owner word of a side nobody used yet.
@@ -248,38 +249,19 @@ fn reentered() -> ! {
     );
 }
 
-/// Copies `*v` into `p`'s next slot and publishes it; `false` when full.
-#[inline(always)]
-fn push_into<T: Pod>(p: &Producer<T>, v: &T) -> bool {
-    p.push_ptr(|slot| {
-        // SAFETY: `slot` is a free slot's payload, in bounds and aligned for T
-        // (geometry checked for T); shared memory never overlaps `*v`.
-        unsafe { copy_message(v, slot.cast::<T>()) }
-    })
-    .is_some()
-}
-
 impl<T: Pod> Exclusive<Producer<T>> {
-    /// Copies `*v` into the next slot and publishes it; `false` when full. By
-    /// reference: the closure handed to `with` holds a pointer, not the message, so a
-    /// large message is copied once, from the caller's value into the slot.
+    /// `msg` into the next slot, published; `Some(false)` when full, `None` when this
+    /// thread is not the bias owner (the caller then takes its slow path, which goes
+    /// through [`push_ptr`](Self::push_ptr)). Nothing here is out of line, so `msg`
+    /// may point at the caller's argument without the compiler copying it first.
     #[inline(always)]
-    pub(crate) fn push_ref(&self, v: &T) -> bool {
-        self.with(|p| push_into(p, v))
-    }
-
-    /// [`push_ref`](Self::push_ref) on the owner's path only: `None` when this thread
-    /// is not the bias owner (the caller then takes its slow path, which calls
-    /// `push_ref`). Nothing here is out of line, so `v` may point at the caller's
-    /// argument without the compiler copying it to the stack first.
-    #[inline(always)]
-    pub(crate) fn push_biased(&self, v: &T) -> Option<bool> {
-        self.biased(thread_id(), &mut Some(|p: &Producer<T>| push_into(p, v)))
-    }
-
-    #[inline]
-    pub(crate) fn push_with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
-        self.with(|p| p.push_with(f))
+    pub(crate) fn push_biased(&self, msg: &impl Put) -> Option<bool> {
+        let push = |p: &Producer<T>| {
+            // SAFETY: `push_ptr` lends a free slot's payload of the element size,
+            // aligned for it; shared memory never overlaps the mover's memory.
+            p.push_ptr(|slot| unsafe { msg.put(slot) }).is_some()
+        };
+        self.biased(thread_id(), &mut Some(push))
     }
 
     #[inline]
@@ -287,45 +269,37 @@ impl<T: Pod> Exclusive<Producer<T>> {
         self.with(|p| p.push_slice(vs))
     }
 
-    /// The untyped path of the C interface (`transport::raw`); `f` may run C code.
-    #[inline]
+    /// [`push_ptr`](Self::push_ptr) for a plain copy (as [`pop_copy`](Self::pop_copy));
+    /// `false` when full.
+    #[inline(always)]
+    pub(crate) fn push_copy(&self, f: impl FnOnce(*mut u8)) -> bool {
+        self.push_ptr(f).is_some()
+    }
+
+    /// Lets `f` fill the next slot in place through a pointer (every send but the
+    /// owner's fast path: typed, bytes, or a user's or C callback).
+    #[inline(always)]
     pub(crate) fn push_ptr<R>(&self, f: impl FnOnce(*mut u8) -> R) -> Option<R> {
         self.with(|p| p.push_ptr(f))
     }
 }
 
 impl<T: Pod> Exclusive<Consumer<T>> {
-    /// Takes the next message, or `None` when empty. The slot is copied once, into
-    /// our result (the closure handed to `with` holds only its address).
-    #[inline(always)]
-    pub(crate) fn pop(&self) -> Option<T> {
-        let mut out = std::mem::MaybeUninit::<T>::uninit();
-        let dst = out.as_mut_ptr();
-        let got = self.with(|c| {
-            c.pop_ptr(|src| {
-                // SAFETY: `src` is a published slot's payload, in bounds and aligned for
-                // T; `dst` is our own uninitialised T, which it does not overlap.
-                unsafe { copy_message(src.cast::<T>(), dst) }
-            })
-            .is_some()
-        });
-        // SAFETY: `pop_ptr` ran the copy exactly when it returned Some: `out` holds
-        // a T (Pod: any bytes are valid).
-        got.then(|| unsafe { out.assume_init() })
-    }
-
-    #[inline]
-    pub(crate) fn pop_with<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
-        self.with(|c| c.pop_with(f))
-    }
-
     #[inline]
     pub(crate) fn pop_slice(&self, out: &mut [T]) -> usize {
         self.with(|c| c.pop_slice(out))
     }
 
-    /// The untyped path of the C interface (`transport::raw`); `f` may run C code.
-    #[inline]
+    /// [`pop_ptr`](Self::pop_ptr) for a plain copy (the name the MPMC ring gives its
+    /// guard-free twin); `false` when empty.
+    #[inline(always)]
+    pub(crate) fn pop_copy(&self, f: impl FnOnce(*const u8)) -> bool {
+        self.pop_ptr(f).is_some()
+    }
+
+    /// Lets `f` read the next message in place through a pointer (every receive:
+    /// typed, bytes, or a user's or C callback, which may not re-enter).
+    #[inline(always)]
     pub(crate) fn pop_ptr<R>(&self, f: impl FnOnce(*const u8) -> R) -> Option<R> {
         self.with(|c| c.pop_ptr(f))
     }

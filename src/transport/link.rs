@@ -8,8 +8,6 @@ use std::sync::Arc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use bytemuck::Pod;
-
 use crate::error::Error;
 use crate::options::Spin;
 use crate::ring::layout::RingKind;
@@ -288,18 +286,18 @@ impl QueueEnd {
             .gone(None, Look::Kernel, || self.msgq.peers_alive(self.link.side))
     }
 
-    /// One non-blocking send: `Ok(true)` sent, `Ok(false)` full, `Err` broken.
+    /// One non-blocking send of a frame: `Ok(true)` sent, `Ok(false)` full, `Err`
+    /// broken.
     #[inline]
-    pub(super) fn push<T: Pod>(&self, v: &T) -> Result<bool, ()> {
-        self.msgq.try_send_bytes(bytemuck::bytes_of(v))
+    pub(super) fn push(&self, frame: &[u8]) -> Result<bool, ()> {
+        self.msgq.try_send_bytes(frame)
     }
 
-    /// One non-blocking receive: `Ok(Some)` received, `Ok(None)` empty, `Err` broken.
+    /// One non-blocking receive into `buf`: `Ok(true)` received, `Ok(false)` empty,
+    /// `Err` broken.
     #[inline]
-    pub(super) fn pop<T: Pod>(&self) -> Result<Option<T>, ()> {
-        let mut v = T::zeroed();
-        let got = self.msgq.try_recv_bytes(bytemuck::bytes_of_mut(&mut v))?;
-        Ok(got.then_some(v))
+    pub(super) fn pop(&self, buf: &mut [u8]) -> Result<bool, ()> {
+        self.msgq.try_recv_bytes(buf)
     }
 
     /// Blocks until `attempt` yields `Some`, the deadline passes or the other side is

@@ -19,7 +19,8 @@
 //! `Ownership`, `open_or_create`), `objects.rs` (`Objects`: one channel's kernel objects
 //! as this process holds them), `endpoint.rs` (the per-side dispatch), `link.rs` (each
 //! transport's endpoint: presence, fork check, waking, waiting), `exclusive.rs` (the
-//! SPSC side's biased lock), `untyped.rs` (byte payloads), `inspect.rs` (read-only).
+//! SPSC side's biased lock), `payload.rs` (what an operation moves: a typed value or
+//! bytes, so typed and C callers run the same operations), `inspect.rs` (read-only).
 //!
 //! Contract every transport meets (checked by the conformance tests in `tests/`):
 //! - FIFO per producer; every message is delivered once (see each transport's crash
@@ -36,14 +37,15 @@ pub(crate) mod inspect;
 mod link;
 pub(crate) mod msgq;
 mod objects;
+mod payload;
 mod presence;
 mod setup;
 pub(crate) mod shm;
 mod terms;
-mod untyped;
 
 pub(crate) use endpoint::{RecvEnd, SendEnd};
 pub(crate) use objects::Objects;
+pub(crate) use payload::{Bytes, BytesOut, Heap};
 pub use setup::TypeTag;
 pub(crate) use setup::{open_or_create, Expect};
 pub use terms::{Deadline, Side, TryError, WaitError};
