@@ -9,7 +9,11 @@ use crate::ring::layout::{RingKind, VERSION};
 use crate::sys::{self, Key, Limits, MsgQueue, SemSet, Shm};
 use crate::transport::setup::{Expect, Ownership};
 
-use super::*;
+use super::objects::MsgqObjects;
+use super::sems::{
+    NSEMS, S_CAP, S_FP, S_KIND, S_MAGIC_A, S_MAGIC_B, S_PID, S_QID, S_RECEIVERS, S_RECEIVER_ROLE,
+    S_SENDERS, S_SENDER_ROLE, S_SIZE, S_STATE, S_VERSION,
+};
 
 const MAGIC_A: u16 = 0x5359; // "SY"
 const MAGIC_B: u16 = 0x5652; // "VR"

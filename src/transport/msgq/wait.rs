@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::options::Spin;
 use crate::transport::terms::{Deadline, Side, WaitError, SLICE};
 
-use super::MsgqObjects;
+use super::objects::MsgqObjects;
 
 impl MsgqObjects {
     /// Polls `attempt` until it succeeds, the deadline passes or the other side is

@@ -27,7 +27,8 @@ use crate::sync::Ordering;
 use crate::sys;
 use crate::transport::terms::Side;
 
-use super::ShmObjects;
+use super::claim::Registration;
+use super::objects::ShmObjects;
 
 /// Spins of [`ShmObjects::settle`] before it checks whether the claimer died and
 /// starts yielding.
@@ -46,15 +47,6 @@ const SETTLE_YIELD: Duration = Duration::from_micros(50);
 
 /// One nap of [`ShmObjects::settle`].
 const SETTLE_NAP: Duration = Duration::from_micros(20);
-
-/// The claimer-table entry a process holds in one channel, and the fork generation it
-/// was taken in (a forked child is another process and takes its own).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Registration {
-    tag: u16,
-    me: ClaimerId,
-    fork_gen: u64,
-}
 
 impl ShmObjects {
     /// The tag this process claims MPMC slots with: its claimer-table entry, taken on

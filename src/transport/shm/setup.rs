@@ -15,10 +15,14 @@ use crate::ring::RawRing;
 use crate::sync::Ordering;
 use crate::sys::{self, Key, SemSet, Shm};
 
-use super::{ShmObjects, NSEMS, TRANSPORT_SHM};
+use super::objects::ShmObjects;
+use super::sems::NSEMS;
 use crate::message::{decode_type_name, encode_type_name};
 
 use crate::transport::setup::{mismatch, Expect, Ownership, TypeTag};
+
+/// Transport word in the header: the ring lives in this segment.
+const TRANSPORT_SHM: u32 = 1;
 
 impl ShmObjects {
     /// Creates the segment (`IPC_EXCL`) and its semaphore set, fills the header and

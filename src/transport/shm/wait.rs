@@ -1,6 +1,6 @@
 //! Waiting on a ring: spin, then sleep in bounded slices on the side's semaphore
 //! after registering as a waiter (the sleeper's half of the wake-up protocol; the
-//! publisher's half is [`Hot::sleepers`](super::Hot::sleepers) and
+//! publisher's half is [`Hot::sleepers`](super::objects::Hot::sleepers) and
 //! [`ShmObjects::wake_all`]).
 
 use std::time::{Duration, Instant};
@@ -10,7 +10,8 @@ use crate::sync::{fence, AtomicU32, Ordering};
 use crate::sys::{self, SemOp};
 use crate::transport::terms::{Deadline, Side, WaitError, SLICE};
 
-use super::{ShmObjects, ITEMS, SPACE};
+use super::objects::ShmObjects;
+use super::sems::{ITEMS, SPACE};
 
 /// Polls between clock reads while spinning (the first read comes after as many).
 const CLOCK_EVERY: u64 = 64;
