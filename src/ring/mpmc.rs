@@ -297,24 +297,6 @@ impl<T: Pod> Mpmc<T> {
         Ok(())
     }
 
-    /// Copies `*v` into a claimed slot and publishes it; `false` when full (the
-    /// by-reference twin of [`push`](Self::push), the shape the endpoints use).
-    #[inline]
-    pub fn push_ref(&self, v: &T) -> bool {
-        let Some((pos, _)) = self.claim(false, 1) else {
-            return false;
-        };
-        #[cfg(loom)]
-        let access = self.ring.loom_cell(pos).get_mut();
-        // SAFETY: we hold the claimed slot until we publish it; in bounds and aligned
-        // for T; shared memory never overlaps `*v`.
-        unsafe { super::copy::copy_message(v, self.ring.payload(pos).cast::<T>()) };
-        #[cfg(loom)]
-        drop(access);
-        self.publish(pos);
-        true
-    }
-
     /// Lets `f` fill a claimed slot in place, then publishes it; `None` when full.
     /// If `f` panics the slot is published with what `f` wrote (the queue must never
     /// wedge on a live handle's slot).
