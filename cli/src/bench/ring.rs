@@ -1,5 +1,5 @@
-//! The hand-written reference SPSC ring: cached indices, no presence checks, no
-//! wake-ups, no validation. It is the throughput ceiling of `sysvring bench` (in a
+//! The hand-written reference SPSC ring: a stamp in every slot, the consumer's index
+//! cached by the producer, no presence checks, no wake-ups, no validation. It is the throughput ceiling of `sysvring bench` (in a
 //! System V segment, between processes) and the per-message baseline of
 //! `benches/hot_path.rs` (on the heap, in one thread).
 //!
@@ -16,16 +16,20 @@ use std::time::{Duration, Instant};
 /// prefetch pairs them).
 pub const LINE: usize = 128;
 const HEAD: usize = 0;
-const TAIL: usize = LINE;
-const DONE: usize = 2 * LINE;
-const SLOTS: usize = 3 * LINE;
+const DONE: usize = LINE;
+const SLOTS: usize = 2 * LINE;
+
+/// Bytes of one slot: an 8-byte stamp, then the message, rounded up to 8.
+const fn stride(size: usize) -> usize {
+    (8 + size).div_ceil(8) * 8
+}
 
 /// How long a spinning side waits for its peer before it gives up.
 pub const SPIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Bytes of a ring of `capacity` slots of `size` bytes.
+/// Bytes of a ring of `capacity` slots of `size`-byte messages.
 pub fn ring_bytes(size: usize, capacity: usize) -> usize {
-    SLOTS + size * capacity
+    SLOTS + stride(size) * capacity
 }
 
 /// Memory a reference ring (or the bench's mailbox) lives in: a System V segment or
@@ -154,11 +158,15 @@ impl Spinner {
 
 /// Producing side of the reference ring.
 ///
-/// The strongest plain SPSC ring we know how to write (rigtorp's `SPSCQueue` shape):
-/// both indices cached (the peer's index is read only when the cache says full or
-/// empty), no division (the slot offset moves by one stride and wraps with a
-/// compare), aligned copies, each control word on its own line, nothing else read or
-/// written per message. If a sysvring row beats it, this ring is the one to improve.
+/// The strongest plain SPSC ring we know how to write, the shape sysvring's own ring
+/// has without anything else: every slot starts with a stamp, the producer writes the
+/// message and then stamps the slot with its position + 1 (Release), the consumer
+/// polls the stamp of the slot at its head (so a message and its "published" mark
+/// arrive on one cache line: one line moves per message), and publishes its head
+/// after each message; the producer reads that head only when its cached copy says
+/// full. No division (the slot offset moves by a stride and wraps with a compare),
+/// nothing else read or written per message. Messages go in by value, as with
+/// `Sender::send`. If a sysvring row beats it, this ring is the one to improve.
 #[derive(Debug)]
 pub struct HandProducer<M, R> {
     r: R,
@@ -176,7 +184,6 @@ pub struct HandConsumer<M, R> {
     r: R,
     cap: u64,
     head: u64,
-    tail_cache: u64,
     /// Byte offset of the slot at `head`.
     slot: usize,
     _m: PhantomData<M>,
@@ -185,8 +192,8 @@ pub struct HandConsumer<M, R> {
 /// The offset of the slot after the one at `slot`, in a ring of `cap` slots.
 #[inline(always)]
 fn next_slot<M>(slot: usize, cap: u64) -> usize {
-    let next = slot + std::mem::size_of::<M>();
-    if next == SLOTS + cap as usize * std::mem::size_of::<M>() {
+    let next = slot + stride(std::mem::size_of::<M>());
+    if next == SLOTS + cap as usize * stride(std::mem::size_of::<M>()) {
         SLOTS
     } else {
         next
@@ -202,6 +209,18 @@ fn check<M, R: Region>(r: &R, capacity: usize) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The stamp word of the slot at byte offset `slot`.
+///
+/// # Safety
+/// `slot` is a slot offset of a ring that `check` accepted for `r` (a multiple of 8
+/// inside the region).
+#[inline(always)]
+unsafe fn stamp<R: Region>(r: &R, slot: usize) -> &AtomicU64 {
+    // SAFETY: the caller's contract: 8-aligned (SLOTS and the stride are multiples of
+    // 8) and inside the region.
+    unsafe { word(r, slot) }
 }
 
 impl<M, R: Region> HandProducer<M, R> {
@@ -237,8 +256,8 @@ impl<M: bytemuck::Pod, R: Region> HandProducer<M, R> {
         })
     }
 
-    /// Writes `m` into the next slot and publishes it; spins while full. By value,
-    /// like `Sender::send`: the same copies a caller of a by-value API makes.
+    /// Writes `m` into the next slot and stamps it; spins while full. By value, like
+    /// `Sender::send`: the same copies a caller of a by-value API makes.
     #[inline(always)]
     pub fn push(&mut self, m: M) -> Result<(), String> {
         if self.tail.wrapping_sub(self.head_cache) >= self.cap {
@@ -255,23 +274,23 @@ impl<M: bytemuck::Pod, R: Region> HandProducer<M, R> {
         }
         let slot = self.slot;
         // SAFETY: the slot is inside the region (size checked in `new`; `slot` stays
-        // below SLOTS + cap * size) and free: the consumer released it (head > tail -
-        // cap, Acquire above) and reads it only after our Release of the new tail. M is
-        // Pod: a byte copy is a valid write. Unaligned for an M whose size is not a
-        // multiple of its alignment's line position (the stride is its size).
-        unsafe { self.r.ptr(slot).cast::<M>().write_unaligned(m) };
-        self.slot = next_slot::<M>(slot, self.cap);
+        // below SLOTS + cap * stride) and free: the consumer released it (head > tail
+        // - cap, Acquire above) and reads it only after our stamp. M is Pod: a byte
+        // copy is a valid write (unaligned: M's alignment may exceed 8).
+        unsafe { self.r.ptr(slot + 8).cast::<M>().write_unaligned(m) };
         self.tail = self.tail.wrapping_add(1);
-        // SYNC(tail): Release; pairs with the Acquire in `HandConsumer::pop`,
+        // SYNC(stamp): Release; pairs with the Acquire in `HandConsumer::pop`,
         // publishes the slot write.
-        self.word(TAIL).store(self.tail, Ordering::Release);
+        // SAFETY: `slot` is a slot offset of this ring.
+        unsafe { stamp(&self.r, slot) }.store(self.tail, Ordering::Release);
+        self.slot = next_slot::<M>(slot, self.cap);
         Ok(())
     }
 
     /// Tells the consumer that nothing more comes.
     pub fn finish(self) {
         // SYNC(done): Release; pairs with the Acquire in `HandConsumer::pop`, after
-        // the last tail.
+        // the last stamp.
         self.word(DONE).store(1, Ordering::Release);
     }
 }
@@ -284,7 +303,6 @@ impl<M: bytemuck::Pod, R: Region> HandConsumer<M, R> {
             r,
             cap: capacity as u64,
             head: 0,
-            tail_cache: 0,
             slot: SLOTS,
             _m: PhantomData,
         })
@@ -294,15 +312,18 @@ impl<M: bytemuck::Pod, R: Region> HandConsumer<M, R> {
     /// everything was read.
     #[inline(always)]
     pub fn pop(&mut self) -> Result<Option<M>, String> {
-        if self.tail_cache == self.head {
+        let slot = self.slot;
+        let want = self.head.wrapping_add(1);
+        // SYNC(stamp): Acquire; pairs with the Release in `HandProducer::push`.
+        // SAFETY: `slot` is a slot offset of this ring.
+        if unsafe { stamp(&self.r, slot) }.load(Ordering::Acquire) != want {
             let mut s = Spinner::new();
             loop {
-                // Read DONE before TAIL: a finished producer published its last tail
-                // before DONE, so seeing DONE and then an unchanged tail means the end.
+                // Read DONE before the stamp: a finished producer stamped its last
+                // slot before DONE, so DONE and then no stamp means the end.
                 let done = self.word(DONE).load(Ordering::Acquire) != 0;
-                // SYNC(tail): Acquire; pairs with the Release in `HandProducer::push`.
-                self.tail_cache = self.word(TAIL).load(Ordering::Acquire);
-                if self.tail_cache != self.head {
+                // SAFETY: as above.
+                if unsafe { stamp(&self.r, slot) }.load(Ordering::Acquire) == want {
                     break;
                 }
                 if done {
@@ -311,17 +332,12 @@ impl<M: bytemuck::Pod, R: Region> HandConsumer<M, R> {
                 s.spin("hand ring pop")?;
             }
         }
-        if self.tail_cache.wrapping_sub(self.head) > self.cap {
-            return Err("hand ring: corrupt tail".into());
-        }
-        let slot = self.slot;
-        // SAFETY: in bounds (checked in `new`; `slot` stays below SLOTS + cap * size);
-        // published by the producer's Release of tail, which our Acquire load saw; it
-        // does not rewrite the slot until we publish head past it. M is Pod: any bytes
-        // are a valid M.
-        let m = unsafe { self.r.ptr(slot).cast::<M>().read_unaligned() };
+        // SAFETY: in bounds (checked in `new`); published by the producer's stamp,
+        // which our Acquire load saw; it does not rewrite the slot until we publish
+        // head past it. M is Pod: any bytes are a valid M.
+        let m = unsafe { self.r.ptr(slot + 8).cast::<M>().read_unaligned() };
         self.slot = next_slot::<M>(slot, self.cap);
-        self.head = self.head.wrapping_add(1);
+        self.head = want;
         // SYNC(head): Release; pairs with the Acquire in `HandProducer::push`.
         self.word(HEAD).store(self.head, Ordering::Release);
         Ok(Some(m))
