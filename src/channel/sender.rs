@@ -64,7 +64,7 @@ impl<T: Pod> Sender<T> {
     /// (after one had connected). The message is handed back.
     #[inline]
     pub fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
-        self.end.try_send(&msg).map_err(|e| match e {
+        self.end.try_put(&msg).map_err(|e| match e {
             TryError::NotNow => TrySendError::Full(msg),
             TryError::Disconnected => TrySendError::Disconnected(msg),
         })
@@ -76,7 +76,7 @@ impl<T: Pod> Sender<T> {
     /// `SendError` when every receiver is gone; holds the message.
     #[inline(always)]
     pub fn send(&self, msg: T) -> Result<(), SendError<T>> {
-        if self.end.send_fast(&msg) {
+        if self.end.put_fast(&msg) {
             return Ok(());
         }
         self.send_slow(msg)
@@ -97,7 +97,7 @@ impl<T: Pod> Sender<T> {
     /// `Timeout` or `Disconnected`, with the message.
     #[inline(always)]
     pub fn send_timeout(&self, msg: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
-        if self.end.send_fast(&msg) {
+        if self.end.put_fast(&msg) {
             return Ok(());
         }
         self.send_timeout_slow(msg, timeout)
@@ -120,7 +120,7 @@ impl<T: Pod> Sender<T> {
 
     #[inline]
     fn send_until(&self, msg: T, deadline: Deadline) -> Result<(), SendTimeoutError<T>> {
-        self.end.send_until(&msg, deadline).map_err(|e| match e {
+        self.end.put_until(&msg, deadline).map_err(|e| match e {
             WaitError::Timeout => SendTimeoutError::Timeout(msg),
             WaitError::Disconnected => SendTimeoutError::Disconnected(msg),
         })

@@ -146,7 +146,7 @@ impl<T: Pod> SendEnd<T> {
     /// Sends without blocking.
     pub(crate) fn try_put(&self, msg: &impl Put) -> Result<(), TryError> {
         each!(self, SendEnd, e => {
-            // SAFETY: `push_ptr` lends a free slot's payload of the element size.
+            // SAFETY: `push_copy` lends a free slot's payload of the element size.
             e.try_send(|| e.q.push_copy(|slot| unsafe { msg.put(slot) }).then_some(()))
         }, {
             if e.gone() {
@@ -212,24 +212,6 @@ impl<T: Pod> SendEnd<T> {
 }
 
 impl<T: Pod> SendEnd<T> {
-    /// [`put_fast`](Self::put_fast) of a typed message.
-    #[inline(always)]
-    pub(crate) fn send_fast(&self, msg: &T) -> bool {
-        self.put_fast(msg)
-    }
-
-    /// [`try_put`](Self::try_put) of a typed message.
-    #[inline]
-    pub(crate) fn try_send(&self, msg: &T) -> Result<(), TryError> {
-        self.try_put(msg)
-    }
-
-    /// [`put_until`](Self::put_until) of a typed message.
-    #[inline]
-    pub(crate) fn send_until(&self, msg: &T, deadline: Deadline) -> Result<(), WaitError> {
-        self.put_until(msg, deadline)
-    }
-
     /// [`put_in_place`](Self::put_in_place) with a typed closure, no deadline.
     #[inline]
     pub(crate) fn send_with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, WaitError> {
@@ -339,7 +321,7 @@ impl<T: Pod> RecvEnd<T> {
     /// has its messages received first.
     pub(crate) fn try_take(&self, out: &mut impl Take) -> Result<(), TryError> {
         each!(self, RecvEnd, e => {
-            // SAFETY: `pop_ptr` lends a published payload of the element size.
+            // SAFETY: `pop_copy` lends a published payload of the element size.
             e.try_recv(|| e.q.pop_copy(|s| unsafe { out.take(s) }).then_some(()))
         }, {
             if e.link.forked() {
