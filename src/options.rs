@@ -1,37 +1,34 @@
-//! Channel options and counters shared by every layer (a leaf module: it imports no
-//! layer above `ring`): [`Flavor`], [`Transport`], [`Spin`], [`Stats`].
+//! Channel options and counters shared by every layer (a leaf module: it imports
+//! nothing from the crate): [`Flavor`], [`Transport`], [`Spin`], [`Stats`].
 
 use std::time::Duration;
 
-use crate::ring::layout::RingKind;
-
-/// The queue algorithm of a channel.
+/// The queue algorithm of a channel; also the word a segment's header stores for it
+/// (`Spsc` = 1, `Mpmc` = 2: one name for the idea in every layer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[repr(u32)]
 pub enum Flavor {
     /// One sender and one receiver at a time (exclusive roles); the fastest.
     #[default]
-    Spsc,
-    /// Any number of senders and receivers, in any processes.
-    Mpmc,
+    Spsc = 1,
+    /// Any number of senders and receivers, in any processes (per-slot sequence
+    /// numbers).
+    Mpmc = 2,
 }
 
-/// The one mapping between the public flavor and the ring's header word.
-impl From<Flavor> for RingKind {
-    fn from(f: Flavor) -> RingKind {
-        match f {
-            Flavor::Spsc => RingKind::Spsc,
-            Flavor::Mpmc => RingKind::Mpmc,
+impl Flavor {
+    /// Decodes a header's flavor word (`None` for a word no flavor has).
+    pub fn from_word(v: u32) -> Option<Flavor> {
+        match v {
+            1 => Some(Flavor::Spsc),
+            2 => Some(Flavor::Mpmc),
+            _ => None,
         }
     }
-}
 
-/// The inverse of `From<Flavor> for RingKind`.
-impl From<RingKind> for Flavor {
-    fn from(k: RingKind) -> Flavor {
-        match k {
-            RingKind::Spsc => Flavor::Spsc,
-            RingKind::Mpmc => Flavor::Mpmc,
-        }
+    /// The word a segment's header stores for this flavor.
+    pub fn word(self) -> u32 {
+        self as u32
     }
 }
 

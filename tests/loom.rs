@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use loom::thread;
-use sysvring::ring::layout::RingKind;
+use sysvring::options::Flavor;
 use sysvring::ring::mpmc::Mpmc;
 use sysvring::ring::spsc::{Consumer, Producer};
 use sysvring::ring::{loom_region, LoomRegion};
@@ -30,7 +30,7 @@ fn model(bound: usize, f: impl Fn() + Sync + Send + 'static) {
     b.check(f);
 }
 
-fn region(kind: RingKind, cap: u64) -> Arc<LoomRegion> {
+fn region(kind: Flavor, cap: u64) -> Arc<LoomRegion> {
     Arc::new(loom_region(kind, cap, 8, 8))
 }
 
@@ -51,7 +51,7 @@ fn push_spin(push: impl Fn(u64) -> Result<(), u64>, v: u64) {
 /// order, with nothing lost or doubled, and then finds the ring empty.
 fn spsc_fifo(cap: u64, n: u64, batch: bool) {
     model(3, move || {
-        let r = region(RingKind::Spsc, cap);
+        let r = region(Flavor::Spsc, cap);
         // SAFETY: exactly one producer and one consumer; the region holds u64 slots.
         let (p, c) = unsafe {
             (
@@ -180,7 +180,7 @@ fn drain(q: &Mpmc<u64>) -> Vec<u64> {
 fn mpmc_two_producers(batch: bool) {
     const PER: u64 = 2;
     model(2, move || {
-        let r = region(RingKind::Mpmc, 2);
+        let r = region(Flavor::Mpmc, 2);
         Mpmc::<u64>::init(&r.ring());
         let producers: Vec<_> = (0..2u64)
             .map(|id| {
@@ -246,7 +246,7 @@ fn mpmc_two_producers_one_consumer_batches() {
 fn mpmc_one_producer_two_consumers() {
     const N: u64 = 2;
     model(2, || {
-        let r = region(RingKind::Mpmc, 2);
+        let r = region(Flavor::Mpmc, 2);
         Mpmc::<u64>::init(&r.ring());
         let consumers: Vec<_> = (0..2u32)
             .map(|id| {

@@ -124,8 +124,9 @@ fn child_half_claimer() {
     if role().as_deref() != Some("half_claimer") {
         return;
     }
-    use sysvring::ring::layout::{Geometry, RingKind, CLAIMERS, CLAIMERS_OFFSET};
+    use sysvring::ring::layout::{Geometry, CLAIMERS, CLAIMERS_OFFSET};
     use sysvring::ring::mpmc::encode;
+    use sysvring::Flavor;
     let ch = Builder::<Msg>::new(env_key()).open().expect("open");
     let _tx = ch.sender().expect("sender");
     let from: u64 = env("FROM");
@@ -133,7 +134,7 @@ fn child_half_claimer() {
         .expect("shm")
         .attach(false)
         .expect("attach");
-    let geo = Geometry::for_type::<Msg>(RingKind::Mpmc, 2).expect("geometry");
+    let geo = Geometry::for_type::<Msg>(Flavor::Mpmc, 2).expect("geometry");
     let base = att.as_ptr();
     // Our claimer tag: the table entry (16 bytes each) whose identity word holds our
     // pid in its high half, taken by `sender()`.

@@ -1,6 +1,6 @@
 //! The SIGKILL torture (docs/ARCHITECTURE.md sections 5 and 7): producers and
 //! consumers stream messages while one of them is killed at a random moment of each
-//! iteration and restarted, in three flavours (SPSC ring, MPMC ring with 2 producers
+//! iteration and restarted, in three variants (SPSC ring, MPMC ring with 2 producers
 //! and 2 consumers, SPSC message queue); then a clean stop and the exact invariants
 //! written down at [`check_spsc`] and [`check_mpmc`] (nothing torn, nothing invented,
 //! order, nothing lost beyond what a killed consumer held, never wedged).
@@ -49,7 +49,7 @@ use sysvring::{
 /// Top byte of every key this file makes.
 const TAG: u8 = 0x3a;
 
-/// Iterations per flavour of the torture (env `SYSVRING_TORTURE_ITERS`).
+/// Iterations per variant of the torture (env `SYSVRING_TORTURE_ITERS`).
 const DEFAULT_ITERS: u64 = 200;
 
 /// Messages one producer incarnation sends at most (then it idles, holding its
@@ -448,9 +448,9 @@ impl Proc {
     }
 }
 
-/// One torture flavour.
+/// One torture variant (flavor, transport, sides).
 #[derive(Debug, Clone, Copy)]
-struct Flavour {
+struct Variant {
     name: &'static str,
     flavor: Flavor,
     transport: Transport,
@@ -458,22 +458,22 @@ struct Flavour {
     consumers: usize,
 }
 
-const FLAVOURS: [Flavour; 3] = [
-    Flavour {
+const VARIANTS: [Variant; 3] = [
+    Variant {
         name: "spsc-ring",
         flavor: Flavor::Spsc,
         transport: Transport::ShmRing,
         producers: 1,
         consumers: 1,
     },
-    Flavour {
+    Variant {
         name: "mpmc-ring",
         flavor: Flavor::Mpmc,
         transport: Transport::ShmRing,
         producers: 2,
         consumers: 2,
     },
-    Flavour {
+    Variant {
         name: "spsc-msgq",
         flavor: Flavor::Spsc,
         transport: Transport::MessageQueue,
@@ -482,7 +482,7 @@ const FLAVOURS: [Flavour; 3] = [
     },
 ];
 
-/// What one flavour did.
+/// What one variant did.
 #[derive(Debug, Default)]
 struct Summary {
     kills_producer: u64,
@@ -503,7 +503,7 @@ struct Summary {
 }
 
 struct Torture<'a> {
-    f: Flavour,
+    f: Variant,
     dir: &'a TempDir,
     ch: &'a AnyChannel<Msg>,
     ctrl: Board,
@@ -597,8 +597,8 @@ impl Torture<'_> {
     }
 }
 
-/// Runs one flavour: `iters` kills, then a clean stop and the checks.
-fn torture(f: Flavour, iters: u64, seed: u64) -> Summary {
+/// Runs one variant: `iters` kills, then a clean stop and the checks.
+fn torture(f: Variant, iters: u64, seed: u64) -> Summary {
     let dir = TempDir::new(&format!("crash-{}", f.name));
     let mut rng = Rng::new(seed);
     let caps: &[usize] = if f.transport == Transport::MessageQueue {
@@ -994,7 +994,7 @@ fn check_mpmc(
     Ok(())
 }
 
-/// Crash torture: for each flavour, `SYSVRING_TORTURE_ITERS` (default 200) times,
+/// Crash torture: for each variant, `SYSVRING_TORTURE_ITERS` (default 200) times,
 /// kill a random producer or consumer at a random moment and start a new one; then
 /// stop cleanly and check the invariants of [`check_spsc`] / [`check_mpmc`]. Also
 /// never wedged: a watchdog fails the run when nothing moves for [`WEDGED`] while a
@@ -1011,7 +1011,7 @@ fn crash_torture() {
     let seed = seed();
     eprintln!("crash torture: seed {seed} (replay with SYSVRING_TORTURE_SEED={seed})");
     let mut rng = Rng::new(seed);
-    for f in FLAVOURS {
+    for f in VARIANTS {
         let fseed = rng.next_u64();
         let start = Instant::now();
         let s = torture(f, iters, fseed);

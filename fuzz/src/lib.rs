@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use bytemuck::{Pod, Zeroable};
 use sysvring::ring::layout::{
-    Control, Geometry, Header, RingKind, CONTROL_OFFSET, MAGIC, STATE_READY, VERSION,
+    Control, Geometry, Header, CONTROL_OFFSET, MAGIC, STATE_READY, VERSION,
 };
 use sysvring::ring::{mpmc, RawRing};
 use sysvring::sys::{Attachment, Key, MsgQueue, SemSet, Shm};
@@ -271,10 +271,7 @@ struct Peer {
 
 impl Peer {
     fn new<T: Pod>(ch: &AnyChannel<T>) -> Peer {
-        let kind = match ch.flavor() {
-            Flavor::Spsc => RingKind::Spsc,
-            Flavor::Mpmc => RingKind::Mpmc,
-        };
+        let kind = ch.flavor();
         let geo = Geometry::for_limit(
             kind,
             ch.capacity() as u64,
@@ -674,9 +671,9 @@ fn ring_header(geo: &Geometry, sem_id: u32) -> [u64; CONTROL_OFFSET / 8] {
 fn raw_segment(c: &mut Cursor) {
     let mut objs = Objects::default();
     let kind = if c.u8() & 1 == 0 {
-        RingKind::Spsc
+        Flavor::Spsc
     } else {
-        RingKind::Mpmc
+        Flavor::Mpmc
     };
     let cap = 1u64 << c.below(5);
     let geo = Geometry::for_limit(kind, cap, 8, 8).expect("geometry");

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::options::{Flavor, Spin, Stats, Transport};
-use crate::ring::layout::{Geometry, RingKind, MAX_CAPACITY};
+use crate::ring::layout::{Geometry, MAX_CAPACITY};
 use crate::sys::{self, Key};
 use crate::transport::{
-    self, Bytes, BytesOut, Deadline, Expect, Heap, Objects, RecvEnd, SendEnd, TryError, WaitError,
+    self, Bytes, BytesOut, Deadline, Expected, Heap, Objects, RecvEnd, SendEnd, TryError, WaitError,
 };
 
 pub use crate::transport::TypeTag;
@@ -67,7 +67,7 @@ impl Spec {
     pub(crate) fn create_shared(&self) -> Result<(Objects, Flavor), Error> {
         check_capacity(self.capacity)?;
         let flavor = self.flavor.unwrap_or_default();
-        let kind = RingKind::from(flavor);
+        let kind = flavor;
         let want = self.capacity.unwrap_or(DEFAULT_CAPACITY as u64);
         let geo = Geometry::for_limit(kind, want, self.elem_size, self.elem_align).ok_or(
             Error::LayoutMismatch {
@@ -90,8 +90,8 @@ impl Spec {
     /// Opens and validates the channel another process created.
     pub(crate) fn open_shared(&self) -> Result<(Objects, Flavor), Error> {
         check_capacity(self.capacity)?;
-        let expect = Expect {
-            kind: self.flavor.map(RingKind::from),
+        let expect = Expected {
+            kind: self.flavor,
             capacity: self.capacity,
             elem_size: self.elem_size,
             elem_align: self.elem_align,
@@ -100,7 +100,7 @@ impl Spec {
             trusted: self.trusted.clone(),
         };
         let shared = Objects::open(self.key, &expect, self.open_timeout)?;
-        let flavor = Flavor::from(shared.kind());
+        let flavor = shared.kind();
         Ok((shared, flavor))
     }
 

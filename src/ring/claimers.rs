@@ -101,13 +101,13 @@ pub fn entry(ring: &RawRing, tag: u16) -> Option<ClaimerId> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::ring::layout::RingKind;
+    use crate::options::Flavor;
     use crate::ring::mpmc::Mpmc;
     use crate::ring::test_region::Region;
 
     #[test]
     fn entries_are_taken_freed_and_reclaimed_only_from_the_dead_without_claims() {
-        let r = Region::new(RingKind::Mpmc, 2, 2, 8, 8);
+        let r = Region::new(Flavor::Mpmc, 2, 2, 8, 8);
         let ring = r.ring();
         Mpmc::<u64>::init(&ring);
         let a = ClaimerId::new(100, 5, 1);

@@ -19,6 +19,7 @@
 
 use std::mem::{align_of, size_of};
 
+use crate::options::Flavor;
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
 /// "SYSVRING" in ASCII, little-endian.
@@ -36,27 +37,6 @@ pub const MAX_CAPACITY: u64 = 1 << 32;
 pub const STATE_INIT: u32 = 0;
 /// `state`: the header is complete; published last with Release.
 pub const STATE_READY: u32 = 0x5245_4459; // "READY"-ish, unlikely in random bytes
-
-/// The ring algorithm a segment holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u32)]
-pub enum RingKind {
-    /// Single producer, single consumer.
-    Spsc = 1,
-    /// Multi producer, multi consumer (per-slot sequence numbers).
-    Mpmc = 2,
-}
-
-impl RingKind {
-    /// Decodes the header's flavor word.
-    pub fn from_raw(v: u32) -> Option<RingKind> {
-        match v {
-            1 => Some(RingKind::Spsc),
-            2 => Some(RingKind::Mpmc),
-            _ => None,
-        }
-    }
-}
 
 /// The header at offset 0. Every field is an atomic so concurrent readers in other
 /// processes never race with the creator's writes.
@@ -290,30 +270,30 @@ pub const OWNER_OFFSET: usize = size_of::<AtomicU64>();
 /// the payload accesses are tracked (loom cannot see plain memory): here, after the
 /// stamp (SPSC) or the owner words (MPMC).
 #[cfg(loom)]
-pub const fn loom_cell_offset(kind: RingKind) -> usize {
+pub const fn loom_cell_offset(kind: Flavor) -> usize {
     match kind {
-        RingKind::Spsc => round_up(size_of::<AtomicU64>(), 8),
-        RingKind::Mpmc => round_up(OWNER_OFFSET + 2 * size_of::<AtomicU32>(), 8),
+        Flavor::Spsc => round_up(size_of::<AtomicU64>(), 8),
+        Flavor::Mpmc => round_up(OWNER_OFFSET + 2 * size_of::<AtomicU32>(), 8),
     }
 }
 
 /// Byte offset of an MPMC slot's payload (loom: sized for loom's types).
 #[cfg(loom)]
 pub const MPMC_SLOT_HEADER: usize =
-    loom_cell_offset(RingKind::Mpmc) + size_of::<loom::cell::UnsafeCell<()>>();
+    loom_cell_offset(Flavor::Mpmc) + size_of::<loom::cell::UnsafeCell<()>>();
 
 /// Byte offset of an SPSC slot's payload (loom: sized for loom's types).
 #[cfg(loom)]
 pub const SPSC_SLOT_HEADER: usize =
-    loom_cell_offset(RingKind::Spsc) + size_of::<loom::cell::UnsafeCell<()>>();
+    loom_cell_offset(Flavor::Spsc) + size_of::<loom::cell::UnsafeCell<()>>();
 
 /// The fewest slots a ring of `kind` has: a one-slot Vyukov ring cannot tell
 /// "published in lap n" (stamp `pos + 1`) from "free in lap n + 1" (`pos +
 /// capacity`), so MPMC rings have two.
-pub const fn min_slots(kind: RingKind) -> u64 {
+pub const fn min_slots(kind: Flavor) -> u64 {
     match kind {
-        RingKind::Spsc => 1,
-        RingKind::Mpmc => 2,
+        Flavor::Spsc => 1,
+        Flavor::Mpmc => 2,
     }
 }
 
@@ -349,7 +329,7 @@ pub const CLAIMERS_BYTES: usize = CLAIMERS * size_of::<Claimer>();
 /// Where everything lives for one (kind, capacity, element) triple.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Geometry {
-    pub kind: RingKind,
+    pub kind: Flavor,
     /// Slots (a power of two).
     pub capacity: u64,
     /// The most messages in flight (`1..=capacity`): the capacity a user asked for.
@@ -368,13 +348,13 @@ pub struct Geometry {
 
 impl Geometry {
     /// The geometry for `capacity` slots (already a power of two) of `T`.
-    pub fn for_type<T>(kind: RingKind, capacity: u64) -> Option<Geometry> {
+    pub fn for_type<T>(kind: Flavor, capacity: u64) -> Option<Geometry> {
         Geometry::new(kind, capacity, size_of::<T>(), align_of::<T>())
     }
 
     /// The geometry for raw element size and alignment; `None` when out of range.
     pub fn new(
-        kind: RingKind,
+        kind: Flavor,
         capacity: u64,
         elem_size: usize,
         elem_align: usize,
@@ -392,15 +372,15 @@ impl Geometry {
         // Every slot starts with its stamp (and, MPMC, its claimer), so a consumer
         // finds a message and its payload on the same cache line.
         let header = match kind {
-            RingKind::Spsc => SPSC_SLOT_HEADER,
-            RingKind::Mpmc => MPMC_SLOT_HEADER,
+            Flavor::Spsc => SPSC_SLOT_HEADER,
+            Flavor::Mpmc => MPMC_SLOT_HEADER,
         };
         let a = elem_align.max(8);
         let data_offset = round_up(header, a);
         let stride = round_up(data_offset + elem_size, a);
         let table = match kind {
-            RingKind::Spsc => 0,
-            RingKind::Mpmc => CLAIMERS_BYTES,
+            Flavor::Spsc => 0,
+            Flavor::Mpmc => CLAIMERS_BYTES,
         };
         let slots_offset = round_up(CLAIMERS_OFFSET + table, elem_align.max(LINE));
         let slots_bytes = (stride as u64).checked_mul(capacity)?;
@@ -431,7 +411,7 @@ impl Geometry {
     /// of two (MPMC: at least two slots, see `mpmc`), with fullness checked against
     /// `limit` itself.
     pub fn for_limit(
-        kind: RingKind,
+        kind: Flavor,
         limit: u64,
         elem_size: usize,
         elem_align: usize,
@@ -448,7 +428,7 @@ impl Geometry {
 
 /// The smallest segment a ring layout has (an SPSC ring of one empty slot).
 pub fn min_ring_size() -> u64 {
-    [(RingKind::Spsc, 1), (RingKind::Mpmc, 2)]
+    [(Flavor::Spsc, 1), (Flavor::Mpmc, 2)]
         .into_iter()
         .filter_map(|(k, n)| Geometry::new(k, n, 0, 1))
         .map(|g| g.total_size as u64)
@@ -479,18 +459,18 @@ mod tests {
 
     #[test]
     fn geometry_is_aligned_and_bounded() {
-        let g = Geometry::new(RingKind::Spsc, 8, 8, 8).unwrap();
+        let g = Geometry::new(Flavor::Spsc, 8, 8, 8).unwrap();
         assert_eq!((g.data_offset, g.stride), (8, 16));
         assert_eq!(g.slots_offset % LINE, 0);
         assert_eq!(g.total_size, g.slots_offset + 128);
-        let m = Geometry::new(RingKind::Mpmc, 4, 3, 1).unwrap();
+        let m = Geometry::new(Flavor::Mpmc, 4, 3, 1).unwrap();
         assert_eq!(m.data_offset, 16);
         assert_eq!(m.stride, 24);
-        let big = Geometry::new(RingKind::Mpmc, 2, 10, 256).unwrap();
+        let big = Geometry::new(Flavor::Mpmc, 2, 10, 256).unwrap();
         assert_eq!(big.data_offset, 256);
         assert_eq!(big.slots_offset % 256, 0);
-        assert!(Geometry::new(RingKind::Spsc, 3, 8, 8).is_none());
-        assert!(Geometry::new(RingKind::Spsc, 8, 8, 3).is_none());
-        assert!(Geometry::new(RingKind::Spsc, 1 << 40, 8, 8).is_none());
+        assert!(Geometry::new(Flavor::Spsc, 3, 8, 8).is_none());
+        assert!(Geometry::new(Flavor::Spsc, 8, 8, 3).is_none());
+        assert!(Geometry::new(Flavor::Spsc, 1 << 40, 8, 8).is_none());
     }
 }

@@ -14,9 +14,8 @@ pub mod spsc;
 
 use std::ptr::NonNull;
 
-use layout::{
-    Claimer, Control, Geometry, Header, RingKind, CLAIMERS, CLAIMERS_OFFSET, CONTROL_OFFSET,
-};
+use crate::options::Flavor;
+use layout::{Claimer, Control, Geometry, Header, CLAIMERS, CLAIMERS_OFFSET, CONTROL_OFFSET};
 
 use crate::sync::AtomicU64;
 
@@ -78,7 +77,7 @@ impl RawRing {
     /// The claimer-table entry of `tag` (1..=[`CLAIMERS`]); `None` for another tag
     /// (tags read from slots are untrusted) or an SPSC ring (no table).
     pub fn claimer(&self, tag: u16) -> Option<&Claimer> {
-        if self.geo.kind != RingKind::Mpmc || tag == 0 || usize::from(tag) > CLAIMERS {
+        if self.geo.kind != Flavor::Mpmc || tag == 0 || usize::from(tag) > CLAIMERS {
             return None;
         }
         let i = usize::from(tag) - 1;
@@ -179,8 +178,9 @@ mod loom_region {
     use std::alloc::{alloc_zeroed, dealloc, Layout};
     use std::ptr::{self, NonNull};
 
-    use super::layout::{self, Control, Geometry, Header, RingKind, CONTROL_OFFSET, LINE};
+    use super::layout::{self, Control, Geometry, Header, CONTROL_OFFSET, LINE};
     use super::RawRing;
+    use crate::options::Flavor;
     use crate::sync::{AtomicU32, AtomicU64};
 
     /// A ring region on the heap with every atomic (and payload-tracking cell) in it
@@ -206,7 +206,7 @@ mod loom_region {
     /// # Panics
     /// When the geometry is out of range.
     pub fn loom_region(
-        kind: RingKind,
+        kind: Flavor,
         capacity: u64,
         elem_size: usize,
         elem_align: usize,
@@ -225,7 +225,7 @@ mod loom_region {
             for i in 0..geo.capacity as usize {
                 let slot = p.add(geo.slots_offset + i * geo.stride);
                 ptr::write(slot.cast::<AtomicU64>(), AtomicU64::new(0));
-                if kind == RingKind::Mpmc {
+                if kind == Flavor::Mpmc {
                     let owner = slot.add(layout::OWNER_OFFSET).cast::<AtomicU32>();
                     ptr::write(owner, AtomicU32::new(0));
                     ptr::write(owner.add(1), AtomicU32::new(0));
@@ -259,7 +259,7 @@ mod loom_region {
                 for i in 0..geo.capacity as usize {
                     let slot = p.add(geo.slots_offset + i * geo.stride);
                     ptr::drop_in_place(slot.cast::<AtomicU64>());
-                    if geo.kind == RingKind::Mpmc {
+                    if geo.kind == Flavor::Mpmc {
                         let owner = slot.add(layout::OWNER_OFFSET).cast::<AtomicU32>();
                         ptr::drop_in_place(owner);
                         ptr::drop_in_place(owner.add(1));
@@ -280,8 +280,9 @@ pub(crate) mod test_region {
     use std::alloc::{alloc_zeroed, dealloc, Layout};
     use std::ptr::NonNull;
 
-    use super::layout::{Geometry, RingKind, LINE};
+    use super::layout::{Geometry, LINE};
     use super::RawRing;
+    use crate::options::Flavor;
 
     /// A zeroed, suitably aligned heap region laid out for a ring; freed on drop.
     pub(crate) struct Region {
@@ -293,7 +294,7 @@ pub(crate) mod test_region {
     impl Region {
         /// `slots` slots (a power of two) holding at most `limit` messages.
         pub(crate) fn new(
-            kind: RingKind,
+            kind: Flavor,
             slots: u64,
             limit: u64,
             size: usize,

@@ -326,13 +326,13 @@ impl<T: Pod> Consumer<T> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::ring::layout::RingKind;
+    use crate::options::Flavor;
     use crate::ring::test_region::Region;
 
     #[test]
     fn raw_push_and_pop_move_elem_size_bytes_in_order() {
         // A 24-byte element known only at run time (the C interface's case).
-        let r = Region::new(RingKind::Spsc, 4, 3, 24, 8);
+        let r = Region::new(Flavor::Spsc, 4, 3, 24, 8);
         // SAFETY: one producer and one consumer; the raw methods use the geometry.
         let (p, c) = unsafe { (Producer::<()>::new(r.ring()), Consumer::<()>::new(r.ring())) };
         let msg = |i: u8| [i; 24];

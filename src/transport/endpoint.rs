@@ -1,6 +1,6 @@
 //! Each side's endpoint: [`SendEnd`] and [`RecvEnd`], one variant per ring algorithm
 //! and one for the message queue. A variant carries everything its operations read
-//! (the queue handle, the ring's `Hot` control words, the transport's shared state),
+//! (the queue handle, the ring's `ControlRefs` control words, the transport's shared state),
 //! so every operation is one `match`; presence, the fork check, wake-ups and waiting
 //! come from [`link`](super::link), once for both transports.
 
@@ -9,14 +9,14 @@ use std::mem::MaybeUninit;
 use bytemuck::Pod;
 
 use crate::error::Error;
+use crate::options::Flavor;
 use crate::options::{Spin, Transport};
-use crate::ring::layout::RingKind;
 use crate::ring::mpmc::Mpmc;
 use crate::ring::spsc::{Consumer, Producer};
 use crate::sys::Key;
 
 use super::exclusive::Exclusive;
-use super::link::{Look, QueueEnd, RingEnd};
+use super::link::{PresenceSource, QueueEnd, RingEnd};
 use super::objects::Objects;
 use super::payload::{Local, Put, Scratch, Take};
 use super::terms::{Deadline, Side, TryError, WaitError};
@@ -69,12 +69,12 @@ impl Objects {
     pub(crate) fn sender<T: Pod>(&self, spin: Spin) -> Result<SendEnd<T>, Error> {
         Ok(match self {
             Objects::Shm(s) => match s.ring.geometry().kind {
-                RingKind::Spsc => SendEnd::Spsc(RingEnd::connect(s, Side::Send, spin, |s| {
+                Flavor::Spsc => SendEnd::Spsc(RingEnd::connect(s, Side::Send, spin, |s| {
                     // SAFETY: we hold the sender role (exclusive) and the geometry was
                     // computed (create) or validated (open) for T.
                     Exclusive::new(unsafe { Producer::new(s.ring) })
                 })?),
-                RingKind::Mpmc => {
+                Flavor::Mpmc => {
                     let tag = s.claim_tag()?;
                     SendEnd::Mpmc(RingEnd::connect(s, Side::Send, spin, |s| {
                         // SAFETY: the geometry matches T; the creator initialised the
@@ -94,11 +94,11 @@ impl Objects {
     pub(crate) fn receiver<T: Pod>(&self, spin: Spin) -> Result<RecvEnd<T>, Error> {
         Ok(match self {
             Objects::Shm(s) => match s.ring.geometry().kind {
-                RingKind::Spsc => RecvEnd::Spsc(RingEnd::connect(s, Side::Recv, spin, |s| {
+                Flavor::Spsc => RecvEnd::Spsc(RingEnd::connect(s, Side::Recv, spin, |s| {
                     // SAFETY: we hold the receiver role and the geometry matches T.
                     Exclusive::new(unsafe { Consumer::new(s.ring) })
                 })?),
-                RingKind::Mpmc => {
+                Flavor::Mpmc => {
                     let tag = s.claim_tag()?;
                     RecvEnd::Mpmc(RingEnd::connect(s, Side::Recv, spin, |s| {
                         // SAFETY: the geometry matches T; the creator initialised the
@@ -122,7 +122,7 @@ impl<T: Pod> SendEnd<T> {
     pub(crate) fn put_fast(&self, msg: &impl Put) -> bool {
         // The SPSC ring first, on its own: the hottest variant gets the shortest path.
         if let SendEnd::Spsc(e) = self {
-            let sent = !e.gone(Look::Mirror) && e.q.push_biased(msg) == Some(true);
+            let sent = !e.gone(PresenceSource::Mirror) && e.q.push_biased(msg) == Some(true);
             if sent {
                 e.progressed();
             }
@@ -131,7 +131,8 @@ impl<T: Pod> SendEnd<T> {
         match self {
             SendEnd::Mpmc(e) => {
                 // SAFETY: `push_copy` lends a free slot's payload of the element size.
-                let sent = !e.gone(Look::Mirror) && e.q.push_copy(|slot| unsafe { msg.put(slot) });
+                let sent = !e.gone(PresenceSource::Mirror)
+                    && e.q.push_copy(|slot| unsafe { msg.put(slot) });
                 if sent {
                     e.progressed();
                 }
@@ -163,7 +164,7 @@ impl<T: Pod> SendEnd<T> {
     /// Sends, blocking while the channel is full until `deadline`.
     pub(crate) fn put_until(&self, msg: &impl Put, deadline: Deadline) -> Result<(), WaitError> {
         each!(self, SendEnd, e => {
-            if e.gone(Look::Mirror) {
+            if e.gone(PresenceSource::Mirror) {
                 return Err(WaitError::Disconnected);
             }
             // SAFETY: as in `try_put`.
@@ -187,7 +188,7 @@ impl<T: Pod> SendEnd<T> {
         f: impl FnOnce(*mut u8) -> R,
     ) -> Result<R, WaitError> {
         each!(self, SendEnd, e => {
-            if e.gone(Look::Mirror) {
+            if e.gone(PresenceSource::Mirror) {
                 return Err(WaitError::Disconnected);
             }
             let mut f = Some(f);
@@ -225,7 +226,7 @@ impl<T: Pod> SendEnd<T> {
     /// Sends as many of `msgs` as fit now, publishing once. Never blocks.
     pub(crate) fn send_batch(&self, msgs: &[T]) -> Result<usize, WaitError> {
         each!(self, SendEnd, e => {
-            if e.gone(Look::Mirror) {
+            if e.gone(PresenceSource::Mirror) {
                 return Err(WaitError::Disconnected);
             }
             if msgs.is_empty() {
@@ -233,7 +234,7 @@ impl<T: Pod> SendEnd<T> {
             }
             match e.try_now(|| Some(e.q.push_slice(msgs)).filter(|&n| n > 0)) {
                 Some(n) => Ok(n),
-                None if e.gone(Look::Kernel) => Err(WaitError::Disconnected),
+                None if e.gone(PresenceSource::Kernel) => Err(WaitError::Disconnected),
                 None => Ok(0),
             }
         }, {

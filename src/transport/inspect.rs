@@ -15,13 +15,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::options::{Flavor, Stats, Transport};
 use crate::ring::layout::{
-    ring_size_plausible, Control, Header, RingKind, CONTROL_OFFSET, MAGIC, STATE_READY, VERSION,
+    ring_size_plausible, Control, Header, CONTROL_OFFSET, MAGIC, STATE_READY, VERSION,
 };
 use crate::sync::Ordering;
 use crate::sys::{self, ipc_entries, IpcEntry, IpcKind, Key, MsgQueue, SemSet, Shm};
 
 use super::msgq::{self, MsgqObjects};
-use super::setup::Expect;
+use super::setup::Expected;
 use super::shm;
 
 /// One sysvring channel found on the host.
@@ -290,7 +290,7 @@ pub(crate) fn inspect_shm(id: i32) -> Verdict {
             if alive { "still initialising" } else { "gone" }
         ));
     }
-    let expect = Expect {
+    let expect = Expected {
         kind: None,
         capacity: None,
         elem_size: usize::try_from(v.elem_size).unwrap_or(usize::MAX),
@@ -358,7 +358,7 @@ pub(crate) fn inspect_shm(id: i32) -> Verdict {
     Verdict::Channel(ChannelInfo {
         key: Key::from_raw(st.perm.key),
         transport: Transport::ShmRing,
-        flavor: RingKind::from_raw(v.kind).map(Flavor::from),
+        flavor: Flavor::from_word(v.kind),
         shm_id: Some(id),
         sem_id: Some(sem_id),
         msg_id: None,
@@ -409,7 +409,7 @@ pub(crate) fn inspect_sem(id: i32) -> Verdict {
             h.version
         ));
     }
-    let Some(kind) = RingKind::from_raw(h.kind) else {
+    let Some(kind) = Flavor::from_word(h.kind) else {
         return refuse(format!("unknown flavor {}", h.kind));
     };
     let flags_ok = set.get_all().is_ok_and(|vals| {
@@ -456,7 +456,7 @@ pub(crate) fn inspect_sem(id: i32) -> Verdict {
     Verdict::Channel(ChannelInfo {
         key: Key::from_raw(sst.perm.key),
         transport: Transport::MessageQueue,
-        flavor: Some(Flavor::from(kind)),
+        flavor: Some(kind),
         shm_id: None,
         sem_id: Some(id),
         msg_id: Some(qid),

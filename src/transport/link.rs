@@ -9,12 +9,12 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
+use crate::options::Flavor;
 use crate::options::Spin;
-use crate::ring::layout::RingKind;
 use crate::sys;
 
 use super::msgq::MsgqObjects;
-use super::shm::{Hot, ShmObjects};
+use super::shm::{ControlRefs, ShmObjects};
 use super::terms::{Deadline, Side, TryError, WaitError};
 
 /// How often a handle re-reads the kernel's live counts on a failing non-blocking
@@ -28,7 +28,7 @@ const SETTLE_RETRIES: usize = 4;
 
 /// How hard [`Link::gone`] looks.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Look {
+pub(super) enum PresenceSource {
     /// Shared memory only (no syscall): the fast paths.
     Mirror,
     /// The mirror, then the kernel's count at most every [`PRESENCE_CHECK`]: failing
@@ -78,27 +78,27 @@ impl Link {
 
     /// The one presence predicate: whether the other side is gone for this endpoint.
     /// Inherited across fork: gone. A ring (`mirror`) answers from shared memory
-    /// first; `Look::Kernel` then asks the kernel (`peers_alive`) at most every
+    /// first; `PresenceSource::Kernel` then asks the kernel (`peers_alive`) at most every
     /// `PRESENCE_CHECK`. The message queue has no mirror, so it always asks.
     #[inline]
     pub(super) fn gone(
         &self,
-        mirror: Option<&Hot>,
-        look: Look,
+        mirror: Option<&ControlRefs>,
+        source: PresenceSource,
         peers_alive: impl FnOnce() -> bool,
     ) -> bool {
         if self.forked() {
             return true;
         }
-        let Some(hot) = mirror else {
+        let Some(refs) = mirror else {
             // No shared mirror of the counts (message queue): a failing try already
             // made a syscall, one more keeps a clean disconnect visible at once.
             return !peers_alive();
         };
-        if hot.peers_gone() {
+        if refs.peers_gone() {
             return true;
         }
-        if look == Look::Mirror {
+        if source == PresenceSource::Mirror {
             return false;
         }
         let now = epoch().elapsed().as_nanos() as u64 + 1;
@@ -117,7 +117,7 @@ impl Link {
 pub(crate) struct RingEnd<Q> {
     pub(super) q: Q,
     /// Points into `shm`'s mapping, which the `Arc` beside it keeps alive.
-    hot: Hot,
+    refs: ControlRefs,
     pub(super) shm: Arc<ShmObjects>,
     pub(super) link: Link,
 }
@@ -131,23 +131,23 @@ impl<Q> RingEnd<Q> {
         spin: Spin,
         make: impl FnOnce(&ShmObjects) -> Q,
     ) -> Result<RingEnd<Q>, Error> {
-        let exclusive = shm.ring.geometry().kind == RingKind::Spsc;
+        let exclusive = shm.ring.geometry().kind == Flavor::Spsc;
         shm.connect(side, exclusive)?;
         let link = Link::new(side, spin, exclusive);
-        // SAFETY: the `Hot` is stored beside the `Arc<ShmObjects>` it points into and
+        // SAFETY: the `ControlRefs` is stored beside the `Arc<ShmObjects>` it points into and
         // never leaves this struct, so it is never used after the mapping is gone.
-        let hot = unsafe { shm.hot(side) };
+        let refs = unsafe { shm.control_refs(side) };
         Ok(RingEnd {
             q: make(shm),
-            hot,
+            refs,
             shm: shm.clone(),
             link,
         })
     }
 
     #[inline(always)]
-    pub(super) fn gone(&self, look: Look) -> bool {
-        self.link.gone(Some(&self.hot), look, || {
+    pub(super) fn gone(&self, source: PresenceSource) -> bool {
+        self.link.gone(Some(&self.refs), source, || {
             self.shm.peers_alive(self.link.side)
         })
     }
@@ -155,7 +155,7 @@ impl<Q> RingEnd<Q> {
     /// Wakes the other side after progress: zero syscalls while nobody sleeps.
     #[inline(always)]
     pub(super) fn progressed(&self) {
-        if self.hot.sleepers() {
+        if self.refs.sleepers() {
             self.wake_sleepers();
         }
     }
@@ -189,12 +189,12 @@ impl<Q> RingEnd<Q> {
     /// receiver may still act, `Disconnected` once every receiver is gone.
     #[inline]
     pub(super) fn try_send(&self, attempt: impl FnMut() -> Option<()>) -> Result<(), TryError> {
-        if self.gone(Look::Mirror) {
+        if self.gone(PresenceSource::Mirror) {
             return Err(TryError::Disconnected);
         }
         match self.try_now(attempt) {
             Some(()) => Ok(()),
-            None if !self.gone(Look::Kernel) => Err(TryError::NotNow),
+            None if !self.gone(PresenceSource::Kernel) => Err(TryError::NotNow),
             None => Err(TryError::Disconnected),
         }
     }
@@ -214,7 +214,7 @@ impl<Q> RingEnd<Q> {
         if let Some(r) = self.try_now(&mut attempt) {
             return Ok(r);
         }
-        if !self.gone(Look::Kernel) {
+        if !self.gone(PresenceSource::Kernel) {
             return Err(TryError::NotNow);
         }
         loop {
@@ -272,7 +272,7 @@ impl QueueEnd {
         side: Side,
         spin: Spin,
     ) -> Result<QueueEnd, Error> {
-        let exclusive = msgq.kind == RingKind::Spsc;
+        let exclusive = msgq.kind == Flavor::Spsc;
         msgq.connect(side, exclusive)?;
         Ok(QueueEnd {
             msgq: msgq.clone(),
@@ -282,8 +282,9 @@ impl QueueEnd {
 
     #[inline]
     pub(super) fn gone(&self) -> bool {
-        self.link
-            .gone(None, Look::Kernel, || self.msgq.peers_alive(self.link.side))
+        self.link.gone(None, PresenceSource::Kernel, || {
+            self.msgq.peers_alive(self.link.side)
+        })
     }
 
     /// One non-blocking send of a frame: `Ok(true)` sent, `Ok(false)` full, `Err`

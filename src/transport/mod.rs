@@ -5,7 +5,7 @@
 //!
 //! This layer sits below the public facade (the `channel` module) and never imports it.
 //! What the facade sees of it:
-//! - setup: `Objects::create` and `Objects::open` (an `Expect` says what an opener
+//! - setup: `Objects::create` and `Objects::open` (an `Expected` says what an opener
 //!   requires), then the channel-wide queries on `Objects`;
 //! - one endpoint per side, `SendEnd` and `RecvEnd`: an enum with one variant per
 //!   ring algorithm and one for the queue, each carrying what its fast path reads, so
@@ -15,7 +15,7 @@
 //!
 //! Files (this one only declares; arrows between them point one way):
 //! `terms.rs` (the vocabulary: `Side`, `Deadline`, `WaitError`, `TryError`, `SLICE`),
-//! `presence.rs` (`SEM_UNDO` registration), `setup.rs` (`Expect`, `TypeTag`,
+//! `presence.rs` (`SEM_UNDO` registration), `setup.rs` (`Expected`, `TypeTag`,
 //! `Ownership`, `open_or_create`), `objects.rs` (`Objects`: one channel's kernel objects
 //! as this process holds them), `endpoint.rs` (the per-side dispatch), `link.rs` (each
 //! transport's endpoint: presence, fork check, waking, waiting), `exclusive.rs` (the
@@ -47,5 +47,5 @@ pub(crate) use endpoint::{RecvEnd, SendEnd};
 pub(crate) use objects::Objects;
 pub(crate) use payload::{Bytes, BytesOut, Heap};
 pub use setup::TypeTag;
-pub(crate) use setup::{open_or_create, Expect};
+pub(crate) use setup::{open_or_create, Expected};
 pub use terms::{Deadline, Side, TryError, WaitError};

@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::options::Flavor;
 use crate::options::{Stats, Transport};
-use crate::ring::layout::{Geometry, RingKind};
+use crate::ring::layout::Geometry;
 use crate::sys::Key;
 
 use super::inspect;
 use super::msgq::MsgqObjects;
-use super::setup::{shm_unavailable, Expect, TypeTag};
+use super::setup::{shm_unavailable, Expected, TypeTag};
 use super::shm::ShmObjects;
 
 /// One channel's process-local state, whichever transport carries it: what a
@@ -70,7 +71,7 @@ impl Objects {
     /// # Errors
     /// `NotFound`, `PermissionDenied`, `Untrusted`, `NotSysvring`, `VersionMismatch`,
     /// `TypeMismatch`, `LayoutMismatch`, `NotReady`, `Os`.
-    pub(crate) fn open(key: Key, expect: &Expect, timeout: Duration) -> Result<Objects, Error> {
+    pub(crate) fn open(key: Key, expect: &Expected, timeout: Duration) -> Result<Objects, Error> {
         match ShmObjects::open(key, expect, timeout) {
             Ok(s) => Ok(Objects::Shm(Arc::new(s))),
             Err(Error::NotFound) => Ok(Objects::Msgq(Arc::new(MsgqObjects::open(
@@ -89,7 +90,7 @@ impl Objects {
     }
 
     /// The ring algorithm (the message queue records the flavor it was made for).
-    pub(crate) fn kind(&self) -> RingKind {
+    pub(crate) fn kind(&self) -> Flavor {
         match self {
             Objects::Shm(s) => s.ring.geometry().kind,
             Objects::Msgq(m) => m.kind,

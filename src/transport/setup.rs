@@ -1,4 +1,4 @@
-//! The setup steps both transports share: what an opener expects ([`Expect`],
+//! The setup steps both transports share: what an opener expects ([`Expected`],
 //! [`TypeTag`]), who removes the objects ([`Ownership`]), the start-up race resolved
 //! with `IPC_EXCL` ([`open_or_create`]) and when `Auto` falls back to the queue.
 
@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::ring::layout::RingKind;
+use crate::options::Flavor;
 use crate::sync::Ordering;
 use crate::sys;
 
@@ -111,8 +111,8 @@ pub struct TypeTag {
 
 /// What an opener expects of the channel (either transport).
 #[derive(Debug, Clone)]
-pub(crate) struct Expect {
-    pub kind: Option<RingKind>,
+pub(crate) struct Expected {
+    pub kind: Option<Flavor>,
     /// The exact capacity (most messages in flight), when the opener set one.
     pub capacity: Option<u64>,
     pub elem_size: usize,
@@ -124,7 +124,7 @@ pub(crate) struct Expect {
     pub trusted: Vec<u32>,
 }
 
-impl Expect {
+impl Expected {
     /// Refuses an object created by a uid we do not trust: another user could have
     /// squatted our key with a perfectly valid header.
     pub(crate) fn check_creator(&self, cuid: u32) -> Result<(), Error> {

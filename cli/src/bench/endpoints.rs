@@ -10,7 +10,7 @@ use sysvring::{Builder, Key, Receiver, RecvTimeoutError, Sender, Spin, Transport
 
 use super::error::Result;
 use super::msg::BenchMsg;
-use super::protocol::{ChanFlavor, SysvWire, WAIT};
+use super::protocol::{SysvWire, WAIT};
 use super::segment::{self, MailIn, MailOut, SegConsumer, SegProducer};
 
 /// Which way a message goes: `Fwd` is the data of a throughput run and the ping of a
@@ -93,10 +93,7 @@ fn open<M: BenchMsg>(w: &SysvWire, dir: Dir, receiver: bool) -> Result<sysvring:
         Dir::Fwd => w.fwd,
         Dir::Back => w.back.ok_or("no channel for the way back")?,
     };
-    let flavor = match w.flavor {
-        ChanFlavor::Spsc => sysvring::Flavor::Spsc,
-        ChanFlavor::Mpmc => sysvring::Flavor::Mpmc,
-    };
+    let flavor = w.flavor;
     let mut b = Builder::<M>::new(Key::from_raw(raw))
         .flavor(flavor)
         .transport(Transport::ShmRing);

@@ -59,11 +59,19 @@ pub enum Role {
     },
 }
 
-/// The flavor of a sysvring channel a child opens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ChanFlavor {
-    Spsc,
-    Mpmc,
+/// `sysvring::Flavor` on the wire: its header word (the library has no serde).
+mod flavor_word {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+    use sysvring::Flavor;
+
+    pub fn serialize<S: Serializer>(f: &Flavor, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u32(f.word())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Flavor, D::Error> {
+        let w = u32::deserialize(d)?;
+        Flavor::from_word(w).ok_or_else(|| D::Error::custom(format!("no flavor has word {w}")))
+    }
 }
 
 /// The sysvring channels of a child: `fwd` carries data and pings, `back` pongs.
@@ -71,7 +79,8 @@ pub enum ChanFlavor {
 pub struct SysvWire {
     pub fwd: i32,
     pub back: Option<i32>,
-    pub flavor: ChanFlavor,
+    #[serde(with = "flavor_word")]
+    pub flavor: sysvring::Flavor,
     /// Receivers never spin (`Spin::Never`).
     pub spin_never: bool,
 }

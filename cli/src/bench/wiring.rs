@@ -16,7 +16,7 @@ use super::error::Result;
 use super::msg::{with_msg, BenchMsg};
 use super::opts::Opts;
 use super::procs::{self, created, Base, Created, Group, MsgqGuard, SemGuard, ShmGuard};
-use super::protocol::{ChanFlavor, Report, Role, SysvWire, Wire};
+use super::protocol::{Report, Role, SysvWire, Wire};
 use super::ring;
 use super::segment;
 
@@ -169,18 +169,11 @@ fn chan_transport(tr: Tr) -> Transport {
 }
 
 /// The flavor of a row's channels, and whether its receivers never spin.
-fn sysv_flavor(tr: Tr) -> (ChanFlavor, bool) {
+fn sysv_flavor(tr: Tr) -> (Flavor, bool) {
     match tr {
-        Tr::Spsc | Tr::SpscZc | Tr::ChanMsgq => (ChanFlavor::Spsc, false),
-        Tr::Blocking => (ChanFlavor::Spsc, true),
-        _ => (ChanFlavor::Mpmc, false),
-    }
-}
-
-fn lib_flavor(f: ChanFlavor) -> Flavor {
-    match f {
-        ChanFlavor::Spsc => Flavor::Spsc,
-        ChanFlavor::Mpmc => Flavor::Mpmc,
+        Tr::Spsc | Tr::SpscZc | Tr::ChanMsgq => (Flavor::Spsc, false),
+        Tr::Blocking => (Flavor::Spsc, true),
+        _ => (Flavor::Mpmc, false),
     }
 }
 
@@ -265,7 +258,7 @@ pub fn throughput(tr: Tr, size: usize, o: &Opts) -> Result<Thr> {
             g.spawn("consumer", consume, wire, null(), null())?;
         }
         Tr::Spsc | Tr::SpscZc | Tr::Mpmc | Tr::Mpmc2x2 | Tr::Blocking | Tr::ChanMsgq => {
-            let flavor = lib_flavor(sysv_flavor(tr).0);
+            let flavor = sysv_flavor(tr).0;
             let (key, ch) = channel(size, flavor, o.capacity, chan_transport(tr))?;
             chans.push(ch);
             let wire = sysv_wire(tr, key, None);
@@ -397,7 +390,7 @@ pub fn latency(tr: Tr, size: usize, o: &Opts) -> Result<Lat> {
         }
         Tr::Spsc | Tr::SpscZc | Tr::Mpmc | Tr::Blocking | Tr::ChanMsgq => {
             // One channel each way.
-            let flavor = lib_flavor(sysv_flavor(tr).0);
+            let flavor = sysv_flavor(tr).0;
             let (k0, c0) = channel(size, flavor, o.capacity, chan_transport(tr))?;
             chans.push(c0);
             let (k1, c1) = channel(size, flavor, o.capacity, chan_transport(tr))?;

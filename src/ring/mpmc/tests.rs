@@ -1,7 +1,7 @@
 //! Unit tests of the MPMC ring on heap regions.
 
 use super::*;
-use crate::ring::layout::RingKind;
+use crate::options::Flavor;
 use crate::ring::test_region::Region;
 
 fn q(r: &Region, tag: u16) -> Mpmc<u64> {
@@ -10,7 +10,7 @@ fn q(r: &Region, tag: u16) -> Mpmc<u64> {
 }
 
 fn region(cap: u64, limit: u64) -> Region {
-    let r = Region::new(RingKind::Mpmc, cap, limit, 8, 8);
+    let r = Region::new(Flavor::Mpmc, cap, limit, 8, 8);
     Mpmc::<u64>::init(&r.ring());
     r
 }
@@ -172,7 +172,7 @@ fn corrupt_stamps_and_indices_end_in_empty_or_full() {
 #[test]
 fn raw_push_and_pop_move_elem_size_bytes_in_order() {
     // A 24-byte element known only at run time (the C interface's case).
-    let r = Region::new(RingKind::Mpmc, 4, 3, 24, 8);
+    let r = Region::new(Flavor::Mpmc, 4, 3, 24, 8);
     Mpmc::<()>::init(&r.ring());
     // SAFETY: the raw methods use the geometry; the region is initialised.
     let q = unsafe { Mpmc::<()>::new(r.ring(), 1) };

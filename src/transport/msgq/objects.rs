@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::error::Error;
-use crate::ring::layout::RingKind;
+use crate::options::Flavor;
 use crate::sys::{Key, MsgQueue, RecvSelect, SemSet};
 use crate::transport::presence;
 use crate::transport::setup::{self, Ownership};
@@ -28,7 +28,7 @@ pub(crate) struct MsgqObjects {
     pub(crate) sems: SemSet,
     pub(crate) queue: MsgQueue,
     pub(crate) key: Key,
-    pub(crate) kind: RingKind,
+    pub(crate) kind: Flavor,
     pub(super) capacity: u64,
     pub(super) own: Ownership,
     pub(super) dropped: AtomicU64,

@@ -5,9 +5,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
-use crate::ring::layout::{RingKind, VERSION};
+use crate::options::Flavor;
+use crate::ring::layout::VERSION;
 use crate::sys::{self, Key, Limits, MsgQueue, SemSet, Shm};
-use crate::transport::setup::{Expect, Ownership};
+use crate::transport::setup::{Expected, Ownership};
 
 use super::objects::MsgqObjects;
 use super::sems::{
@@ -94,7 +95,7 @@ impl MsgqObjects {
 
     pub(crate) fn create(
         key: Key,
-        kind: RingKind,
+        kind: Flavor,
         capacity: u64,
         elem_size: usize,
         fingerprint: u64,
@@ -164,7 +165,11 @@ impl MsgqObjects {
 
     /// Opens the message-queue channel at `key`: waits (bounded) for Ready, then
     /// validates magic, version, flavor, element size and fingerprint.
-    pub(crate) fn open(key: Key, expect: &Expect, timeout: Duration) -> Result<MsgqObjects, Error> {
+    pub(crate) fn open(
+        key: Key,
+        expect: &Expected,
+        timeout: Duration,
+    ) -> Result<MsgqObjects, Error> {
         let sems = match SemSet::open(key) {
             // Only a queue at the key: a plain (non-sysvring) message queue.
             Err(e) if e.is_not_found() && MsgQueue::open(key).is_ok() => {
@@ -195,7 +200,7 @@ impl MsgqObjects {
                 found: h.version,
             });
         }
-        let kind = RingKind::from_raw(h.kind).ok_or(Error::NotSysvring)?;
+        let kind = Flavor::from_word(h.kind).ok_or(Error::NotSysvring)?;
         // The type before the layout (as the ring does): the error names it.
         if h.fingerprint != expect.fingerprint {
             return Err(Error::TypeMismatch {

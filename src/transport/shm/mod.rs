@@ -1,7 +1,7 @@
 //! The shared-memory transport: a ring in a System V segment, a private semaphore set
 //! for sleeping and for crash-safe presence and roles.
 //!
-//! Files: `objects.rs` ([`ShmObjects`], [`Hot`]), `sems.rs` (the semaphore indices),
+//! Files: `objects.rs` ([`ShmObjects`], [`ControlRefs`]), `sems.rs` (the semaphore indices),
 //! `setup.rs` (create, open, `validate`), `wait.rs` (the blocking wait),
 //! `recovery.rs` (MPMC claims that block a side) and `claim.rs` (the claimer-table
 //! entry a process holds). This file only declares them and re-exports what the rest
@@ -14,6 +14,6 @@ mod sems;
 mod setup;
 mod wait;
 
-pub(crate) use objects::{Hot, ShmObjects};
+pub(crate) use objects::{ControlRefs, ShmObjects};
 pub(crate) use sems::{NSEMS, RECEIVERS, RECEIVER_ROLE, SENDERS, SENDER_ROLE};
 pub(crate) use setup::validate;

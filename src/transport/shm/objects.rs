@@ -1,6 +1,6 @@
 //! A process's hold on one shared-memory channel: [`ShmObjects`] (the mapping, the
 //! semaphore set, the validated geometry), connect/disconnect and peer presence, the
-//! wake-up post (`wake_all`), and [`Hot`], the control words a handle's fast path
+//! wake-up post (`wake_all`), and [`ControlRefs`], the control words a handle's fast path
 //! reads. Creating and opening (`setup.rs`), waiting (`wait.rs`) and MPMC recovery
 //! (`recovery.rs`) add their methods to `ShmObjects` in their own files.
 
@@ -135,19 +135,19 @@ impl ShmObjects {
     }
 
     /// The words the fast path of a `side` handle reads per message, resolved once
-    /// (see [`Hot`]).
+    /// (see [`ControlRefs`]).
     ///
     /// # Safety
-    /// The `Hot` points into this channel's mapping: it must not be used after `self`
+    /// The `ControlRefs` points into this channel's mapping: it must not be used after `self`
     /// is dropped (an endpoint keeps the `Arc<ShmObjects>` it came from beside it).
-    pub(crate) unsafe fn hot(&self, side: Side) -> Hot {
+    pub(crate) unsafe fn control_refs(&self, side: Side) -> ControlRefs {
         let c = self.control();
         let (live, ever) = match side {
             Side::Recv => (&c.senders, &c.ever_senders),
             Side::Send => (&c.receivers, &c.ever_receivers),
         };
         let other = side.other();
-        Hot {
+        ControlRefs {
             peers_live: NonNull::from(live),
             peers_ever: NonNull::from(ever),
             closed: NonNull::from(&c.closed),
@@ -178,11 +178,11 @@ impl ShmObjects {
 /// dispatch on the transport or the side, no offset arithmetic).
 ///
 /// The pointers point into the segment mapped by the [`ShmObjects`] they came from:
-/// a `Hot` must only be used while that `ShmObjects` is alive. [`ShmObjects::hot`] is
+/// a `ControlRefs` must only be used while that `ShmObjects` is alive. [`ShmObjects::control_refs`] is
 /// `unsafe` for that reason; a ring endpoint (`link::RingEnd`) keeps the
-/// `Arc<ShmObjects>` beside its `Hot`.
+/// `Arc<ShmObjects>` beside its `ControlRefs`.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Hot {
+pub(crate) struct ControlRefs {
     peers_live: NonNull<AtomicU32>,
     peers_ever: NonNull<AtomicU32>,
     closed: NonNull<AtomicU32>,
@@ -192,17 +192,17 @@ pub(crate) struct Hot {
 
 // SAFETY: the pointers name atomics in a process-wide shared mapping; reaching them
 // from another thread is as safe as from this one.
-unsafe impl Send for Hot {}
-// SAFETY: as above: every access through a `Hot` is an atomic operation, so threads
+unsafe impl Send for ControlRefs {}
+// SAFETY: as above: every access through a `ControlRefs` is an atomic operation, so threads
 // sharing one do not race.
-unsafe impl Sync for Hot {}
+unsafe impl Sync for ControlRefs {}
 
-impl Hot {
+impl ControlRefs {
     #[inline]
     fn word(&self, p: NonNull<AtomicU32>) -> &AtomicU32 {
         // SAFETY: `p` points to an atomic of the control block of a mapped segment,
         // aligned (it came from a reference), and the mapping outlives `self` (the
-        // contract of `Hot`: its ShmObjects, which holds the attachment, is alive).
+        // contract of `ControlRefs`: its ShmObjects, which holds the attachment, is alive).
         unsafe { p.as_ref() }
     }
 

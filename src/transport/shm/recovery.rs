@@ -20,8 +20,8 @@
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
+use crate::options::Flavor;
 use crate::ring::claimers::{self, ClaimerId};
-use crate::ring::layout::RingKind;
 use crate::ring::mpmc::{self, Held, Next};
 use crate::sync::Ordering;
 use crate::sys;
@@ -95,7 +95,7 @@ impl ShmObjects {
     /// else the one at `tail`) if its claimer is proven dead; counts it in
     /// `stats().skipped`. Returns whether it freed one.
     pub(crate) fn skip_dead(&self, consumers: bool) -> bool {
-        if self.ring.geometry().kind != RingKind::Mpmc {
+        if self.ring.geometry().kind != Flavor::Mpmc {
             return false;
         }
         match mpmc::blocker(&self.ring, consumers) {
@@ -120,7 +120,7 @@ impl ShmObjects {
     /// succeed (the slot changed), false when there is nothing in flight (truly
     /// empty/full) or the claim stayed held.
     pub(crate) fn settle(&self, consumers: bool) -> bool {
-        if self.ring.geometry().kind != RingKind::Mpmc {
+        if self.ring.geometry().kind != Flavor::Mpmc {
             return false;
         }
         let h = match mpmc::next(&self.ring, consumers) {

@@ -6,8 +6,9 @@ use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
+use crate::options::Flavor;
 use crate::ring::layout::{
-    ring_size_plausible, Control, Geometry, Header, HeaderValues, RingKind, CONTROL_OFFSET, MAGIC,
+    ring_size_plausible, Control, Geometry, Header, HeaderValues, CONTROL_OFFSET, MAGIC,
     STATE_INIT, STATE_READY, VERSION,
 };
 use crate::ring::mpmc::Mpmc;
@@ -19,7 +20,7 @@ use super::objects::ShmObjects;
 use super::sems::NSEMS;
 use crate::message::{decode_type_name, encode_type_name};
 
-use crate::transport::setup::{mismatch, Expect, Ownership, TypeTag};
+use crate::transport::setup::{mismatch, Expected, Ownership, TypeTag};
 
 /// Transport word in the header: the ring lives in this segment.
 const TRANSPORT_SHM: u32 = 1;
@@ -60,7 +61,7 @@ impl ShmObjects {
         let values = HeaderValues {
             magic: MAGIC,
             version: VERSION,
-            kind: geo.kind as u32,
+            kind: geo.kind.word(),
             capacity: geo.capacity,
             elem_size: geo.elem_size as u64,
             elem_align: geo.elem_align as u64,
@@ -78,7 +79,7 @@ impl ShmObjects {
         };
         let h = ring.header();
         h.fill(&values);
-        if geo.kind == RingKind::Mpmc {
+        if geo.kind == Flavor::Mpmc {
             Mpmc::<u8>::init(&ring);
         }
         // SYNC(state): Release; pairs with the Acquire in `Header::snapshot` (which
@@ -97,7 +98,11 @@ impl ShmObjects {
 
     /// Opens the segment at `key`, waits (bounded) for `Ready`, validates every header
     /// field against `expect` and against the segment's real size.
-    pub(crate) fn open(key: Key, expect: &Expect, timeout: Duration) -> Result<ShmObjects, Error> {
+    pub(crate) fn open(
+        key: Key,
+        expect: &Expected,
+        timeout: Duration,
+    ) -> Result<ShmObjects, Error> {
         let shm = Shm::open(key)?;
         let st = shm.stat()?;
         expect.check_creator(st.perm.cuid)?;
@@ -171,7 +176,7 @@ impl ShmObjects {
 }
 
 /// Checks a header snapshot field by field; returns the locally computed geometry.
-pub(crate) fn validate(v: &HeaderValues, e: &Expect, segsz: u64) -> Result<Geometry, Error> {
+pub(crate) fn validate(v: &HeaderValues, e: &Expected, segsz: u64) -> Result<Geometry, Error> {
     if v.magic != MAGIC {
         return Err(Error::NotSysvring);
     }
@@ -198,7 +203,7 @@ pub(crate) fn validate(v: &HeaderValues, e: &Expect, segsz: u64) -> Result<Geome
             found_name: decode_type_name(&v.type_name),
         });
     }
-    let kind = RingKind::from_raw(v.kind).ok_or(mismatch(
+    let kind = Flavor::from_word(v.kind).ok_or(mismatch(
         "flavor",
         e.kind.map_or(0, |k| k as u64),
         u64::from(v.kind),

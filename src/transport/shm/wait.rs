@@ -1,6 +1,6 @@
 //! Waiting on a ring: spin, then sleep in bounded slices on the side's semaphore
 //! after registering as a waiter (the sleeper's half of the wake-up protocol; the
-//! publisher's half is [`Hot::sleepers`](super::objects::Hot::sleepers) and
+//! publisher's half is [`ControlRefs::sleepers`](super::objects::ControlRefs::sleepers) and
 //! [`ShmObjects::wake_all`]).
 
 use std::time::{Duration, Instant};
@@ -116,9 +116,9 @@ impl ShmObjects {
             Spin::For(d) => Some(d),
             Spin::Forever => Some(Duration::MAX),
         };
-        // SAFETY: `hot` is used only during this call, while `self` (which keeps the
+        // SAFETY: `refs` is used only during this call, while `self` (which keeps the
         // mapping) is borrowed.
-        let hot = unsafe { self.hot(side) };
+        let refs = unsafe { self.control_refs(side) };
         // A full ring's sender polls the consumer's index line: each poll steals
         // that line from the consumer, whose next store must take it back. With room
         // for many messages queued, polling less often costs the sender nothing (the
@@ -143,7 +143,7 @@ impl ShmObjects {
                 if let Some(r) = attempt() {
                     return Ok(r);
                 }
-                if hot.peers_gone() {
+                if refs.peers_gone() {
                     return self.last_attempt(side, &mut attempt);
                 }
                 polls += 1;
