@@ -81,6 +81,11 @@ pub enum Error {
         /// Processes one MPMC ring admits at a time.
         max: usize,
     },
+    /// The host's System V semaphore limits (`kernel.sem`: `SEMMSL` semaphores per
+    /// set, `SEMMNS` in all, `SEMMNI` sets) leave no room for the channel's semaphore
+    /// set (an MPMC ring needs one semaphore per process it admits, up to 256, plus
+    /// 6).
+    SemaphoreLimit,
     /// A system call failed: the call's name and the OS error, exactly as the
     /// [`sys`](crate::sys) layer reported them in its [`SysError`] (never renamed on the
     /// way up).
@@ -155,6 +160,11 @@ impl fmt::Display for Error {
                 f,
                 "{max} processes already use this mpmc channel (its claimer table is \
                  full): close the channel in a process that no longer needs it"
+            ),
+            Error::SemaphoreLimit => f.write_str(
+                "the host's System V semaphore limits leave no room for this channel's \
+                 semaphore set: raise them (`sysctl kernel.sem`: SEMMSL per set, SEMMNS in \
+                 all, SEMMNI sets) or remove unused channels (`sysvring gc`)",
             ),
             Error::Os(call, e) => write!(f, "{call}: {e}"),
         }

@@ -124,7 +124,7 @@ fn child_half_claimer() {
     if role().as_deref() != Some("half_claimer") {
         return;
     }
-    use sysvring::ring::layout::{Geometry, CLAIMERS, CLAIMERS_OFFSET};
+    use sysvring::ring::layout::{Claimer, Geometry, CLAIMERS, CLAIMERS_OFFSET};
     use sysvring::ring::mpmc::encode;
     use sysvring::Flavor;
     let ch = Builder::<Msg>::new(env_key()).open().expect("open");
@@ -136,14 +136,18 @@ fn child_half_claimer() {
         .expect("attach");
     let geo = Geometry::for_type::<Msg>(Flavor::Mpmc, 2).expect("geometry");
     let base = att.as_ptr();
-    // Our claimer tag: the table entry (16 bytes each) whose identity word holds our
+    // Our claimer tag: the table entry whose identity word (diagnostics) holds our
     // pid in its high half, taken by `sender()`.
     let me = u64::from(std::process::id());
     let tag = (0..CLAIMERS)
         .find(|&i| {
             // SAFETY: the segment is a validated MPMC ring (opened above): its claimer
-            // table has CLAIMERS 16-byte entries of atomics at CLAIMERS_OFFSET.
-            let id = unsafe { &*base.add(CLAIMERS_OFFSET + 16 * i).cast::<AtomicU64>() };
+            // table has CLAIMERS entries of atomics at CLAIMERS_OFFSET.
+            let id = unsafe {
+                &*base
+                    .add(CLAIMERS_OFFSET + std::mem::size_of::<Claimer>() * i)
+                    .cast::<AtomicU64>()
+            };
             id.load(Ordering::SeqCst) >> 32 == me
         })
         .expect("registered") as u16

@@ -85,6 +85,7 @@ extern "C" {
 #define SYSVRING_E_PANIC               (-26) /* a bug in the library (caught) */
 #define SYSVRING_E_REENTRANT           (-27) /* a callback called its own handle */
 #define SYSVRING_E_CAPACITY_TOO_LARGE  (-28) /* create: above 2^32 or beyond memory */
+#define SYSVRING_E_SEMAPHORE_LIMIT     (-29) /* create: kernel.sem leaves no room for the set */
 
 /* ---- options ---- */
 #define SYSVRING_FLAVOR_ANY      0u /* create: SPSC; open: whatever it is */

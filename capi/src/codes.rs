@@ -58,6 +58,9 @@ pub const SYSVRING_E_REENTRANT: c_int = -27;
 /// `create` (or the create half of `open_or_create`): the capacity is above the
 /// largest a channel has (2^32 messages), or its ring would not fit in memory.
 pub const SYSVRING_E_CAPACITY_TOO_LARGE: c_int = -28;
+/// `create`: the host's semaphore limits (`kernel.sem`) leave no room for the
+/// channel's semaphore set.
+pub const SYSVRING_E_SEMAPHORE_LIMIT: c_int = -29;
 
 /// Flavor: the default (`create`: SPSC) or whatever the channel has (`open`).
 pub const SYSVRING_FLAVOR_ANY: u32 = 0;
@@ -179,6 +182,7 @@ pub fn error_code(e: &Error) -> c_int {
         Error::Removed => SYSVRING_E_REMOVED,
         Error::TooManyProcesses { .. } => SYSVRING_E_TOO_MANY_PROCESSES,
         Error::Untrusted { .. } => SYSVRING_E_UNTRUSTED,
+        Error::SemaphoreLimit => SYSVRING_E_SEMAPHORE_LIMIT,
         Error::Os(..) => SYSVRING_E_OS,
         // `Error` is `#[non_exhaustive]` to other crates: the test below fails when
         // the library gains a variant this match does not name.
@@ -279,6 +283,7 @@ pub extern "C" fn sysvring_strerror(code: c_int) -> *const c_char {
         SYSVRING_E_PANIC => c"internal error (panic caught)",
         SYSVRING_E_REENTRANT => c"a callback called back into its own handle",
         SYSVRING_E_CAPACITY_TOO_LARGE => c"the capacity is too large",
+        SYSVRING_E_SEMAPHORE_LIMIT => c"the host's semaphore limits (kernel.sem) are too small",
         _ => c"unknown error",
     };
     s.as_ptr()

@@ -546,6 +546,7 @@ mod tests {
                 Error::TooManyProcesses { max: 256 },
                 SYSVRING_E_TOO_MANY_PROCESSES,
             ),
+            (Error::SemaphoreLimit, SYSVRING_E_SEMAPHORE_LIMIT),
             (Error::Os("semop", io()), SYSVRING_E_OS),
         ];
         for (e, code) in &all {

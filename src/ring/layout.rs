@@ -9,7 +9,7 @@
 //! offset 512  waiters line   (receivers and senders registered to sleep)
 //! offset 640  presence line  (live/ever counts mirrored from the semaphores, closed)
 //! offset 768  stats line     (wake-ups posted, sleeps, skipped slots)
-//! offset 896  claimer table  (MPMC only: 256 entries of 16 bytes, see `Claimer`)
+//! offset 896  claimer table  (MPMC only: 256 entries of 32 bytes, see `Claimer`)
 //! offset 896+ slots          (after the table; aligned to max(128, align_of::<T>()))
 //! ```
 //!
@@ -25,7 +25,7 @@ use crate::sync::{AtomicU32, AtomicU64, Ordering};
 /// "SYSVRING" in ASCII, little-endian.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SYSVRING");
 /// Layout version; bumped on any incompatible change to this file.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 /// Size of one control line.
 pub const LINE: usize = 128;
 /// Largest element alignment we place in a segment (shmat maps page-aligned).
@@ -309,18 +309,26 @@ pub const CLAIMERS: usize = 256;
 pub const CLAIMERS_OFFSET: usize = CONTROL_OFFSET + size_of::<Control>();
 
 /// One entry of an MPMC segment's claimer table: the process that slot claims tagged
-/// with this entry's number (index + 1) belong to. A process writes its entry when it
-/// first uses the ring and clears it when it closes the channel; a killed process's
-/// entry stays, which is what proves its claims abandoned.
+/// with this entry's number (index + 1) belong to.
+///
+/// Who holds an entry is not written here but in the kernel: each entry has a
+/// liveness semaphore in the channel's set that its holder raised with `SEM_UNDO`
+/// (see `transport::shm::liveness`), so the kernel lowers it when the holder dies, in
+/// any PID namespace. The words here are what a holder records once it holds the
+/// entry: a generation bumped on every take (a proof of death names the generation it
+/// saw) and its pid, start time and pid namespace, for diagnostics only.
 #[derive(Debug)]
 #[repr(C)]
 pub struct Claimer {
-    /// `pid << 32 | (start time & 0xffff_ffff)`, 0 when the entry is free. Taken by a
-    /// CAS from 0 (or from a dead process's value).
+    /// `pid << 32 | (start time & 0xffff_ffff)` of the holder (as its own PID
+    /// namespace sees it), 0 when the entry was given back cleanly. Diagnostics.
     pub id: AtomicU64,
-    /// The inode of the process's pid namespace (0 if unknown): a pid from another
-    /// namespace proves nothing here.
+    /// The inode of the holder's pid namespace (0 if unknown). Diagnostics.
     pub pid_ns: AtomicU64,
+    /// Bumped by every process that takes the entry (0: never taken).
+    pub generation: AtomicU64,
+    /// Reserved (0).
+    pub reserved: AtomicU64,
 }
 
 /// Bytes of the claimer table.

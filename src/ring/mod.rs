@@ -83,7 +83,7 @@ impl RawRing {
         let i = usize::from(tag) - 1;
         // SAFETY: an MPMC geometry reserves CLAIMERS entries at CLAIMERS_OFFSET, below
         // slots_offset <= total_size; the offset is a multiple of 128 and entries are
-        // 16 bytes of atomics (valid for any bit pattern).
+        // 32 bytes of atomics (valid for any bit pattern).
         Some(unsafe {
             &*self
                 .base

@@ -3,11 +3,11 @@
 //!
 //! Files: `objects.rs` ([`ShmObjects`], [`ControlRefs`]), `sems.rs` (the semaphore indices),
 //! `setup.rs` (create, open, `validate`), `wait.rs` (the blocking wait),
-//! `recovery.rs` (MPMC claims that block a side) and `claim.rs` (the claimer-table
-//! entry a process holds). This file only declares them and re-exports what the rest
+//! `recovery.rs` (MPMC claims that block a side) and `liveness.rs` (the claimer-table
+//! entry a process holds, held by a `SEM_UNDO` semaphore: kernel-proven death). This file only declares them and re-exports what the rest
 //! of the crate uses.
 
-mod claim;
+mod liveness;
 mod objects;
 mod recovery;
 mod sems;

@@ -15,7 +15,7 @@ use crate::transport::presence;
 use crate::transport::setup::{self, Ownership};
 use crate::transport::terms::Side;
 
-use super::claim::Registration;
+use super::liveness::Registration;
 use super::sems::{RECEIVERS, RECEIVER_ROLE, SENDERS, SENDER_ROLE};
 
 /// Process-local state of one shared-memory channel: the mapping, the semaphore set

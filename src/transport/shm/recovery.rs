@@ -1,14 +1,14 @@
 //! MPMC claims that block a side: waiting for a live claimer, skipping a dead one.
 //!
 //! Every MPMC slot claim carries its claimer's tag (see `ring::mpmc`), and the tag
-//! names an entry of the segment's claimer table (`ring::claimers`): pid, start time
-//! and pid namespace of the process. Everything that decides to wait for a claim or
+//! names an entry of the segment's claimer table (`ring::claimers`) whose holder is
+//! known to the kernel (`liveness.rs`). Everything that decides to wait for a claim or
 //! to skip it lives here:
 //!
 //! - **A live claimer is never taken for dead**: a claim is skipped only when its
-//!   process is proven gone ([`sys::process_gone`]: the pid vanished, is a zombie,
-//!   or names a process started at another time). A stopped, traced, throttled or
-//!   swapped-out process keeps its claims however long it stalls.
+//!   holder is proven dead by the kernel (its `SEM_UNDO` liveness semaphore was undone
+//!   at its death, in whatever PID namespace it lived). A stopped, traced, throttled
+//!   or swapped-out process keeps its claims however long it stalls.
 //! - Blocked waits check once per slice (so a producer killed mid-claim costs the
 //!   queue at most one slice, 100 ms); a receiver that finds every sender gone skips
 //!   dead claims at once to drain what is behind them.
@@ -19,15 +19,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::error::Error;
 use crate::options::Flavor;
-use crate::ring::claimers::{self, ClaimerId};
-use crate::ring::mpmc::{self, Held, Next};
+use crate::ring::mpmc::{self, Next};
 use crate::sync::Ordering;
-use crate::sys;
 use crate::transport::terms::Side;
 
-use super::claim::Registration;
 use super::objects::ShmObjects;
 
 /// Spins of [`ShmObjects::settle`] before it checks whether the claimer died and
@@ -49,48 +45,6 @@ const SETTLE_YIELD: Duration = Duration::from_micros(50);
 const SETTLE_NAP: Duration = Duration::from_micros(20);
 
 impl ShmObjects {
-    /// The tag this process claims MPMC slots with: its claimer-table entry, taken on
-    /// first use and kept until the channel is dropped (shared by every handle of the
-    /// process).
-    ///
-    /// # Errors
-    /// `TooManyProcesses` when every entry belongs to a process that may be alive.
-    pub(crate) fn claim_tag(&self) -> Result<u16, Error> {
-        let mut mine = self.claimer.lock().unwrap_or_else(|e| e.into_inner());
-        let gen = sys::fork_generation();
-        if let Some(r) = *mine {
-            if r.fork_gen == gen {
-                return Ok(r.tag);
-            }
-        }
-        let pid = sys::current_pid();
-        let me = ClaimerId::new(
-            pid as u32,
-            sys::process_start_time(pid).unwrap_or(0),
-            sys::pid_namespace(),
-        );
-        let tag =
-            claimers::register(&self.ring, me, claimer_gone).ok_or(Error::TooManyProcesses {
-                max: crate::ring::layout::CLAIMERS,
-            })?;
-        *mine = Some(Registration {
-            tag,
-            me,
-            fork_gen: gen,
-        });
-        Ok(tag)
-    }
-
-    /// Gives the claimer entry back (on drop, in the process that took it).
-    pub(super) fn release_tag(&mut self) {
-        let mine = *self.claimer.get_mut().unwrap_or_else(|e| e.into_inner());
-        if let Some(r) = mine {
-            if r.fork_gen == sys::fork_generation() {
-                claimers::unregister(&self.ring, r.tag, r.me);
-            }
-        }
-    }
-
     /// Frees the MPMC slot that blocks one side (`consumers`: the slot at `head`;
     /// else the one at `tail`) if its claimer is proven dead; counts it in
     /// `stats().skipped`. Returns whether it freed one.
@@ -99,17 +53,12 @@ impl ShmObjects {
             return false;
         }
         match mpmc::blocker(&self.ring, consumers) {
-            Some(h) if self.claimer_dead(&h) && mpmc::skip(&self.ring, &h) => {
+            Some(h) if self.claimer_dead(h.tag()) && mpmc::skip(&self.ring, &h) => {
                 self.control().skipped.fetch_add(1, Ordering::Relaxed);
                 true
             }
             _ => false,
         }
-    }
-
-    /// Whether the claimer of `h` is proven gone (an unknown claimer is alive).
-    fn claimer_dead(&self, h: &Held) -> bool {
-        claimers::entry(&self.ring, h.tag()).is_some_and(|e| e.id != 0 && claimer_gone(e))
     }
 
     /// A non-blocking call found nothing: if a live claimer of the other side is
@@ -181,10 +130,4 @@ impl ShmObjects {
             self.wake_all(Side::Send);
         }
     }
-}
-
-/// Whether the process of a claimer-table entry is proven gone (see
-/// [`sys::process_gone`]: a stalled process is alive).
-fn claimer_gone(e: ClaimerId) -> bool {
-    sys::process_gone(e.pid(), e.start(), e.pid_ns)
 }

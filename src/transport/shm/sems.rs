@@ -5,6 +5,9 @@
 //!   kernel subtracts a killed process.
 //! - [`SENDER_ROLE`] (4), [`RECEIVER_ROLE`] (5): SPSC exclusive roles, initialised to
 //!   1, taken with `-1 | IPC_NOWAIT | SEM_UNDO` so a killed holder's role comes back.
+//! - MPMC only, from [`LIVENESS`] (6) on: one liveness semaphore per claimer-table
+//!   entry, raised 0 → 1 with `SEM_UNDO` by the entry's holder (see `liveness.rs`).
+//!   Never `SETVAL`/`SETALL` after creation (that would wipe the holders' undo values).
 
 pub(crate) const ITEMS: u16 = 0;
 pub(crate) const SPACE: u16 = 1;
@@ -12,4 +15,7 @@ pub(crate) const SENDERS: u16 = 2;
 pub(crate) const RECEIVERS: u16 = 3;
 pub(crate) const SENDER_ROLE: u16 = 4;
 pub(crate) const RECEIVER_ROLE: u16 = 5;
+/// The fixed semaphores (an SPSC set has exactly these).
 pub(crate) const NSEMS: u16 = 6;
+/// The first liveness semaphore of an MPMC set (claimer tag 1).
+pub(crate) const LIVENESS: u16 = NSEMS;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 use crate::options::Flavor;
 use crate::ring::layout::{
-    ring_size_plausible, Control, Geometry, Header, HeaderValues, CONTROL_OFFSET, MAGIC,
+    ring_size_plausible, Control, Geometry, Header, HeaderValues, CLAIMERS, CONTROL_OFFSET, MAGIC,
     STATE_INIT, STATE_READY, VERSION,
 };
 use crate::ring::mpmc::Mpmc;
@@ -16,8 +16,9 @@ use crate::ring::RawRing;
 use crate::sync::Ordering;
 use crate::sys::{self, Key, SemSet, Shm};
 
+use super::liveness::liveness_slots;
 use super::objects::ShmObjects;
-use super::sems::NSEMS;
+use super::sems::{LIVENESS, NSEMS, RECEIVER_ROLE, SENDER_ROLE};
 use crate::message::{decode_type_name, encode_type_name};
 
 use crate::transport::setup::{mismatch, Expected, Ownership, TypeTag};
@@ -44,11 +45,27 @@ impl ShmObjects {
             e
         };
         let att = shm.attach(false).map_err(|e| cleanup(e.into()))?;
-        let sems = match SemSet::create(Key::private(), NSEMS, mode) {
+        let nsems = match geo.kind {
+            Flavor::Spsc => NSEMS,
+            // One liveness semaphore per usable claimer-table entry (`liveness.rs`).
+            Flavor::Mpmc => match liveness_slots(sys::Limits::query().ok().as_ref()) {
+                Some(n) => LIVENESS + n,
+                None => return Err(cleanup(Error::SemaphoreLimit)),
+            },
+        };
+        let sems = match SemSet::create(Key::private(), nsems, mode) {
             Ok(s) => s,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EINVAL)) => {
+                return Err(cleanup(Error::SemaphoreLimit))
+            }
             Err(e) => return Err(cleanup(e.into())),
         };
-        let init = sems.set_all(&[0, 0, 0, 0, 1, 1]);
+        // The only SETALL this set ever gets: before anyone can see it (the liveness
+        // semaphores must never be set again, it would wipe their holders' undo).
+        let mut initial = vec![0u16; usize::from(nsems)];
+        initial[usize::from(SENDER_ROLE)] = 1;
+        initial[usize::from(RECEIVER_ROLE)] = 1;
+        let init = sems.set_all(&initial);
         if let Err(e) = init {
             let _ = sems.remove();
             return Err(cleanup(e.into()));
@@ -147,10 +164,15 @@ impl ShmObjects {
                 Error::from(e)
             }
         })?;
-        if sems.len() != NSEMS {
+        // SPSC: the fixed semaphores; MPMC: those and 1..=CLAIMERS liveness ones.
+        let sizes = match geo.kind {
+            Flavor::Spsc => NSEMS..=NSEMS,
+            Flavor::Mpmc => LIVENESS + 1..=LIVENESS + CLAIMERS as u16,
+        };
+        if !sizes.contains(&sems.len()) {
             return Err(mismatch(
                 "semaphores",
-                u64::from(NSEMS),
+                u64::from(*sizes.end()),
                 u64::from(sems.len()),
             ));
         }
