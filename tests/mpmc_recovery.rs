@@ -218,6 +218,142 @@ fn mpmc_producer_killed_between_claim_and_owner_record_does_not_wedge() {
     assert_eq!(ch.stats().skipped, 1);
 }
 
+/// Producer incarnations of [`mpmc_a_producer_restarted_1000_times_in_its_own_pid_namespace`].
+const RESTARTS: u64 = 1000;
+
+/// Every this many incarnations, one dies inside its zero-copy send (mid-claim).
+const MID_CLAIM_EVERY: u64 = 50;
+
+/// Whether incarnation `i` dies mid-claim (its message is never published).
+fn dies_mid_claim(i: u64) -> bool {
+    i % MID_CLAIM_EVERY == MID_CLAIM_EVERY / 2
+}
+
+/// Child (single-threaded): forks [`RESTARTS`] producers one after the other. Each
+/// opens `KEY`, makes a sender (taking a claimer-table entry), sends its number and
+/// SIGKILLs itself while it still holds the entry; every [`MID_CLAIM_EVERY`]th kills
+/// itself inside `send_with` instead, with its slot claimed and never published.
+#[test]
+fn child_restarting_producer() {
+    if role().as_deref() != Some("restarting_producer") {
+        return;
+    }
+    for i in 0..RESTARTS {
+        // SAFETY: this child runs one test on one thread (`--test-threads=1`), so the
+        // forked process may allocate and lock as any process does.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+        if pid == 0 {
+            let ch = Builder::<Msg>::new(env_key()).open().expect("open");
+            let tx = ch.sender().expect("sender (a free claimer entry)");
+            let die = || {
+                // SAFETY: SIGKILL to ourselves: the process ends here.
+                unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+            };
+            if dies_mid_claim(i) {
+                let _ = tx.send_with(|slot| {
+                    *slot = Msg::new(i);
+                    die();
+                });
+            } else {
+                tx.send(Msg::new(i)).expect("send");
+            }
+            die();
+            unreachable!("SIGKILLed");
+        }
+        let mut status = 0;
+        // SAFETY: reaping our own child with a valid status pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert_eq!(r, pid, "waitpid: {}", std::io::Error::last_os_error());
+        assert!(
+            libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL,
+            "incarnation {i} did not die by SIGKILL (status {status:#x})"
+        );
+    }
+}
+
+/// Table entries come back: a producer restarted [`RESTARTS`] times, each incarnation
+/// SIGKILLed while holding its claimer-table entry (256 of them) and every
+/// [`MID_CLAIM_EVERY`]th while holding a claimed slot, in a PID namespace of its own
+/// (where no pid proves anything to the receiver) when `unshare --pid` works here.
+/// Every published message arrives exactly once and in order, the mid-claim slots are
+/// skipped, and no incarnation is refused an entry (`TooManyProcesses`).
+#[test]
+fn mpmc_a_producer_restarted_1000_times_in_its_own_pid_namespace() {
+    if role().is_some() {
+        return;
+    }
+    let ch = create_unique::<Msg>(TAG, |b| {
+        b.capacity(4)
+            .flavor(Flavor::Mpmc)
+            .transport(Transport::ShmRing)
+    });
+    let rx = ch.receiver().unwrap();
+    let pidns = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "true"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !pidns {
+        eprintln!("unshare --pid does not work here: the producers share our PID namespace");
+    }
+    let via: &[&str] = if pidns {
+        &["unshare", "--pid", "--kill-child=SIGKILL", "--"]
+    } else {
+        &[]
+    };
+    let mut kid = Kid::spawn_via(
+        via,
+        "child_restarting_producer",
+        "restarting_producer",
+        &[("KEY", ch.key().raw().to_string())],
+    );
+    let expected: Vec<u64> = (0..RESTARTS).filter(|&i| !dies_mid_claim(i)).collect();
+    let mut got = Vec::with_capacity(expected.len());
+    let deadline = Instant::now() + WATCHDOG;
+    while got.len() < expected.len() {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(m) => {
+                assert!(m.intact(), "torn: {m:?}");
+                got.push(m.id);
+            }
+            // Between two incarnations no sender is alive: a moment of `Disconnected`.
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                thread::sleep(Duration::from_millis(1));
+                if let Some(st) = kid.exited() {
+                    // Everything is sent; what is left must arrive without waiting.
+                    if let Ok(m) = rx.recv_timeout(Duration::from_secs(2)) {
+                        got.push(m.id);
+                        continue;
+                    }
+                    panic!(
+                        "the producer ended ({st}) with {} of {} messages received \
+                         (stats {:?}):\n{}",
+                        got.len(),
+                        expected.len(),
+                        ch.stats(),
+                        kid.output()
+                    );
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "watchdog: {} of {} messages after {WATCHDOG:?} (stats {:?})",
+            got.len(),
+            expected.len(),
+            ch.stats()
+        );
+    }
+    kid.wait_ok();
+    assert_eq!(got, expected, "exactly once, in order");
+    assert_eq!(
+        ch.stats().skipped,
+        RESTARTS / MID_CLAIM_EVERY,
+        "each mid-claim death skipped once"
+    );
+    assert_eq!(rx.try_recv(), Err(sysvring::TryRecvError::Disconnected));
+}
+
 // -------------------------------------------------------------------------------------
 // Stalled claimers never are (SIGSTOP, SIGCONT)
 // -------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 //! The SIGKILL torture (docs/ARCHITECTURE.md sections 5 and 7): producers and
 //! consumers stream messages while one of them is killed at a random moment of each
-//! iteration and restarted, in three variants (SPSC ring, MPMC ring with 2 producers
-//! and 2 consumers, SPSC message queue); then a clean stop and the exact invariants
+//! iteration and restarted, in four variants (SPSC ring, MPMC ring with 2 producers
+//! and 2 consumers, the same with every child in a PID namespace of its own, SPSC
+//! message queue); then a clean stop and the exact invariants
 //! written down at [`check_spsc`] and [`check_mpmc`] (nothing torn, nothing invented,
 //! order, nothing lost beyond what a killed consumer held, never wedged).
 //! `SYSVRING_TORTURE_ITERS` (default 200) and `SYSVRING_TORTURE_SEED`: see
@@ -456,15 +457,20 @@ struct Variant {
     transport: Transport,
     producers: usize,
     consumers: usize,
+    /// Every child runs in a PID namespace of its own (`unshare --pid --fork`, same
+    /// IPC namespace and `/proc`), as containers of one pod do: no pid of a peer
+    /// means anything to it, so only kernel-held proof can tell a dead claimer.
+    pid_namespaces: bool,
 }
 
-const VARIANTS: [Variant; 3] = [
+const VARIANTS: [Variant; 4] = [
     Variant {
         name: "spsc-ring",
         flavor: Flavor::Spsc,
         transport: Transport::ShmRing,
         producers: 1,
         consumers: 1,
+        pid_namespaces: false,
     },
     Variant {
         name: "mpmc-ring",
@@ -472,6 +478,15 @@ const VARIANTS: [Variant; 3] = [
         transport: Transport::ShmRing,
         producers: 2,
         consumers: 2,
+        pid_namespaces: false,
+    },
+    Variant {
+        name: "mpmc-ring-pidns",
+        flavor: Flavor::Mpmc,
+        transport: Transport::ShmRing,
+        producers: 2,
+        consumers: 2,
+        pid_namespaces: true,
     },
     Variant {
         name: "spsc-msgq",
@@ -479,6 +494,7 @@ const VARIANTS: [Variant; 3] = [
         transport: Transport::MessageQueue,
         producers: 1,
         consumers: 1,
+        pid_namespaces: false,
     },
 ];
 
@@ -541,7 +557,15 @@ impl Torture<'_> {
             .path()
             .join(format!("{}-{role}-{id}.board", self.f.name));
         let board = Board::create(&path, words);
-        let kid = Kid::spawn(
+        // `--kill-child`: the SIGKILL of `unshare` (what `Kid::kill` sends) reaches the
+        // child in the new namespace at once (its parent-death signal).
+        let via: &[&str] = if self.f.pid_namespaces {
+            &["unshare", "--pid", "--kill-child=SIGKILL", "--"]
+        } else {
+            &[]
+        };
+        let kid = Kid::spawn_via(
+            via,
             test,
             role,
             &[
@@ -994,6 +1018,32 @@ fn check_mpmc(
     Ok(())
 }
 
+/// Whether `unshare --pid` works here. Not permitted (no `CAP_SYS_ADMIN`, a locked-down
+/// container) fails the test unless `SYSVRING_NO_PID_NAMESPACES=1` says to run the
+/// other variants without it.
+fn pid_namespaces_available() -> bool {
+    let out = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "true"])
+        .output();
+    match out {
+        Ok(o) if o.status.success() => true,
+        other => {
+            let why = match other {
+                Ok(o) => String::from_utf8_lossy(&o.stderr).into_owned(),
+                Err(e) => e.to_string(),
+            };
+            assert!(
+                std::env::var_os("SYSVRING_NO_PID_NAMESPACES").is_some(),
+                "`unshare --pid --fork` does not work here ({why}); the PID-namespace \
+                 variant of the torture needs it (run as root or with CAP_SYS_ADMIN), or \
+                 set SYSVRING_NO_PID_NAMESPACES=1 to run without that variant"
+            );
+            eprintln!("mpmc-ring-pidns NOT RUN: unshare --pid: {why}");
+            false
+        }
+    }
+}
+
 /// Crash torture: for each variant, `SYSVRING_TORTURE_ITERS` (default 200) times,
 /// kill a random producer or consumer at a random moment and start a new one; then
 /// stop cleanly and check the invariants of [`check_spsc`] / [`check_mpmc`]. Also
@@ -1013,6 +1063,9 @@ fn crash_torture() {
     let mut rng = Rng::new(seed);
     for f in VARIANTS {
         let fseed = rng.next_u64();
+        if f.pid_namespaces && !pid_namespaces_available() {
+            continue;
+        }
         let start = Instant::now();
         let s = torture(f, iters, fseed);
         eprintln!(
