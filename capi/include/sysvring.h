@@ -237,7 +237,8 @@ int sysvring_key_ftok(const char *path, int id, int32_t *key);
 int sysvring_fingerprint(const sysvring_struct *type, uint64_t *out);
 /* Creates the channel (IPC_CREAT|IPC_EXCL); this handle owns it. ALREADY_EXISTS,
  * PERMISSION_DENIED, MESSAGE_TOO_LARGE (element above the queue's msgmax),
- * CAPACITY_TOO_LARGE, BAD_TYPE, OS. */
+ * CAPACITY_TOO_LARGE, SEMAPHORE_LIMIT (kernel.sem: an MPMC ring needs 6 + 256
+ * semaphores in one set), BAD_TYPE, OS. */
 int sysvring_create(const sysvring_options *o, sysvring_channel **out);
 /* Opens the channel another process created and checks it against the options:
  * the element type first (TYPE_MISMATCH, naming both types: yours and the one the

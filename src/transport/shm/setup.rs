@@ -23,6 +23,11 @@ use crate::message::{decode_type_name, encode_type_name};
 
 use crate::transport::setup::{mismatch, Expected, Ownership, TypeTag};
 
+/// How long after a segment's creation an opener waits for a creator that has not
+/// mapped it yet (the gap between its `shmget` and `shmat`, microseconds). The kernel
+/// keeps the creation time in whole seconds, so this is at least 1 s of real time.
+const CREATOR_GRACE: Duration = Duration::from_secs(2);
+
 /// Transport word in the header: the ring lives in this segment.
 const TRANSPORT_SHM: u32 = 1;
 
@@ -131,11 +136,17 @@ impl ShmObjects {
         // SAFETY: the mapping has at least `min` bytes, enough for the header; Header is
         // all atomics (valid for any bytes) and offset 0 of a page-aligned mapping.
         let header = unsafe { &*att.as_ptr().cast::<Header>() };
-        // Only a live creator still initialising earns a wait: an all-zero segment
-        // whose creator is gone, or whose size no ring has, is someone else's (a
-        // creator pid of 0 is one outside our pid namespace: unknown, so it may be).
-        let creator_at_work =
-            || ring_size_plausible(st.size) && (st.cpid <= 0 || sys::pid_alive(st.cpid));
+        // Only a creator still initialising earns a wait: an all-zero segment whose
+        // size no ring has, or that nobody else has mapped, is someone else's or
+        // abandoned. The proof is the kernel's attach count (in any PID namespace:
+        // the creator maps the segment before it writes a byte and keeps it mapped),
+        // not a pid; the creator's first microseconds, between `shmget` and `shmat`,
+        // are covered by a grace period after the segment's creation time.
+        let creator_at_work = || {
+            ring_size_plausible(st.size)
+                && (shm.stat().is_ok_and(|now| now.nattch > 1)
+                    || st.ctime.elapsed().map_or(true, |age| age < CREATOR_GRACE))
+        };
         let start = Instant::now();
         let v = loop {
             let v = header.snapshot();
