@@ -57,7 +57,8 @@ pub struct ChannelInfo {
     pub creator_pid: i32,
     /// The uid that created the channel's objects (they all have this creator).
     pub creator_uid: u32,
-    /// Whether the creator still runs (same pid and start time).
+    /// Whether the creator still runs (same pid and start time): a diagnostic, and
+    /// meaningless for a creator in another PID namespace (its pid is not ours).
     pub creator_alive: bool,
     /// Whether the header was complete (`Ready`): always true for a channel that
     /// inspection shows (an incomplete one is [`Refused`]).
@@ -73,10 +74,17 @@ pub struct ChannelInfo {
 }
 
 impl ChannelInfo {
-    /// Whether any live process still uses the channel: a registered sender or
-    /// receiver, an attachment (ring), or a live creator.
+    /// Whether any live process still uses the channel, as the kernel proves it in any
+    /// PID namespace: a registered sender or receiver (`SEM_UNDO` counts) or, for a
+    /// ring, any process that has the segment mapped (`shm_nattch`: every handle
+    /// keeps it mapped). A message-queue channel has no attach count: there a live
+    /// creator pid (a guess that errs towards "in use") counts too.
     pub fn in_use(&self) -> bool {
-        self.senders > 0 || self.receivers > 0 || self.attached > 0 || self.creator_alive
+        let holders = match self.transport {
+            Transport::ShmRing => self.attached > 0,
+            _ => self.creator_alive,
+        };
+        self.senders > 0 || self.receivers > 0 || holders
     }
 }
 
@@ -238,7 +246,9 @@ pub(crate) fn ring_candidate(t: &Tables, row: &IpcEntry) -> bool {
     ring_size_plausible(size.max(0) as u64)
         && t.sem.iter().any(|s| {
             s.key == 0
-                && col(s, SEM_NSEMS) == Some(i64::from(shm::NSEMS))
+                && col(s, SEM_NSEMS)
+                    .and_then(|n| u16::try_from(n).ok())
+                    .is_some_and(shm::ring_set_size)
                 && col(s, SEM_CUID) == Some(cuid)
                 && col(s, SEM_CTIME).is_some_and(|c| c >= ctime && made_together(c, ctime))
         })
@@ -299,9 +309,10 @@ pub(crate) fn inspect_shm(id: i32) -> Verdict {
         type_name: String::new(),
         trusted: Vec::new(),
     };
-    if let Err(e) = shm::validate(&v, &expect, st.size) {
-        return refuse(format!("its header is not a valid ring header ({e})"));
-    }
+    let geo = match shm::validate(&v, &expect, st.size) {
+        Ok(g) => g,
+        Err(e) => return refuse(format!("its header is not a valid ring header ({e})")),
+    };
     let sem_id = v.sem_id as i32;
     let set = match SemSet::from_id(sem_id) {
         Ok(s) => s,
@@ -323,11 +334,14 @@ pub(crate) fn inspect_shm(id: i32) -> Verdict {
             sst.perm.cuid
         ));
     }
-    if set.len() != shm::NSEMS {
+    let sizes = shm::set_sizes(geo.kind);
+    if !sizes.contains(&set.len()) {
         return refuse(format!(
-            "it names semaphore set {sem_id} of {} semaphores, a ring's set has {}",
+            "it names semaphore set {sem_id} of {} semaphores, a {:?} ring's set has {}..={}",
             set.len(),
-            shm::NSEMS
+            geo.kind,
+            sizes.start(),
+            sizes.end()
         ));
     }
     if sst.perm.key != 0 {

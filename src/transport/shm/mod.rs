@@ -15,5 +15,5 @@ mod setup;
 mod wait;
 
 pub(crate) use objects::{ControlRefs, ShmObjects};
-pub(crate) use sems::{NSEMS, RECEIVERS, RECEIVER_ROLE, SENDERS, SENDER_ROLE};
+pub(crate) use sems::{ring_set_size, set_sizes, RECEIVERS, RECEIVER_ROLE, SENDERS, SENDER_ROLE};
 pub(crate) use setup::validate;

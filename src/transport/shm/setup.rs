@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 use crate::options::Flavor;
 use crate::ring::layout::{
-    ring_size_plausible, Control, Geometry, Header, HeaderValues, CLAIMERS, CONTROL_OFFSET, MAGIC,
+    ring_size_plausible, Control, Geometry, Header, HeaderValues, CONTROL_OFFSET, MAGIC,
     STATE_INIT, STATE_READY, VERSION,
 };
 use crate::ring::mpmc::Mpmc;
@@ -18,7 +18,7 @@ use crate::sys::{self, Key, SemSet, Shm};
 
 use super::liveness::liveness_slots;
 use super::objects::ShmObjects;
-use super::sems::{LIVENESS, NSEMS, RECEIVER_ROLE, SENDER_ROLE};
+use super::sems::{set_sizes, LIVENESS, NSEMS, RECEIVER_ROLE, SENDER_ROLE};
 use crate::message::{decode_type_name, encode_type_name};
 
 use crate::transport::setup::{mismatch, Expected, Ownership, TypeTag};
@@ -176,10 +176,7 @@ impl ShmObjects {
             }
         })?;
         // SPSC: the fixed semaphores; MPMC: those and 1..=CLAIMERS liveness ones.
-        let sizes = match geo.kind {
-            Flavor::Spsc => NSEMS..=NSEMS,
-            Flavor::Mpmc => LIVENESS + 1..=LIVENESS + CLAIMERS as u16,
-        };
+        let sizes = set_sizes(geo.kind);
         if !sizes.contains(&sems.len()) {
             return Err(mismatch(
                 "semaphores",
