@@ -23,7 +23,7 @@ use std::io;
 
 use crate::sys::{self, MsgQueue, SemSet, Shm};
 use crate::transport::inspect;
-pub use crate::transport::inspect::{ChannelInfo, Refused};
+pub use crate::transport::inspect::{ChannelInfo, ClaimerInfo, Refused};
 
 /// What [`scan`] found: the channels, and the candidates it could not prove are
 /// channels.

@@ -103,6 +103,16 @@ fn ls_stat_rm_and_gc_see_a_killed_channel() {
         }
         let st = json(&["stat", "--key", &key.to_string(), "--json"]);
         assert_eq!(st["key"], o["key"], "{st}");
+        if t == "shm" {
+            // The MPMC child took one claimer entry (its first send): held, by its pid.
+            let c = &st["claimers"];
+            assert!(
+                c.as_array().is_some_and(|a| a.len() == 1)
+                    && c[0]["held"] == true
+                    && c[0]["pid"] == child.pid(),
+                "{st}"
+            );
+        }
         let (ok, table) = sysvring(&["ls"]);
         assert!(ok && table.contains(&key.to_string()), "{table}");
         let (ok, st) = sysvring(&["stat", &key.to_string()]);
@@ -120,6 +130,10 @@ fn ls_stat_rm_and_gc_see_a_killed_channel() {
         });
         let o = listed(key).unwrap();
         assert!(o["creator_alive"] == false && o["in_use"] == false, "{o}");
+        if t == "shm" {
+            // Its entry is no longer held: the kernel undid its liveness semaphore.
+            assert!(o["claimers"][0]["held"] == false, "{o}");
+        }
         let (ok, dry) = sysvring(&["gc", "--dry-run"]);
         assert!(
             ok && dry.contains(&key.to_string()),

@@ -11,12 +11,14 @@
 //! attachment, even one that only reads.
 
 use std::io;
+use std::ptr::NonNull;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::options::{Flavor, Stats, Transport};
 use crate::ring::layout::{
     ring_size_plausible, Control, Header, CONTROL_OFFSET, MAGIC, STATE_READY, VERSION,
 };
+use crate::ring::{claimers, RawRing};
 use crate::sync::Ordering;
 use crate::sys::{self, ipc_entries, IpcEntry, IpcKind, Key, MsgQueue, SemSet, Shm};
 
@@ -71,6 +73,26 @@ pub struct ChannelInfo {
     pub last_activity: Option<SystemTime>,
     /// Counters (ring transport; zero otherwise).
     pub stats: Stats,
+    /// MPMC ring: the claimer-table entries ever taken, with what the kernel says of
+    /// their holders (empty otherwise).
+    pub claimers: Vec<ClaimerInfo>,
+}
+
+/// One entry of an MPMC ring's claimer table, as `sysvring stat` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimerInfo {
+    /// The tag its holder's slot claims carry (1-based).
+    pub tag: u16,
+    /// Whether a live process holds the entry: its `SEM_UNDO` liveness semaphore is
+    /// up (kernel-held, valid in any PID namespace).
+    pub held: bool,
+    /// The pid the last holder recorded, 0 when it gave the entry back cleanly: in
+    /// the holder's own PID namespace, so only a diagnostic.
+    pub pid: u32,
+    /// The inode of the last holder's PID namespace (0 if unknown).
+    pub pid_ns: u64,
+    /// How many times the entry was taken.
+    pub generation: u64,
 }
 
 impl ChannelInfo {
@@ -128,6 +150,28 @@ pub(crate) fn msgq_stats(m: &MsgqObjects) -> Stats {
         receivers: val(msgq::S_RECEIVERS),
         ..Stats::default()
     }
+}
+
+/// The entries of an MPMC claimer table ever taken, and whether the kernel says a
+/// live process holds each (its liveness semaphore).
+fn claimer_table(ring: &RawRing, set: &SemSet) -> Vec<ClaimerInfo> {
+    let vals = set.get_all().unwrap_or_default();
+    let n = set.len().saturating_sub(shm::LIVENESS);
+    (1..=n)
+        .filter_map(|tag| {
+            let e = claimers::entry(ring, tag)?;
+            let held = vals
+                .get(usize::from(shm::LIVENESS + tag - 1))
+                .is_some_and(|&v| v > 0);
+            (e.generation > 0 || held).then(|| ClaimerInfo {
+                tag,
+                held,
+                pid: e.who.pid(),
+                pid_ns: e.who.pid_ns,
+                generation: e.generation,
+            })
+        })
+        .collect()
 }
 
 /// Whether the creator recorded in a header still runs: the pid exists and, when a
@@ -369,6 +413,15 @@ pub(crate) fn inspect_shm(id: i32) -> Verdict {
         ));
     }
     let stats = ring_stats(c, Some(&set));
+    let claimers = if geo.kind == Flavor::Mpmc {
+        // SAFETY: `validate` checked the geometry against the segment's real size and
+        // `att` maps all of it for as long as `ring` is used (this function); the
+        // claimer table is atomics, only loaded from (the mapping is read-only).
+        let ring = unsafe { RawRing::new(NonNull::new(att.as_ptr()).expect("mapped"), geo) };
+        claimer_table(&ring, &set)
+    } else {
+        Vec::new()
+    };
     Verdict::Channel(ChannelInfo {
         key: Key::from_raw(st.perm.key),
         transport: Transport::ShmRing,
@@ -390,6 +443,7 @@ pub(crate) fn inspect_shm(id: i32) -> Verdict {
         ready: true,
         // Times of the segment from before we attached it.
         last_activity: latest(&[st.atime, st.dtime, st.ctime, sst.otime, sst.ctime]),
+        claimers,
         stats,
     })
 }
@@ -491,6 +545,7 @@ pub(crate) fn inspect_sem(id: i32) -> Verdict {
             receivers: h.receivers,
             ..Stats::default()
         },
+        claimers: Vec::new(),
     })
 }
 

@@ -55,6 +55,17 @@ pub(super) struct ChannelJson {
     /// Seconds since the Unix epoch.
     last_activity: Option<u64>,
     stats: StatsJson,
+    /// MPMC ring: the claimer-table entries ever taken (`held`: kernel-proven live).
+    claimers: Vec<ClaimerJson>,
+}
+
+#[derive(Serialize)]
+pub(super) struct ClaimerJson {
+    tag: u16,
+    held: bool,
+    pid: u32,
+    pid_ns: u64,
+    generation: u64,
 }
 
 #[derive(Serialize)]
@@ -92,6 +103,17 @@ impl From<&ChannelInfo> for ChannelJson {
                 .last_activity
                 .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                 .map(|d| d.as_secs()),
+            claimers: i
+                .claimers
+                .iter()
+                .map(|c| ClaimerJson {
+                    tag: c.tag,
+                    held: c.held,
+                    pid: c.pid,
+                    pid_ns: c.pid_ns,
+                    generation: c.generation,
+                })
+                .collect(),
             stats: StatsJson {
                 sent: s.sent,
                 received: s.received,

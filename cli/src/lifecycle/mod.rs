@@ -145,6 +145,24 @@ pub fn stat(a: &StatArgs) -> ExitCode {
         "stats        sent {}  received {}  wake-ups {}  sleeps {}  skipped {}",
         s.sent, s.received, s.wakeups, s.sleeps, s.skipped
     );
+    if !i.claimers.is_empty() {
+        let held = i.claimers.iter().filter(|c| c.held).count();
+        println!(
+            "claimers     {held} held by live processes (kernel-proven), {} given back or \
+             left by dead ones",
+            i.claimers.len() - held
+        );
+        for c in &i.claimers {
+            println!(
+                "  tag {:>3}    {}, pid {} (pid ns {}), taken {} times",
+                c.tag,
+                if c.held { "held" } else { "free" },
+                c.pid,
+                c.pid_ns,
+                c.generation
+            );
+        }
+    }
     ExitCode::SUCCESS
 }
 

@@ -15,5 +15,7 @@ mod setup;
 mod wait;
 
 pub(crate) use objects::{ControlRefs, ShmObjects};
-pub(crate) use sems::{ring_set_size, set_sizes, RECEIVERS, RECEIVER_ROLE, SENDERS, SENDER_ROLE};
+pub(crate) use sems::{
+    ring_set_size, set_sizes, LIVENESS, RECEIVERS, RECEIVER_ROLE, SENDERS, SENDER_ROLE,
+};
 pub(crate) use setup::validate;
