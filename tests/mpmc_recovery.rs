@@ -218,7 +218,7 @@ fn mpmc_producer_killed_between_claim_and_owner_record_does_not_wedge() {
     assert_eq!(ch.stats().skipped, 1);
 }
 
-/// Producer incarnations of [`mpmc_a_producer_restarted_1000_times_in_its_own_pid_namespace`].
+/// Producer incarnations of [`mpmc_a_producer_restarted_1000_times_each_in_a_pid_namespace_of_its_own`].
 const RESTARTS: u64 = 1000;
 
 /// Every this many incarnations, one dies inside its zero-copy send (mid-claim).
@@ -229,57 +229,94 @@ fn dies_mid_claim(i: u64) -> bool {
     i % MID_CLAIM_EVERY == MID_CLAIM_EVERY / 2
 }
 
-/// Child (single-threaded): forks [`RESTARTS`] producers one after the other. Each
-/// opens `KEY`, makes a sender (taking a claimer-table entry), sends its number and
-/// SIGKILLs itself while it still holds the entry; every [`MID_CLAIM_EVERY`]th kills
-/// itself inside `send_with` instead, with its slot claimed and never published.
+/// Child (single-threaded): starts [`RESTARTS`] producers one after the other, each
+/// in a PID namespace of its own when `PIDNS` is 1 (so neither the receiver nor the
+/// next producer can prove anything from its pid). Each opens `KEY`, makes a sender
+/// (taking a claimer-table entry), sends its number and SIGKILLs itself while it still
+/// holds the entry; every [`MID_CLAIM_EVERY`]th kills itself inside `send_with`
+/// instead, with its slot claimed and never published.
 #[test]
 fn child_restarting_producer() {
     if role().as_deref() != Some("restarting_producer") {
         return;
     }
+    let pidns = env::<u32>("PIDNS") == 1;
     for i in 0..RESTARTS {
-        // SAFETY: this child runs one test on one thread (`--test-threads=1`), so the
-        // forked process may allocate and lock as any process does.
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
-        if pid == 0 {
-            let ch = Builder::<Msg>::new(env_key()).open().expect("open");
-            let tx = ch.sender().expect("sender (a free claimer entry)");
-            let die = || {
-                // SAFETY: SIGKILL to ourselves: the process ends here.
-                unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
-            };
-            if dies_mid_claim(i) {
-                let _ = tx.send_with(|slot| {
-                    *slot = Msg::new(i);
-                    die();
-                });
-            } else {
-                tx.send(Msg::new(i)).expect("send");
+        // Incarnation i: `run` in a new process; with `pidns`, a process that unshares
+        // the PID namespace forks the namespace's init, which forks the producer (an
+        // init ignores a SIGKILL from inside its namespace, the producer does not).
+        let code = in_child(|| {
+            if !pidns {
+                return produce_and_die(i);
             }
-            die();
-            unreachable!("SIGKILLed");
-        }
-        let mut status = 0;
-        // SAFETY: reaping our own child with a valid status pointer.
-        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-        assert_eq!(r, pid, "waitpid: {}", std::io::Error::last_os_error());
-        assert!(
-            libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL,
-            "incarnation {i} did not die by SIGKILL (status {status:#x})"
-        );
+            // SAFETY: unshare(2) with a flag and no pointers.
+            if unsafe { libc::unshare(libc::CLONE_NEWPID) } != 0 {
+                eprintln!("unshare(CLONE_NEWPID): {}", std::io::Error::last_os_error());
+                return 2;
+            }
+            in_child(|| in_child(|| produce_and_die(i)))
+        });
+        assert_eq!(code, 0, "incarnation {i} did not die by SIGKILL");
     }
+}
+
+/// Forks; the child runs `f` and exits with its code. Returns 0 if the child was
+/// SIGKILLed or exited with 0, else its code (or 3 for another signal).
+fn in_child(f: impl FnOnce() -> i32) -> i32 {
+    // SAFETY: this process runs one test on one thread (`--test-threads=1`), so the
+    // forked process may allocate and lock as any process does.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+    if pid == 0 {
+        let code = f();
+        // SAFETY: ends the child without running the harness's destructors.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: reaping our own child with a valid status pointer.
+    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(r, pid, "waitpid: {}", std::io::Error::last_os_error());
+    if libc::WIFSIGNALED(status) {
+        if libc::WTERMSIG(status) == libc::SIGKILL {
+            0
+        } else {
+            3
+        }
+    } else {
+        libc::WEXITSTATUS(status)
+    }
+}
+
+/// One producer incarnation: see [`child_restarting_producer`]. Returns only on
+/// failure.
+fn produce_and_die(i: u64) -> i32 {
+    let ch = Builder::<Msg>::new(env_key()).open().expect("open");
+    let tx = ch.sender().expect("sender (a free claimer entry)");
+    let die = || {
+        // SAFETY: SIGKILL to ourselves: the process ends here.
+        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    };
+    if dies_mid_claim(i) {
+        let _ = tx.send_with(|slot| {
+            *slot = Msg::new(i);
+            die();
+        });
+    } else {
+        tx.send(Msg::new(i)).expect("send");
+    }
+    die();
+    4
 }
 
 /// Table entries come back: a producer restarted [`RESTARTS`] times, each incarnation
 /// SIGKILLed while holding its claimer-table entry (256 of them) and every
-/// [`MID_CLAIM_EVERY`]th while holding a claimed slot, in a PID namespace of its own
-/// (where no pid proves anything to the receiver) when `unshare --pid` works here.
+/// [`MID_CLAIM_EVERY`]th while holding a claimed slot, each in a PID namespace of its
+/// own (where no pid proves anything to the receiver or to the next producer) when
+/// `unshare --pid` works here.
 /// Every published message arrives exactly once and in order, the mid-claim slots are
 /// skipped, and no incarnation is refused an entry (`TooManyProcesses`).
 #[test]
-fn mpmc_a_producer_restarted_1000_times_in_its_own_pid_namespace() {
+fn mpmc_a_producer_restarted_1000_times_each_in_a_pid_namespace_of_its_own() {
     if role().is_some() {
         return;
     }
@@ -296,16 +333,13 @@ fn mpmc_a_producer_restarted_1000_times_in_its_own_pid_namespace() {
     if !pidns {
         eprintln!("unshare --pid does not work here: the producers share our PID namespace");
     }
-    let via: &[&str] = if pidns {
-        &["unshare", "--pid", "--kill-child=SIGKILL", "--"]
-    } else {
-        &[]
-    };
-    let mut kid = Kid::spawn_via(
-        via,
+    let mut kid = Kid::spawn(
         "child_restarting_producer",
         "restarting_producer",
-        &[("KEY", ch.key().raw().to_string())],
+        &[
+            ("KEY", ch.key().raw().to_string()),
+            ("PIDNS", u32::from(pidns).to_string()),
+        ],
     );
     let expected: Vec<u64> = (0..RESTARTS).filter(|&i| !dies_mid_claim(i)).collect();
     let mut got = Vec::with_capacity(expected.len());
