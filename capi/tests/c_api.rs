@@ -476,6 +476,10 @@ fn the_header_constants_are_the_rust_constants() {
             "SYSVRING_E_CAPACITY_TOO_LARGE",
             ffi::SYSVRING_E_CAPACITY_TOO_LARGE.into(),
         ),
+        (
+            "SYSVRING_E_SEMAPHORE_LIMIT",
+            ffi::SYSVRING_E_SEMAPHORE_LIMIT.into(),
+        ),
         ("SYSVRING_MAX_DESC_TEXT", ffi::SYSVRING_MAX_DESC_TEXT.into()),
         ("SYSVRING_FLAVOR_ANY", ffi::SYSVRING_FLAVOR_ANY.into()),
         ("SYSVRING_FLAVOR_SPSC", ffi::SYSVRING_FLAVOR_SPSC.into()),
@@ -525,7 +529,7 @@ fn the_header_constants_are_the_rust_constants() {
         .filter(|(n, _)| n.starts_with("SYSVRING_E_"))
         .map(|(_, v)| *v)
         .collect();
-    assert_eq!(codes.len(), 24);
+    assert_eq!(codes.len(), 25);
     let texts: BTreeSet<String> = codes
         .iter()
         .map(|&c| {

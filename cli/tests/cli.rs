@@ -289,7 +289,12 @@ fn a_private_queue_channel_is_listed_and_removable() {
     assert_eq!(st["msg_id"], msg, "{st}");
     let st = json(&["stat", "--msg", &msg.to_string(), "--json"]);
     assert_eq!(st["sem_id"], sem, "{st}");
-    let removed = json(&["rm", "--sem", &sem.to_string(), "--json"]);
+    // This process holds it open (the queue channel's kernel-held holder count), so a
+    // plain `rm` refuses, as it does for a ring some process has mapped.
+    assert_eq!(st["attached"], 1, "{st}");
+    let (ok, refused) = sysvring(&["rm", "--sem", &sem.to_string()]);
+    assert!(!ok && refused.contains("in use"), "{refused}");
+    let removed = json(&["rm", "--sem", &sem.to_string(), "--json", "--force"]);
     assert_eq!(removed["removed"]["msg_id"], msg, "{removed}");
     assert!(sysvring::sys::SemSet::from_id(sem).is_err(), "set removed");
     assert!(

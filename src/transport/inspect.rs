@@ -53,7 +53,10 @@ pub struct ChannelInfo {
     pub senders: u32,
     /// Live receivers.
     pub receivers: u32,
-    /// Processes attached to the segment (ring transport; 0 otherwise).
+    /// Processes that hold the channel open, as the kernel counts them: the
+    /// segment's attach count (ring; every handle keeps it mapped) or the queue
+    /// channel's `SEM_UNDO` holder count (message queue). Inspection's own attachment
+    /// is not counted.
     pub attached: u64,
     /// The creator's pid, as its header records it.
     pub creator_pid: i32,
@@ -97,16 +100,10 @@ pub struct ClaimerInfo {
 
 impl ChannelInfo {
     /// Whether any live process still uses the channel, as the kernel proves it in any
-    /// PID namespace: a registered sender or receiver (`SEM_UNDO` counts) or, for a
-    /// ring, any process that has the segment mapped (`shm_nattch`: every handle
-    /// keeps it mapped). A message-queue channel has no attach count: there a live
-    /// creator pid (a guess that errs towards "in use") counts too.
+    /// PID namespace: a registered sender or receiver (`SEM_UNDO` counts) or a process
+    /// that holds it open ([`attached`](Self::attached)). Never a pid.
     pub fn in_use(&self) -> bool {
-        let holders = match self.transport {
-            Transport::ShmRing => self.attached > 0,
-            _ => self.creator_alive,
-        };
-        self.senders > 0 || self.receivers > 0 || holders
+        self.senders > 0 || self.receivers > 0 || self.attached > 0
     }
 }
 
@@ -534,7 +531,7 @@ pub(crate) fn inspect_sem(id: i32) -> Verdict {
         len: qst.qnum,
         senders: h.senders,
         receivers: h.receivers,
-        attached: 0,
+        attached: u64::from(h.holders),
         creator_pid: h.creator_pid,
         creator_uid: cuid,
         creator_alive: alive,

@@ -7,13 +7,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::error::Error;
 use crate::options::Flavor;
-use crate::sys::{Key, MsgQueue, RecvSelect, SemSet};
+use crate::sys::{self, Key, MsgQueue, RecvSelect, SemOp, SemSet};
 use crate::transport::presence;
 use crate::transport::setup::{self, Ownership};
 use crate::transport::terms::Side;
 
 use super::sems::{
-    S_EVER_RECEIVERS, S_EVER_SENDERS, S_RECEIVERS, S_RECEIVER_ROLE, S_SENDERS, S_SENDER_ROLE,
+    S_EVER_RECEIVERS, S_EVER_SENDERS, S_HOLDERS, S_RECEIVERS, S_RECEIVER_ROLE, S_SENDERS,
+    S_SENDER_ROLE,
 };
 
 /// Wrong-sized frames one non-blocking receive drops at most.
@@ -22,9 +23,30 @@ const MAX_DROPS_PER_CALL: usize = 64;
 /// `mtype` of every data message.
 pub(crate) const DATA: i64 = 1;
 
+/// This process's count in [`S_HOLDERS`] (taken with `SEM_UNDO` when the channel is
+/// made or opened, given back on drop by the process that took it: a forked child
+/// holds nothing, as its kernel undo list is empty).
+#[derive(Debug)]
+pub(crate) struct Hold {
+    fork_gen: u64,
+}
+
+impl Hold {
+    pub(super) fn take(sems: &SemSet) -> Result<Hold, Error> {
+        match sems.op(&[SemOp::new(S_HOLDERS, 1).undo()]) {
+            Ok(()) => Ok(Hold {
+                fork_gen: sys::fork_generation(),
+            }),
+            Err(e) if e.is_removed() => Err(Error::Removed),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
 /// Process-local state of one message-queue channel.
 #[derive(Debug)]
 pub(crate) struct MsgqObjects {
+    pub(super) hold: Hold,
     pub(crate) sems: SemSet,
     pub(crate) queue: MsgQueue,
     pub(crate) key: Key,
@@ -162,6 +184,9 @@ impl MsgqObjects {
 
 impl Drop for MsgqObjects {
     fn drop(&mut self) {
+        if self.hold.fork_gen == sys::fork_generation() {
+            let _ = self.sems.op(&[SemOp::new(S_HOLDERS, -1).nowait().undo()]);
+        }
         if self.own.removes_on_drop() {
             let _ = self.remove();
         }

@@ -10,10 +10,10 @@ use crate::ring::layout::VERSION;
 use crate::sys::{self, Key, Limits, MsgQueue, SemSet, Shm};
 use crate::transport::setup::{Expected, Ownership};
 
-use super::objects::MsgqObjects;
+use super::objects::{Hold, MsgqObjects};
 use super::sems::{
-    NSEMS, S_CAP, S_FP, S_KIND, S_MAGIC_A, S_MAGIC_B, S_PID, S_QID, S_RECEIVERS, S_RECEIVER_ROLE,
-    S_SENDERS, S_SENDER_ROLE, S_SIZE, S_STATE, S_VERSION,
+    NSEMS, NSEMS_V3, S_CAP, S_FP, S_HOLDERS, S_KIND, S_MAGIC_A, S_MAGIC_B, S_PID, S_QID,
+    S_RECEIVERS, S_RECEIVER_ROLE, S_SENDERS, S_SENDER_ROLE, S_SIZE, S_STATE, S_VERSION,
 };
 
 const MAGIC_A: u16 = 0x5359; // "SY"
@@ -46,6 +46,8 @@ pub(crate) struct MsgqHeader {
     pub creator_pid: i32,
     pub senders: u32,
     pub receivers: u32,
+    /// Processes holding the channel open (0 in a version-3 set).
+    pub holders: u32,
     /// The magic is there (an all-zero set may be ours, mid-creation, or anyone's).
     pub magic: bool,
     pub ready: bool,
@@ -55,7 +57,7 @@ pub(crate) struct MsgqHeader {
 /// size or magic) or unreadable. An all-zero magic reads as ours but not ready (the
 /// creator is still filling it).
 pub(crate) fn read_header(sems: &SemSet) -> Option<MsgqHeader> {
-    if sems.len() != NSEMS {
+    if sems.len() != NSEMS && sems.len() != NSEMS_V3 {
         return None;
     }
     let v = sems.get_all().ok()?;
@@ -73,6 +75,7 @@ pub(crate) fn read_header(sems: &SemSet) -> Option<MsgqHeader> {
         creator_pid: join(&v[S_PID..S_PID + 2]) as i32,
         senders: u32::from(v[usize::from(S_SENDERS)]),
         receivers: u32::from(v[usize::from(S_RECEIVERS)]),
+        holders: v.get(usize::from(S_HOLDERS)).map_or(0, |&n| u32::from(n)),
         magic: !zero,
         ready: !zero && v[S_STATE] == STATE_READY,
     })
@@ -146,10 +149,13 @@ impl MsgqObjects {
         v[usize::from(S_SENDER_ROLE)] = 1;
         v[usize::from(S_RECEIVER_ROLE)] = 1;
         sems.set_all(&v).map_err(|e| fail(e.into()))?;
+        // Our hold, after the SETALL (which would wipe it) and before Ready.
+        let hold = Hold::take(&sems).map_err(fail)?;
         // Ready last: an opener validates nothing before it sees this.
         sems.set_val(S_STATE as u16, i32::from(STATE_READY))
             .map_err(|e| fail(e.into()))?;
         Ok(MsgqObjects {
+            hold,
             sems,
             queue,
             key,
@@ -180,7 +186,7 @@ impl MsgqObjects {
         // Unreadable (another user's 0600 set): say so before judging its shape.
         let st = sems.stat()?;
         expect.check_creator(st.perm.cuid)?;
-        if sems.len() != NSEMS {
+        if sems.len() != NSEMS && sems.len() != NSEMS_V3 {
             return Err(Error::NotSysvring);
         }
         let start = Instant::now();
@@ -249,7 +255,9 @@ impl MsgqObjects {
         if qst.perm.cuid != sst.perm.cuid {
             return Err(Error::PermissionDenied);
         }
+        let hold = Hold::take(&sems)?;
         Ok(MsgqObjects {
+            hold,
             sems,
             queue,
             key,
