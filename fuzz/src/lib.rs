@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use bytemuck::{Pod, Zeroable};
 use sysvring::ring::layout::{
-    Control, Geometry, Header, CONTROL_OFFSET, MAGIC, STATE_READY, VERSION,
+    Control, Geometry, Header, CLAIMERS, CONTROL_OFFSET, MAGIC, STATE_READY, VERSION,
 };
 use sysvring::ring::{mpmc, RawRing};
 use sysvring::sys::{Attachment, Key, MsgQueue, SemSet, Shm};
@@ -185,10 +185,19 @@ impl Drop for Objects {
 
 impl Objects {
     /// A 6-semaphore set initialised as a ring channel's creator does.
-    fn ring_sems(&mut self) -> Option<SemSet> {
-        let s = SemSet::create(Key::private(), 6, 0o600).ok()?;
+    /// A proper ring set for `kind`: the 6 fixed semaphores (roles at 1) and, MPMC,
+    /// the 256 liveness semaphores of its claimer table.
+    fn ring_sems(&mut self, kind: Flavor) -> Option<SemSet> {
+        let n: u16 = match kind {
+            Flavor::Spsc => 6,
+            Flavor::Mpmc => 6 + CLAIMERS as u16,
+        };
+        let s = SemSet::create(Key::private(), n, 0o600).ok()?;
         self.sems.push(s);
-        s.set_all(&[0, 0, 0, 0, 1, 1]).ok()?;
+        let mut vals = vec![0u16; usize::from(n)];
+        vals[4] = 1;
+        vals[5] = 1;
+        s.set_all(&vals).ok()?;
         Some(s)
     }
 
@@ -197,11 +206,11 @@ impl Objects {
     /// that cannot exist. Arbitrary ids are never used: they could name a live set of
     /// another program (this runs on shared machines).
     /// Returns the id and whether it names a proper (freshly initialised) set.
-    fn sem_id(&mut self, c: &mut Cursor) -> (u32, bool) {
+    fn sem_id(&mut self, c: &mut Cursor, kind: Flavor) -> (u32, bool) {
         let id = match c.below(5) {
             0 => {
                 return self
-                    .ring_sems()
+                    .ring_sems(kind)
                     .map_or((u32::MAX, false), |s| (s.id() as u32, true))
             }
             1 => {
@@ -691,7 +700,7 @@ fn raw_segment(c: &mut Cursor) {
     };
     objs.shm.push(shm);
     let Ok(att) = shm.attach(false) else { return };
-    let (sem_id, sem_ok) = objs.sem_id(c);
+    let (sem_id, sem_ok) = objs.sem_id(c, kind);
     let mut header = ring_header(&geo, sem_id);
     for (i, b) in c.bytes(CONTROL_OFFSET).iter().enumerate() {
         header[i / 8] ^= u64::from(*b) << (8 * (i % 8));
@@ -783,7 +792,7 @@ fn corrupted_ring(c: &mut Cursor) {
             7 => set64(&hdr.stride, how),
             8 => set64(&hdr.slots_offset, how),
             9 => set64(&hdr.total_size, how),
-            10 => hdr.sem_id.store(objs.sem_id(c).0, r),
+            10 => hdr.sem_id.store(objs.sem_id(c, fl).0, r),
             11 => set32(&hdr.creator_pid, how),
             12 => set64(&hdr.creator_start, how),
             13 => set32(&hdr.state, how),
