@@ -8,6 +8,18 @@
 //! polls with `IPC_NOWAIT`, spinning for its spin budget and then sleeping with a
 //! backoff of 20 µs up to 2 ms between polls (about 0 CPU while idle) and re-reading
 //! peer presence every 100 ms, so a killed peer is noticed and no wake-up can be lost.
+//!
+//! Presence: the live counts are in the kernel only (no shared memory to mirror them
+//! in, as the ring does), and reading one is a `semctl`. So a send is one `msgsnd`
+//! and a read of the clock: the sender asks the kernel whether a receiver is left at
+//! most every 10 ms (`link::PRESENCE_CHECK`, trusting its last "alive" answer that
+//! long), and at once after an endpoint of the other side was dropped in this process
+//! ([`departed`]) or when a call fails (queue full or empty: that was a syscall
+//! already). A receiver killed or dropped in another process is thus seen by a sender
+//! that keeps sending within 10 ms (a few messages may go into the queue meanwhile;
+//! a receiver that connects later gets them), by one blocked on a full queue within a
+//! slice (100 ms), well inside the 200 ms the crate promises. A receiver's successful
+//! `msgrcv` asks nothing (as on the ring, only its failing calls look).
 //! Removing the channel destroys the messages still queued (unlike a segment, a queue
 //! is not kept alive by its users).
 //!
@@ -26,7 +38,7 @@ mod sems;
 mod setup;
 mod wait;
 
-pub(crate) use objects::MsgqObjects;
+pub(crate) use objects::{departed, MsgqObjects};
 pub(crate) use sems::{NSEMS, S_RECEIVERS, S_SENDERS};
 pub(super) use sems::{S_EVER_RECEIVERS, S_EVER_SENDERS, S_RECEIVER_ROLE, S_SENDER_ROLE};
 pub(crate) use setup::read_header;
