@@ -3,7 +3,9 @@
 //!
 //! - A peer process killed with `SIGKILL`: a side blocked in the kernel returns
 //!   `Disconnected` once its only peer is killed (`killed_*_disconnects_a_blocked_*`;
-//!   the delay is printed, never asserted).
+//!   the delay is printed, never asserted). On the message queue, a sender that keeps
+//!   sending sees its receiver process killed or dropped before the queue could fill
+//!   (`a_sending_sender_sees_its_receiver_process_gone_on_the_queue`).
 //! - The creator removes the channel while peers use it: ring receivers still drain
 //!   what the segment holds, blocked and non-blocking peers see `Disconnected`, the
 //!   key is free (`removal_*`).

@@ -364,8 +364,12 @@ impl QueueEnd {
         if self.link.forked() {
             return Err(WaitError::Disconnected);
         }
-        self.msgq
-            .wait(self.link.side, deadline, self.link.spin, attempt)
+        self.msgq.wait(
+            deadline,
+            self.link.spin,
+            || self.gone(PresenceSource::Mirror),
+            attempt,
+        )
     }
 }
 

@@ -6,20 +6,22 @@
 //! Used on request (`Transport::MessageQueue`) or when no segment can be made
 //! (`Transport::Auto`). Waiting: the queue itself blocks nothing here; a blocked side
 //! polls with `IPC_NOWAIT`, spinning for its spin budget and then sleeping with a
-//! backoff of 20 µs up to 2 ms between polls (about 0 CPU while idle) and re-reading
-//! peer presence every 100 ms, so a killed peer is noticed and no wake-up can be lost.
+//! backoff of 20 µs up to 2 ms between polls (about 0 CPU while idle), and looks at
+//! peer presence after every failed poll (below), so a killed peer is noticed and no
+//! wake-up can be lost.
 //!
 //! Presence: the live counts are in the kernel only (no shared memory to mirror them
-//! in, as the ring does), and reading one is a `semctl`. So a send is one `msgsnd`
-//! and a read of the clock: the sender asks the kernel whether a receiver is left at
-//! most every 10 ms (`link::PRESENCE_CHECK`, trusting its last "alive" answer that
-//! long), and at once after an endpoint of the other side was dropped in this process
-//! ([`departed`]) or when a call fails (queue full or empty: that was a syscall
-//! already). A receiver killed or dropped in another process is thus seen by a sender
-//! that keeps sending within 10 ms (a few messages may go into the queue meanwhile;
-//! a receiver that connects later gets them), by one blocked on a full queue within a
-//! slice (100 ms), well inside the 200 ms the crate promises. A receiver's successful
-//! `msgrcv` asks nothing (as on the ring, only its failing calls look).
+//! in, as the ring does), and reading one is a `semctl`, so it is not read per
+//! message. An endpoint trusts the kernel's last "alive" answer for 10 ms
+//! (`link::PRESENCE_CHECK`) and asks again sooner when an endpoint of the other side
+//! was dropped in this process ([`departed`]) or a non-blocking call fails (queue
+//! full or empty: that was a syscall already, and a clean disconnect in another
+//! process is then seen at once). So a send is one `msgsnd` and a read of the clock,
+//! a receive one `msgrcv`; a peer killed or dropped in another process is seen
+//! within 10 ms (plus one poll's nap, at most 2 ms, while blocked) by a side that
+//! keeps sending or waiting, well inside the 200 ms the crate promises. A sender may
+//! put a few messages into the queue meanwhile; a receiver that connects later gets
+//! them.
 //! Removing the channel destroys the messages still queued (unlike a segment, a queue
 //! is not kept alive by its users).
 //!
