@@ -138,8 +138,8 @@ impl<T: Pod> SendEnd<T> {
                 }
                 sent
             }
-            // One msgsnd: presence costs a read of the clock (the kernel is asked at
-            // most every PRESENCE_CHECK, see `link::Mirror::Queue`).
+            // One msgsnd: presence costs a read of the coarse clock (the kernel is
+            // asked at most every PRESENCE_CHECK, see `link::Mirror::Queue`).
             SendEnd::Msgq(e) => !e.gone(PresenceSource::Mirror) && e.push(msg.bytes()) == Ok(true),
             SendEnd::Spsc(_) => unreachable!("handled above"),
         }

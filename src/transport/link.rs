@@ -5,8 +5,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::Error;
 use crate::options::Flavor;
@@ -21,6 +20,8 @@ use super::terms::{Deadline, Side, TryError, WaitError};
 /// re-reads the kernel's live count at most this often on a failing non-blocking call
 /// (the mirror in shared memory covers clean disconnects at once; this covers a killed
 /// peer), a queue sender at most this often on its sends (see [`Mirror::Queue`]).
+/// Timed on the coarse clock, so the real interval is up to one timer tick (1 to 10
+/// ms) longer.
 const PRESENCE_CHECK: Duration = Duration::from_millis(10);
 
 /// How many times a non-blocking ring call waits for an in-flight claim (each wait
@@ -50,9 +51,10 @@ pub(super) enum Mirror<'a> {
     /// kernel's last "alive" answer, trusted for [`PRESENCE_CHECK`], and dropped at once
     /// when an endpoint of the other side was dropped in this process since (the
     /// process-wide count given here, `msgq::departed`). So a send is one `msgsnd` and
-    /// one read of the clock; a killed or cleanly dropped peer in another process is
-    /// seen within [`PRESENCE_CHECK`] by a sender that keeps sending (and within a
-    /// slice by one blocked on a full queue), a peer dropped in this process at once.
+    /// one read of the coarse clock; a killed or cleanly dropped peer in another
+    /// process is seen within [`PRESENCE_CHECK`] by a side that keeps sending or
+    /// waiting (a blocked side asks after each failed poll), a peer dropped in this
+    /// process at once.
     Queue(&'a AtomicU64),
 }
 
@@ -65,20 +67,15 @@ pub(super) struct Link {
     exclusive: bool,
     /// The fork generation of the process that registered this endpoint.
     fork_gen: u64,
-    /// When the kernel last answered "a peer is alive" to [`Link::gone`]: nanoseconds
-    /// since [`epoch`] plus one (0: never, or the last answer was "gone", which is
+    /// When the kernel last answered "a peer is alive" to [`Link::gone`]: the coarse
+    /// monotonic clock (`sys::coarse_monotonic_ns`, a few nanoseconds to read, 1 to
+    /// 10 ms resolution) plus one (0: never, or the last answer was "gone", which is
     /// never trusted beyond its call). An atomic, so an endpoint is `Sync`; any value
     /// is only a hint.
     checked: AtomicU64,
     /// Queue only: the other side's [`Mirror::Queue`] departure count when this
     /// endpoint last looked (0 at first: its first look asks the kernel anyway).
     departures_seen: AtomicU64,
-}
-
-/// The process-wide origin of [`Link::checked`].
-fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
 }
 
 impl Link {
@@ -142,7 +139,7 @@ impl Link {
     /// or else when its last "alive" answer is [`PRESENCE_CHECK`] old or more.
     #[inline]
     fn kernel_says_gone(&self, always: bool, peers_alive: impl FnOnce() -> bool) -> bool {
-        let now = epoch().elapsed().as_nanos() as u64 + 1;
+        let now = sys::coarse_monotonic_ns() + 1;
         if !always {
             let last = self.checked.load(Ordering::Relaxed);
             if last != 0 && now.saturating_sub(last) < PRESENCE_CHECK.as_nanos() as u64 {
@@ -329,7 +326,7 @@ impl QueueEnd {
     }
 
     /// Whether the other side is gone (see [`Mirror::Queue`]): on the send fast path
-    /// (`PresenceSource::Mirror`) no syscall but a read of the clock, except at most
+    /// (`PresenceSource::Mirror`) no syscall but a read of the coarse clock, except at most
     /// every [`PRESENCE_CHECK`] and after a departure in this process.
     #[inline]
     pub(super) fn gone(&self, source: PresenceSource) -> bool {

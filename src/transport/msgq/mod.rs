@@ -8,7 +8,8 @@
 //! polls with `IPC_NOWAIT`, spinning for its spin budget and then sleeping with a
 //! backoff of 20 µs up to 2 ms between polls (about 0 CPU while idle), and looks at
 //! peer presence after every failed poll (below), so a killed peer is noticed and no
-//! wake-up can be lost.
+//! wake-up can be lost. Removing the channel destroys the messages still queued
+//! (unlike a segment, a queue is not kept alive by its users).
 //!
 //! Presence: the live counts are in the kernel only (no shared memory to mirror them
 //! in, as the ring does), and reading one is a `semctl`, so it is not read per
@@ -16,14 +17,12 @@
 //! (`link::PRESENCE_CHECK`) and asks again sooner when an endpoint of the other side
 //! was dropped in this process ([`departed`]) or a non-blocking call fails (queue
 //! full or empty: that was a syscall already, and a clean disconnect in another
-//! process is then seen at once). So a send is one `msgsnd` and a read of the clock,
-//! a receive one `msgrcv`; a peer killed or dropped in another process is seen
-//! within 10 ms (plus one poll's nap, at most 2 ms, while blocked) by a side that
-//! keeps sending or waiting, well inside the 200 ms the crate promises. A sender may
-//! put a few messages into the queue meanwhile; a receiver that connects later gets
-//! them.
-//! Removing the channel destroys the messages still queued (unlike a segment, a queue
-//! is not kept alive by its users).
+//! process is then seen at once). So a send is one `msgsnd` and a read of the coarse
+//! clock, a receive one `msgrcv`. A peer killed or dropped in another process is seen
+//! within 10 ms plus a tick of that clock (1 to 10 ms), and one poll's nap (at most
+//! 2 ms) while blocked, by a side that keeps sending or waiting: well inside the
+//! 200 ms the crate promises. A sender may put a few messages into the queue
+//! meanwhile; a receiver that connects later gets them.
 //!
 //! Crashes: a producer killed in `msgsnd` either sent the whole message or nothing
 //! (the kernel copies it atomically). A consumer killed right after `msgrcv` returned
