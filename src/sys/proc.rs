@@ -191,6 +191,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_coarse_clock_moves_forward() {
+        let a = coarse_monotonic_ns();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let b = coarse_monotonic_ns();
+        assert!(a > 0 && b > a, "{a} then {b}");
+    }
+
+    #[test]
     fn self_is_alive_with_a_start_time() {
         let me = current_pid();
         assert!(pid_alive(me));
