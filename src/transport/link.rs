@@ -125,9 +125,15 @@ impl Link {
                 // `MsgqObjects::disconnect`: a peer that unregistered in this process
                 // before this load is out of the kernel's count we read below.
                 let d = departed.load(Ordering::Acquire);
-                let moved = d != self.departures_seen.load(Ordering::Relaxed);
+                // SYNC(departures_seen): Acquire; pairs with the Release below.
+                let moved = d != self.departures_seen.load(Ordering::Acquire);
                 if moved {
-                    self.departures_seen.store(d, Ordering::Relaxed);
+                    // Forget the cached answer first, then note the count.
+                    // SYNC(departures_seen): Release; pairs with the Acquire above:
+                    // another thread on this endpoint that sees the new count sees the
+                    // cache cleared and asks the kernel too.
+                    self.checked.store(0, Ordering::Relaxed);
+                    self.departures_seen.store(d, Ordering::Release);
                 }
                 moved || source == PresenceSource::Kernel
             }
