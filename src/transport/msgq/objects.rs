@@ -26,8 +26,9 @@ pub(crate) const DATA: i64 = 1;
 /// dropped, on any channel: what the queue has in place of the ring's shared mirror
 /// of the counts (`link::Mirror::Queue`). An endpoint of the other side that sees the
 /// count move asks the kernel at its next look (a send, a failed poll), so a peer
-/// dropped in this process is seen at once without a syscall per message. Process-wide rather than per
-/// `MsgqObjects`, so two handles of one channel opened apart see each other's drops.
+/// dropped in this process is seen at once without a syscall per message.
+/// Process-wide rather than per `MsgqObjects`, so two handles of one channel opened
+/// apart see each other's drops.
 static DEPARTED: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
 
 /// The departure count of `side` (see [`DEPARTED`]).
