@@ -3,7 +3,9 @@
 //!
 //! - A peer process killed with `SIGKILL`: a side blocked in the kernel returns
 //!   `Disconnected` once its only peer is killed (`killed_*_disconnects_a_blocked_*`;
-//!   the delay is printed, never asserted).
+//!   the delay is printed, never asserted). On the message queue, a sender that keeps
+//!   sending sees its receiver process killed or dropped before the queue could fill
+//!   (`a_sending_sender_sees_its_receiver_process_gone_on_the_queue`).
 //! - The creator removes the channel while peers use it: ring receivers still drain
 //!   what the segment holds, blocked and non-blocking peers see `Disconnected`, the
 //!   key is free (`removal_*`).
@@ -173,6 +175,118 @@ fn killed_receiver_disconnects_a_blocked_sender(t: Transport) {
     }
     blocked_until_peer_killed(t, Blocked::Send);
     blocked_until_peer_killed(t, Blocked::SendTimeout);
+}
+
+/// Child: opens the channel at `KEY`, connects a receiver, creates `READY` and receives
+/// (so the queue never fills) until killed, or, at the message `STOP`, drops the
+/// receiver, creates `DROPPED` and sleeps until killed.
+#[test]
+fn child_draining_peer() {
+    if role().as_deref() != Some("draining_peer") {
+        return;
+    }
+    let ch = Builder::<Msg>::new(env_key()).open().expect("open");
+    let rx = ch.receiver().expect("receiver");
+    fs::write(env_path("READY"), b"").expect("write READY");
+    while let Ok(m) = rx.recv_timeout(WATCHDOG) {
+        if m.id == STOP {
+            drop(rx);
+            fs::write(env_path("DROPPED"), b"").expect("write DROPPED");
+            thread::sleep(WATCHDOG * 2);
+            return;
+        }
+    }
+}
+
+/// The message that makes `child_draining_peer` drop its receiver.
+const STOP: u64 = u64::MAX;
+
+/// How long a queue sender that keeps sending may take to see its only receiver gone
+/// before the test fails (the promise is 200 ms; this is a hang guard, not a speed
+/// check).
+const SENDING_WATCHDOG: Duration = Duration::from_secs(2);
+
+/// Message queue only: a sender that keeps sending into a queue with room (`send`,
+/// then `try_send`) sees `Disconnected` after its only receiver, in another process,
+/// is SIGKILLed or drops its receiver: the presence check its sends make (the kernel's
+/// live count, at most every 10 ms) finds it, not a full queue (asserted: the queue
+/// never fills after the receiver goes). The delay is printed. The ring's sends read
+/// only its shared mirror, which a killed receiver cannot clear: a ring sender sees a
+/// killed receiver once the ring is full (`killed_receiver_disconnects_a_blocked_sender`).
+#[test]
+fn a_sending_sender_sees_its_receiver_process_gone_on_the_queue() {
+    for dropped in [false, true] {
+        for call in ["send", "try_send"] {
+            let what = format!(
+                "{call}, receiver {}",
+                if dropped { "dropped" } else { "killed" }
+            );
+            let dir = TempDir::new("gone-while-sending");
+            let ch = create_unique::<Msg>(TAG, |b| {
+                b.capacity(256)
+                    .flavor(Flavor::Spsc)
+                    .transport(Transport::MessageQueue)
+            });
+            let tx = ch.sender().unwrap();
+            let cap = tx.capacity();
+            let (ready, gone) = (dir.path().join("ready"), dir.path().join("dropped"));
+            let mut peer = Kid::spawn(
+                "child_draining_peer",
+                "draining_peer",
+                &[
+                    ("KEY", ch.key().raw().to_string()),
+                    path_env("READY", &ready),
+                    path_env("DROPPED", &gone),
+                ],
+            );
+            wait_file(&mut peer, &ready);
+            // Whether `m` was sent; `false` on Disconnected. A full queue (the receiver
+            // fell behind) is waited out, before the receiver goes only.
+            let send = |m: Msg| match call {
+                "send" => tx.send(m).is_ok(),
+                _ => loop {
+                    match tx.try_send(m) {
+                        Ok(()) => break true,
+                        Err(TrySendError::Disconnected(_)) => break false,
+                        Err(TrySendError::Full(_)) => thread::sleep(Duration::from_millis(1)),
+                    }
+                },
+            };
+            for n in 0..50 {
+                assert!(
+                    send(Msg::new(n)),
+                    "{what}: Disconnected while the receiver lives"
+                );
+                thread::sleep(Duration::from_millis(1));
+            }
+            if dropped {
+                assert!(send(Msg::new(STOP)), "{what}");
+                wait_file(&mut peer, &gone);
+            } else {
+                peer.kill();
+            }
+            let left = Instant::now();
+            // Nothing drains the queue from here on.
+            let queued = tx.len();
+            let mut after = 0;
+            while send(Msg::new(after as u64)) {
+                after += 1;
+                assert!(
+                    after + queued < cap,
+                    "{what}: the queue filled ({cap} messages) before the sender saw its receiver gone"
+                );
+                assert!(
+                    left.elapsed() < SENDING_WATCHDOG,
+                    "watchdog: {what}: still sending {SENDING_WATCHDOG:?} after the receiver went"
+                );
+                thread::sleep(Duration::from_millis(1));
+            }
+            eprintln!(
+                "{what}: Disconnected {:?} and {after} sends after the receiver went",
+                left.elapsed()
+            );
+        }
+    }
 }
 
 // -------------------------------------------------------------------------------------

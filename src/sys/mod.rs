@@ -26,9 +26,9 @@ pub use key::Key;
 pub use limits::Limits;
 pub use msg::{MsgQueue, MsgStat, RecvSelect};
 pub use proc::{
-    current_euid, current_pid, fork_generation, forked_since, membarrier_global,
-    membarrier_register, membarrier_registered, pid_alive, pid_namespace, process_gone,
-    process_start_time,
+    coarse_monotonic_ns, current_euid, current_pid, fork_generation, forked_since,
+    membarrier_global, membarrier_register, membarrier_registered, pid_alive, pid_namespace,
+    process_gone, process_start_time,
 };
 pub use sem::{SemOp, SemSet, SemStat};
 pub use shm::{Attachment, Shm, ShmStat};

@@ -138,8 +138,9 @@ impl<T: Pod> SendEnd<T> {
                 }
                 sent
             }
-            // One presence check (the queue has no shared mirror) and one msgsnd.
-            SendEnd::Msgq(e) => !e.gone() && e.push(msg.bytes()) == Ok(true),
+            // One msgsnd: presence costs a read of the coarse clock (the kernel is
+            // asked at most every PRESENCE_CHECK, see `link::Mirror::Queue`).
+            SendEnd::Msgq(e) => !e.gone(PresenceSource::Mirror) && e.push(msg.bytes()) == Ok(true),
             SendEnd::Spsc(_) => unreachable!("handled above"),
         }
     }
@@ -150,12 +151,12 @@ impl<T: Pod> SendEnd<T> {
             // SAFETY: `push_copy` lends a free slot's payload of the element size.
             e.try_send(|| e.q.push_copy(|slot| unsafe { msg.put(slot) }).then_some(()))
         }, {
-            if e.gone() {
+            if e.gone(PresenceSource::Mirror) {
                 return Err(TryError::Disconnected);
             }
             match e.push(msg.bytes()) {
                 Ok(true) => Ok(()),
-                Ok(false) if !e.gone() => Err(TryError::NotNow),
+                Ok(false) if !e.gone(PresenceSource::Kernel) => Err(TryError::NotNow),
                 _ => Err(TryError::Disconnected),
             }
         })
@@ -170,7 +171,7 @@ impl<T: Pod> SendEnd<T> {
             // SAFETY: as in `try_put`.
             e.wait(deadline, || e.q.push_copy(|slot| unsafe { msg.put(slot) }).then_some(()))
         }, {
-            if e.gone() {
+            if e.gone(PresenceSource::Mirror) {
                 return Err(WaitError::Disconnected);
             }
             e.wait(deadline, || e.push(msg.bytes()).map(|sent| sent.then_some(())))
@@ -200,7 +201,7 @@ impl<T: Pod> SendEnd<T> {
             }
             e.wait(deadline, attempt)
         }, {
-            if e.gone() {
+            if e.gone(PresenceSource::Mirror) {
                 return Err(WaitError::Disconnected);
             }
             let mut local = S::zeroed(elem_size);
@@ -238,7 +239,7 @@ impl<T: Pod> SendEnd<T> {
                 None => Ok(0),
             }
         }, {
-            if e.gone() {
+            if e.gone(PresenceSource::Mirror) {
                 return Err(WaitError::Disconnected);
             }
             let mut n = 0;
@@ -249,7 +250,7 @@ impl<T: Pod> SendEnd<T> {
                     Err(()) => return Err(WaitError::Disconnected),
                 }
             }
-            if n == 0 && !msgs.is_empty() && e.gone() {
+            if n == 0 && !msgs.is_empty() && e.gone(PresenceSource::Kernel) {
                 return Err(WaitError::Disconnected);
             }
             Ok(n)
@@ -330,7 +331,7 @@ impl<T: Pod> RecvEnd<T> {
             }
             match e.pop(out.buf()) {
                 Ok(true) => return Ok(()),
-                Ok(false) if !e.gone() => return Err(TryError::NotNow),
+                Ok(false) if !e.gone(PresenceSource::Kernel) => return Err(TryError::NotNow),
                 _ => {}
             }
             // A sender may have sent and left between our receive and the check.
@@ -448,7 +449,7 @@ impl<T: Pod> RecvEnd<T> {
                 Ok::<usize, ()>(n)
             };
             let n = pop_all(buf).map_err(|()| WaitError::Disconnected)?;
-            if n > 0 || buf.is_empty() || !e.gone() {
+            if n > 0 || buf.is_empty() || !e.gone(PresenceSource::Kernel) {
                 return Ok(n);
             }
             match pop_all(buf) {

@@ -5,21 +5,23 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::Error;
 use crate::options::Flavor;
 use crate::options::Spin;
 use crate::sys;
 
-use super::msgq::MsgqObjects;
+use super::msgq::{self, MsgqObjects};
 use super::shm::{ControlRefs, ShmObjects};
 use super::terms::{Deadline, Side, TryError, WaitError};
 
-/// How often a handle re-reads the kernel's live counts on a failing non-blocking
-/// call (the mirror in shared memory covers clean disconnects at once; this covers a
-/// killed peer).
+/// How long a kernel answer "a peer of the other side is alive" is trusted: a ring
+/// re-reads the kernel's live count at most this often on a failing non-blocking call
+/// (the mirror in shared memory covers clean disconnects at once; this covers a killed
+/// peer), a queue sender at most this often on its sends (see [`Mirror::Queue`]).
+/// Timed on the coarse clock, so the real interval is up to one timer tick (1 to 10
+/// ms) longer.
 const PRESENCE_CHECK: Duration = Duration::from_millis(10);
 
 /// How many times a non-blocking ring call waits for an in-flight claim (each wait
@@ -29,11 +31,31 @@ const SETTLE_RETRIES: usize = 4;
 /// How hard [`Link::gone`] looks.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum PresenceSource {
-    /// Shared memory only (no syscall): the fast paths.
+    /// The mirror: the fast paths and the entry of every send. No syscall on a ring;
+    /// on a queue the kernel at most every [`PRESENCE_CHECK`] (see [`Mirror::Queue`]).
     Mirror,
-    /// The mirror, then the kernel's count at most every [`PRESENCE_CHECK`]: failing
-    /// non-blocking calls.
+    /// Failing calls (full, empty): a ring's mirror, then the kernel at most every
+    /// [`PRESENCE_CHECK`]; a queue asks the kernel every time (the failed `msgsnd` or
+    /// `msgrcv` was a syscall already, and a clean disconnect in another process is
+    /// then seen at once, as a ring's mirror shows it).
     Kernel,
+}
+
+/// What an endpoint reads about the other side's presence before it asks the kernel.
+#[derive(Clone, Copy)]
+pub(super) enum Mirror<'a> {
+    /// A ring: the live and ever counts (and `closed`) mirrored in the control block,
+    /// which show a clean disconnect at once without a syscall.
+    Ring(&'a ControlRefs),
+    /// A queue has no shared memory to mirror the counts in. Its stand-in is the
+    /// kernel's last "alive" answer, trusted for [`PRESENCE_CHECK`], and dropped at once
+    /// when an endpoint of the other side was dropped in this process since (the
+    /// process-wide count given here, `msgq::departed`). So a send is one `msgsnd` and
+    /// one read of the coarse clock; a killed or cleanly dropped peer in another
+    /// process is seen within [`PRESENCE_CHECK`] by a side that keeps sending or
+    /// waiting (a blocked side asks after each failed poll), a peer dropped in this
+    /// process at once.
+    Queue(&'a AtomicU64),
 }
 
 /// What every endpoint has, whatever its transport: its registration (side, role)
@@ -45,16 +67,15 @@ pub(super) struct Link {
     exclusive: bool,
     /// The fork generation of the process that registered this endpoint.
     fork_gen: u64,
-    /// When the kernel's count was last read by a failing non-blocking call:
-    /// nanoseconds since [`epoch`] plus one (0: never). An atomic, so an endpoint is
-    /// `Sync`; any value is only a hint.
+    /// When the kernel last answered "a peer is alive" to [`Link::gone`]: the coarse
+    /// monotonic clock (`sys::coarse_monotonic_ns`, a few nanoseconds to read, 1 to
+    /// 10 ms resolution) plus one (0: never, or the last answer was "gone", which is
+    /// never trusted beyond its call). An atomic, so an endpoint is `Sync`; any value
+    /// is only a hint.
     checked: AtomicU64,
-}
-
-/// The process-wide origin of [`Link::checked`].
-fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
+    /// Queue only: the other side's [`Mirror::Queue`] departure count when this
+    /// endpoint last looked (0 at first: its first look asks the kernel anyway).
+    departures_seen: AtomicU64,
 }
 
 impl Link {
@@ -65,6 +86,7 @@ impl Link {
             exclusive,
             fork_gen: sys::fork_generation(),
             checked: AtomicU64::new(0),
+            departures_seen: AtomicU64::new(0),
         }
     }
 
@@ -77,37 +99,66 @@ impl Link {
     }
 
     /// The one presence predicate: whether the other side is gone for this endpoint.
-    /// Inherited across fork: gone. A ring (`mirror`) answers from shared memory
-    /// first; `PresenceSource::Kernel` then asks the kernel (`peers_alive`) at most every
-    /// `PRESENCE_CHECK`. The message queue has no mirror, so it always asks.
+    /// Inherited across fork: gone. Then the `mirror` (see [`Mirror`]), and the kernel
+    /// (`peers_alive`): a ring asks it only on `PresenceSource::Kernel`, at most every
+    /// [`PRESENCE_CHECK`]; a queue asks it at most every [`PRESENCE_CHECK`] on
+    /// `PresenceSource::Mirror`, after a departure in this process at once, and on
+    /// `PresenceSource::Kernel` every time. A "gone" answer is never cached: the next
+    /// call asks again, so `Disconnected` lasts until a new peer connects.
     #[inline]
     pub(super) fn gone(
         &self,
-        mirror: Option<&ControlRefs>,
+        mirror: Mirror<'_>,
         source: PresenceSource,
         peers_alive: impl FnOnce() -> bool,
     ) -> bool {
         if self.forked() {
             return true;
         }
-        let Some(refs) = mirror else {
-            // No shared mirror of the counts (message queue): a failing try already
-            // made a syscall, one more keeps a clean disconnect visible at once.
-            return !peers_alive();
+        let always = match mirror {
+            Mirror::Ring(refs) if refs.peers_gone() => return true,
+            Mirror::Ring(_) if source == PresenceSource::Mirror => return false,
+            // A failing call: the kernel, at most every PRESENCE_CHECK.
+            Mirror::Ring(_) => false,
+            Mirror::Queue(departed) => {
+                // SYNC(departed): Acquire; pairs with the Release in
+                // `MsgqObjects::disconnect`: a peer that unregistered in this process
+                // before this load is out of the kernel's count we read below.
+                let d = departed.load(Ordering::Acquire);
+                // SYNC(departures_seen): Acquire; pairs with the Release below.
+                let moved = d != self.departures_seen.load(Ordering::Acquire);
+                if moved {
+                    // Forget the cached answer first, then note the count.
+                    // SYNC(departures_seen): Release; pairs with the Acquire above:
+                    // another thread on this endpoint that sees the new count sees the
+                    // cache cleared and asks the kernel too.
+                    self.checked.store(0, Ordering::Relaxed);
+                    self.departures_seen.store(d, Ordering::Release);
+                }
+                moved || source == PresenceSource::Kernel
+            }
         };
-        if refs.peers_gone() {
-            return true;
+        self.kernel_says_gone(always, peers_alive)
+    }
+
+    /// Asks the kernel (`peers_alive`) whether the other side is gone: when `always`,
+    /// or else when its last "alive" answer is [`PRESENCE_CHECK`] old or more.
+    #[inline]
+    fn kernel_says_gone(&self, always: bool, peers_alive: impl FnOnce() -> bool) -> bool {
+        let now = sys::coarse_monotonic_ns() + 1;
+        if !always {
+            let last = self.checked.load(Ordering::Relaxed);
+            if last != 0 && now.saturating_sub(last) < PRESENCE_CHECK.as_nanos() as u64 {
+                return false;
+            }
         }
-        if source == PresenceSource::Mirror {
-            return false;
+        if peers_alive() {
+            self.checked.store(now, Ordering::Relaxed);
+            false
+        } else {
+            self.checked.store(0, Ordering::Relaxed);
+            true
         }
-        let now = epoch().elapsed().as_nanos() as u64 + 1;
-        let last = self.checked.load(Ordering::Relaxed);
-        if last != 0 && now.saturating_sub(last) < PRESENCE_CHECK.as_nanos() as u64 {
-            return false;
-        }
-        self.checked.store(now, Ordering::Relaxed);
-        !peers_alive()
     }
 }
 
@@ -147,7 +198,7 @@ impl<Q> RingEnd<Q> {
 
     #[inline(always)]
     pub(super) fn gone(&self, source: PresenceSource) -> bool {
-        self.link.gone(Some(&self.refs), source, || {
+        self.link.gone(Mirror::Ring(&self.refs), source, || {
             self.shm.peers_alive(self.link.side)
         })
     }
@@ -280,11 +331,16 @@ impl QueueEnd {
         })
     }
 
+    /// Whether the other side is gone (see [`Mirror::Queue`]): on the send fast path
+    /// (`PresenceSource::Mirror`) no syscall but a read of the coarse clock, except at most
+    /// every [`PRESENCE_CHECK`] and after a departure in this process.
     #[inline]
-    pub(super) fn gone(&self) -> bool {
-        self.link.gone(None, PresenceSource::Kernel, || {
-            self.msgq.peers_alive(self.link.side)
-        })
+    pub(super) fn gone(&self, source: PresenceSource) -> bool {
+        let side = self.link.side;
+        self.link
+            .gone(Mirror::Queue(msgq::departed(side.other())), source, || {
+                self.msgq.peers_alive(side)
+            })
     }
 
     /// One non-blocking send of a frame: `Ok(true)` sent, `Ok(false)` full, `Err`
@@ -311,8 +367,12 @@ impl QueueEnd {
         if self.link.forked() {
             return Err(WaitError::Disconnected);
         }
-        self.msgq
-            .wait(self.link.side, deadline, self.link.spin, attempt)
+        self.msgq.wait(
+            deadline,
+            self.link.spin,
+            || self.gone(PresenceSource::Mirror),
+            attempt,
+        )
     }
 }
 

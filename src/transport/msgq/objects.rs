@@ -43,6 +43,23 @@ impl Hold {
     }
 }
 
+/// How many queue endpoints of each side (senders, receivers) this process has
+/// dropped, on any channel: what the queue has in place of the ring's shared mirror
+/// of the counts (`link::Mirror::Queue`). An endpoint of the other side that sees the
+/// count move asks the kernel at its next look (a send, a failed poll), so a peer
+/// dropped in this process is seen at once without a syscall per message.
+/// Process-wide rather than per `MsgqObjects`, so two handles of one channel opened
+/// apart see each other's drops.
+static DEPARTED: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+
+/// The departure count of `side` (see [`DEPARTED`]).
+pub(crate) fn departed(side: Side) -> &'static AtomicU64 {
+    match side {
+        Side::Send => &DEPARTED[0],
+        Side::Recv => &DEPARTED[1],
+    }
+}
+
 /// Process-local state of one message-queue channel.
 #[derive(Debug)]
 pub(crate) struct MsgqObjects {
@@ -121,6 +138,10 @@ impl MsgqObjects {
             Side::Recv => (S_RECEIVERS, S_RECEIVER_ROLE),
         };
         presence::unregister(&self.sems, count, role, exclusive);
+        // SYNC(departed): Release, after unregistering; pairs with the Acquire in
+        // `Link::gone`: an endpoint that sees this increment reads the kernel's count
+        // without us.
+        departed(side).fetch_add(1, Ordering::Release);
     }
 
     /// Whether a peer of the other side may still act (see the ring's `peers_alive`).

@@ -1,22 +1,25 @@
 //! Waiting on a message queue: the queue blocks nothing here; a blocked side polls
 //! with `IPC_NOWAIT`, spinning for its spin budget, then sleeping between polls with
-//! a bounded backoff and re-reading peer presence every slice.
+//! a bounded backoff, and looks at peer presence after every failed poll (the
+//! endpoint's rule, `Link::gone`: the kernel at most every 10 ms).
 
 use std::time::{Duration, Instant};
 
 use crate::options::Spin;
-use crate::transport::terms::{Deadline, Side, WaitError, SLICE};
+use crate::transport::terms::{Deadline, WaitError};
 
 use super::objects::MsgqObjects;
 
 impl MsgqObjects {
     /// Polls `attempt` until it succeeds, the deadline passes or the other side is
-    /// gone: spin per `spin`, then sleep between polls with a bounded backoff.
+    /// `gone` (asked after every failed poll; cheap: the endpoint asks the kernel at
+    /// most every 10 ms): spin per `spin`, then sleep between polls with a bounded
+    /// backoff.
     pub(crate) fn wait<R>(
         &self,
-        side: Side,
         mut deadline: Deadline,
         spin: Spin,
+        mut gone: impl FnMut() -> bool,
         mut attempt: impl FnMut() -> Result<Option<R>, ()>,
     ) -> Result<R, WaitError> {
         let start = Instant::now();
@@ -28,23 +31,20 @@ impl MsgqObjects {
         };
         let backoff = crossbeam_utils::Backoff::new();
         let mut nap = Duration::from_micros(20);
-        let mut next_check = start;
         loop {
             match attempt() {
                 Ok(Some(r)) => return Ok(r),
                 Ok(None) => {}
                 Err(()) => return Err(WaitError::Disconnected),
             }
-            let now = Instant::now();
-            if now >= next_check {
-                next_check = now + SLICE;
-                if !self.peers_alive(side) {
-                    return match attempt() {
-                        Ok(Some(r)) => Ok(r),
-                        _ => Err(WaitError::Disconnected),
-                    };
-                }
+            if gone() {
+                // A peer may have sent and left between our poll and the check.
+                return match attempt() {
+                    Ok(Some(r)) => Ok(r),
+                    _ => Err(WaitError::Disconnected),
+                };
             }
+            let now = Instant::now();
             if let Some(d) = deadline {
                 if now >= d {
                     return Err(WaitError::Timeout);
