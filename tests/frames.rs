@@ -527,7 +527,9 @@ fn frame_bytes(seed: u32, len: usize) -> Vec<u8> {
 const B_STARTED: usize = 0;
 /// Frames whose `commit` (or `send_bytes`) returned.
 const B_COMMITTED: usize = 1;
-const B_WORDS: usize = 2;
+/// 1 while a reserved frame is being written (between `reserve` and `commit`).
+const B_IN_FRAME: usize = 2;
+const B_WORDS: usize = 3;
 
 struct Board {
     ptr: NonNull<AtomicU64>,
@@ -636,6 +638,7 @@ fn child_frame_producer() {
         } else {
             let room = rng.range(len as u64, KILL_MAX_LEN as u64) as usize;
             let mut w = tx.reserve(room).expect("reserve");
+            board.at(B_IN_FRAME).store(1, Ordering::Relaxed);
             // Garbage first where the frame will be, then the frame in pieces.
             w.fill(0xa5);
             let mut at = 0;
@@ -649,6 +652,7 @@ fn child_frame_producer() {
             }
             w.truncate(len);
             w.commit();
+            board.at(B_IN_FRAME).store(0, Ordering::Relaxed);
         }
         seq += 1;
         board
@@ -748,7 +752,7 @@ fn kills_of_the_producer_mid_frame_never_show_a_partial_frame() {
         );
         (kid, board)
     };
-    let mut mid_frame_kills = 0;
+    let (mut after_sending, mut mid_frame) = (0, 0);
     for inc in 1..=kills {
         let (mut kid, board) = spawn(inc, 0, &mut rng);
         // One kill in eight lands early (exec, open, connect); the others once the
@@ -770,6 +774,7 @@ fn kills_of_the_producer_mid_frame_never_show_a_partial_frame() {
         }
         kid.kill();
         let committed = board.at(B_COMMITTED).load(Ordering::Acquire);
+        mid_frame += board.at(B_IN_FRAME).load(Ordering::Relaxed);
         // Everything committed arrives (and at most the one frame published just
         // before the kill, whose count the producer had not stored yet).
         wait_until("the consumer receives every committed frame", || {
@@ -781,7 +786,7 @@ fn kills_of_the_producer_mid_frame_never_show_a_partial_frame() {
             "incarnation {inc}: {got} received, {committed} committed"
         );
         if committed > 0 {
-            mid_frame_kills += 1;
+            after_sending += 1;
         }
     }
     // A last, clean producer: the channel is not wedged, and ends in Disconnected.
@@ -798,7 +803,13 @@ fn kills_of_the_producer_mid_frame_never_show_a_partial_frame() {
         seen.count[incarnations as usize].load(Ordering::Acquire),
         last
     );
-    eprintln!("{mid_frame_kills} of {kills} producers were killed after sending");
+    eprintln!(
+        "of {kills} producers, {after_sending} were killed after committing a frame and \
+         {mid_frame} while writing one in place"
+    );
+    if kills >= 100 {
+        assert!(mid_frame > 0, "no kill landed inside a frame");
+    }
     drop(ch);
     let left: Vec<_> = proc_sysvipc()
         .into_iter()
