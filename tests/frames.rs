@@ -149,7 +149,7 @@ fn a_frame_shrinks_before_commit_and_an_aborted_one_leaves_nothing() {
     w.commit();
     let mut w = tx.try_reserve(80).unwrap();
     w.fill(0xee);
-    drop(w); // aborted
+    w.abort(); // what dropping it does
     tx.reserve(10).unwrap().abort();
     tx.send_bytes(b"world").unwrap();
     assert_eq!(rx.recv_with(|b| b.to_vec()).unwrap(), b"hello");
@@ -480,7 +480,7 @@ fn garbage_in_the_record_headers_is_a_clear_error_never_a_crash_or_a_hang() {
                 .ring_word(rng.range(0, 127) as usize * 8)
                 .store(rng.next_u64(), Ordering::Relaxed),
             3 => {
-                let off = rng.range(0, 127) as u64 * 8;
+                let off = rng.range(0, 127) * 8;
                 // A plausible header: right check, random length and tag.
                 let w = rng.range(0, 300) | rng.range(0, 3) << 32 | ((off >> 3) & 0xff_ffff) << 40;
                 s.ring_word(off as usize).store(w, Ordering::Relaxed)

@@ -67,6 +67,21 @@ pub const DEFAULT_FRAME_RING: usize = 64 * 1024;
 /// rx.recv_into(&mut buf)?; // copied out
 /// # Ok(()) }
 /// ```
+///
+/// **A builder of its own.** [`Builder`](crate::Builder) is generic over a
+/// fixed-size element `T: Message` and every one of its settings is about that
+/// element (a fingerprint, a capacity in messages); a frame channel has no element
+/// type, a capacity in bytes and handles of its own. The names mirror the typed
+/// API's: `create`/`open`/`open_or_create`, `sender`/`receiver`, `send_bytes`/
+/// `try_send_bytes`/`send_bytes_timeout`, `recv_with`, `recv_into`.
+///
+/// **Handles.** [`FrameSender`] and [`FrameReceiver`] are `Send`, not `Sync` or
+/// `Clone`, and every operation takes `&mut self`: a frame reserved with
+/// [`FrameSender::reserve`] is written after the call returns, and a received frame is
+/// read in place while the closure runs; another operation on the same side meanwhile
+/// would publish or free the wrong bytes. Borrowing the side mutably makes that a
+/// compile error, so exclusivity costs no lock per frame. Between processes the
+/// roles are exclusive, as on a typed SPSC channel.
 #[derive(Clone)]
 pub struct FrameBuilder {
     key: Key,
@@ -371,7 +386,7 @@ fn after(timeout: Duration) -> Deadline {
 }
 
 /// The sending side of a frame channel. `Send`, not `Sync` or `Clone`: every
-/// operation takes `&mut self` (see the [module docs](self)).
+/// operation takes `&mut self` (see [`FrameBuilder`], "Handles").
 ///
 /// Dropping it (or killing its process) disconnects the channel for the receiver once
 /// it drained it. A frame being written ([`FrameWriter`]) when its process is killed
@@ -636,7 +651,7 @@ impl DerefMut for FrameWriter<'_> {
 }
 
 /// The receiving side of a frame channel. `Send`, not `Sync` or `Clone`: every
-/// operation takes `&mut self` (see the [module docs](self)).
+/// operation takes `&mut self` (see [`FrameBuilder`], "Handles").
 ///
 /// Receives return `Disconnected` only once the channel is empty and every sender is
 /// gone (dropped or killed) after one had connected. A record that is not a valid
