@@ -438,3 +438,270 @@ impl From<RecvError> for RecvTimeoutError {
         RecvTimeoutError::Disconnected
     }
 }
+
+// ---- byte frames ---------------------------------------------------------------------
+
+/// A record read from a frame channel's ring is not one a producer following the
+/// protocol writes (a corrupt or hostile peer wrote into the segment). Nothing is read
+/// past it: every later receive reports it again, and the channel is best dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CorruptFrame {
+    /// The record's position in the ring (bytes since the channel was made).
+    pub position: u64,
+    /// The record's header word as found.
+    pub word: u64,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+impl fmt::Display for CorruptFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "corrupt frame record at byte {} of the ring (header word {:#018x}): {}",
+            self.position, self.word, self.reason
+        )
+    }
+}
+
+impl std::error::Error for CorruptFrame {}
+
+/// A frame longer than the channel's `max_len` (which is at most a quarter of its
+/// ring): refused before anything is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameTooLarge {
+    /// The frame's length.
+    pub len: usize,
+    /// The channel's `max_len`.
+    pub max: usize,
+}
+
+impl fmt::Display for FrameTooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "frame of {} bytes is over the channel's max_len of {}",
+            self.len, self.max
+        )
+    }
+}
+
+impl std::error::Error for FrameTooLarge {}
+
+/// [`FrameSender::send_bytes`](crate::FrameSender::send_bytes) or
+/// [`reserve`](crate::FrameSender::reserve) failed (the frame stays the caller's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendFrameError {
+    /// The frame is over `max_len`; nothing was written.
+    TooLarge(FrameTooLarge),
+    /// Every receiver is gone.
+    Disconnected,
+}
+
+/// [`FrameSender::try_send_bytes`](crate::FrameSender::try_send_bytes) or
+/// [`try_reserve`](crate::FrameSender::try_reserve) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrySendFrameError {
+    /// The ring has no room for the frame now.
+    Full,
+    /// The frame is over `max_len`; nothing was written.
+    TooLarge(FrameTooLarge),
+    /// Every receiver is gone.
+    Disconnected,
+}
+
+/// [`FrameSender::send_bytes_timeout`](crate::FrameSender::send_bytes_timeout) or
+/// [`reserve_timeout`](crate::FrameSender::reserve_timeout) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendFrameTimeoutError {
+    /// The ring had no room for the frame until the timeout.
+    Timeout,
+    /// The frame is over `max_len`; nothing was written.
+    TooLarge(FrameTooLarge),
+    /// Every receiver is gone.
+    Disconnected,
+}
+
+/// A blocking frame receive failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecvFrameError {
+    /// The channel is empty and every sender is gone.
+    Disconnected,
+    /// The next record is corrupt.
+    Corrupt(CorruptFrame),
+}
+
+/// A non-blocking frame receive failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryRecvFrameError {
+    /// The channel is empty.
+    Empty,
+    /// The channel is empty and every sender is gone.
+    Disconnected,
+    /// The next record is corrupt.
+    Corrupt(CorruptFrame),
+}
+
+/// A frame receive with a timeout failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecvFrameTimeoutError {
+    /// The channel stayed empty until the timeout.
+    Timeout,
+    /// The channel is empty and every sender is gone.
+    Disconnected,
+    /// The next record is corrupt.
+    Corrupt(CorruptFrame),
+}
+
+macro_rules! frame_error_helpers {
+    ($ty:ident { $($variant:ident => $is:ident: $doc:literal),* }) => {
+        impl $ty {
+            $(
+                #[doc = $doc]
+                pub fn $is(&self) -> bool {
+                    matches!(self, $ty::$variant { .. })
+                }
+            )*
+        }
+    };
+}
+
+frame_error_helpers!(SendFrameError {
+    TooLarge => is_too_large: "Whether the frame was over `max_len`.",
+    Disconnected => is_disconnected: "Whether every receiver was gone."
+});
+frame_error_helpers!(TrySendFrameError {
+    Full => is_full: "Whether the ring had no room.",
+    TooLarge => is_too_large: "Whether the frame was over `max_len`.",
+    Disconnected => is_disconnected: "Whether every receiver was gone."
+});
+frame_error_helpers!(SendFrameTimeoutError {
+    Timeout => is_timeout: "Whether the send timed out.",
+    TooLarge => is_too_large: "Whether the frame was over `max_len`.",
+    Disconnected => is_disconnected: "Whether every receiver was gone."
+});
+frame_error_helpers!(RecvFrameError {
+    Disconnected => is_disconnected: "Whether every sender was gone (and the channel empty).",
+    Corrupt => is_corrupt: "Whether the next record was corrupt."
+});
+frame_error_helpers!(TryRecvFrameError {
+    Empty => is_empty: "Whether the channel was empty.",
+    Disconnected => is_disconnected: "Whether every sender was gone (and the channel empty).",
+    Corrupt => is_corrupt: "Whether the next record was corrupt."
+});
+frame_error_helpers!(RecvFrameTimeoutError {
+    Timeout => is_timeout: "Whether the receive timed out.",
+    Disconnected => is_disconnected: "Whether every sender was gone (and the channel empty).",
+    Corrupt => is_corrupt: "Whether the next record was corrupt."
+});
+
+impl fmt::Display for SendFrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendFrameError::TooLarge(e) => e.fmt(f),
+            SendFrameError::Disconnected => f.write_str("sending on a disconnected channel"),
+        }
+    }
+}
+
+impl fmt::Display for TrySendFrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrySendFrameError::Full => f.write_str("sending on a full channel"),
+            TrySendFrameError::TooLarge(e) => e.fmt(f),
+            TrySendFrameError::Disconnected => f.write_str("sending on a disconnected channel"),
+        }
+    }
+}
+
+impl fmt::Display for SendFrameTimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendFrameTimeoutError::Timeout => f.write_str("timed out waiting on send operation"),
+            SendFrameTimeoutError::TooLarge(e) => e.fmt(f),
+            SendFrameTimeoutError::Disconnected => f.write_str("sending on a disconnected channel"),
+        }
+    }
+}
+
+impl fmt::Display for RecvFrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecvFrameError::Disconnected => {
+                f.write_str("receiving on an empty and disconnected channel")
+            }
+            RecvFrameError::Corrupt(e) => e.fmt(f),
+        }
+    }
+}
+
+impl fmt::Display for TryRecvFrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryRecvFrameError::Empty => f.write_str("receiving on an empty channel"),
+            TryRecvFrameError::Disconnected => {
+                f.write_str("receiving on an empty and disconnected channel")
+            }
+            TryRecvFrameError::Corrupt(e) => e.fmt(f),
+        }
+    }
+}
+
+impl fmt::Display for RecvFrameTimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecvFrameTimeoutError::Timeout => f.write_str("timed out waiting on receive operation"),
+            RecvFrameTimeoutError::Disconnected => f.write_str("channel is empty and disconnected"),
+            RecvFrameTimeoutError::Corrupt(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for SendFrameError {}
+impl std::error::Error for TrySendFrameError {}
+impl std::error::Error for SendFrameTimeoutError {}
+impl std::error::Error for RecvFrameError {}
+impl std::error::Error for TryRecvFrameError {}
+impl std::error::Error for RecvFrameTimeoutError {}
+
+impl From<SendFrameError> for TrySendFrameError {
+    fn from(e: SendFrameError) -> Self {
+        match e {
+            SendFrameError::TooLarge(t) => TrySendFrameError::TooLarge(t),
+            SendFrameError::Disconnected => TrySendFrameError::Disconnected,
+        }
+    }
+}
+
+impl From<SendFrameError> for SendFrameTimeoutError {
+    fn from(e: SendFrameError) -> Self {
+        match e {
+            SendFrameError::TooLarge(t) => SendFrameTimeoutError::TooLarge(t),
+            SendFrameError::Disconnected => SendFrameTimeoutError::Disconnected,
+        }
+    }
+}
+
+impl From<RecvFrameError> for TryRecvFrameError {
+    fn from(e: RecvFrameError) -> Self {
+        match e {
+            RecvFrameError::Disconnected => TryRecvFrameError::Disconnected,
+            RecvFrameError::Corrupt(c) => TryRecvFrameError::Corrupt(c),
+        }
+    }
+}
+
+impl From<RecvFrameError> for RecvFrameTimeoutError {
+    fn from(e: RecvFrameError) -> Self {
+        match e {
+            RecvFrameError::Disconnected => RecvFrameTimeoutError::Disconnected,
+            RecvFrameError::Corrupt(c) => RecvFrameTimeoutError::Corrupt(c),
+        }
+    }
+}
+
+impl From<CorruptFrame> for io::Error {
+    fn from(e: CorruptFrame) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, e)
+    }
+}

@@ -55,6 +55,15 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Byte frames
+//!
+//! A [`FrameChannel`] carries byte frames of `0..=max_len` bytes (serialized data,
+//! records of varying length) in a byte ring that stores each frame by its length:
+//! [`FrameSender::send_bytes`] or [`FrameSender::reserve`] (written in place, shrunk,
+//! then committed), and [`FrameReceiver::recv_with`] (read in place) or
+//! [`FrameReceiver::recv_into`]. SPSC, with the same blocking, disconnection and
+//! crash rules as the typed SPSC ring; see [`FrameBuilder`].
+//!
 //! Layers (arrows point down only): `channel` (this API) → `transport` (shm ring |
 //! message queue) → `ring` (algorithms on raw memory) → [`sys`] (safe SysV calls);
 //! errors and options are leaves every layer uses. `docs/ARCHITECTURE.md` in the
@@ -79,11 +88,14 @@ pub mod transport;
 #[doc(hidden)]
 pub use channel::untyped;
 pub use channel::{
-    AnyChannel, Builder, Channel, IntoIter, Iter, MsgqChannel, Receiver, Sender, ShmChannel,
-    TryIter, WrongTransport, DEFAULT_CAPACITY,
+    AnyChannel, Builder, Channel, FrameBuilder, FrameChannel, FrameReceiver, FrameSender,
+    FrameWriter, IntoIter, Iter, MsgqChannel, Receiver, Sender, ShmChannel, TryIter,
+    WrongTransport, DEFAULT_CAPACITY, DEFAULT_FRAME_MAX_LEN, DEFAULT_FRAME_RING,
 };
 pub use error::{
-    Error, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+    CorruptFrame, Error, FrameTooLarge, RecvError, RecvFrameError, RecvFrameTimeoutError,
+    RecvTimeoutError, SendError, SendFrameError, SendFrameTimeoutError, SendTimeoutError,
+    TryRecvError, TryRecvFrameError, TrySendError, TrySendFrameError,
 };
 pub use message::Message;
 pub use options::{Flavor, Spin, Stats, Transport};

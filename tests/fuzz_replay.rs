@@ -70,3 +70,8 @@ fn ops_vs_model() {
 fn c_fields() {
     replay("c_fields", targets::c_fields);
 }
+
+#[test]
+fn frame_headers() {
+    replay("frame_headers", targets::frame_headers);
+}

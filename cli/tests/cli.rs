@@ -304,6 +304,56 @@ fn a_private_queue_channel_is_listed_and_removable() {
     drop(ch);
 }
 
+/// A byte-frame channel is listed as one (`frame`), `stat` shows its `max_len`, ring
+/// bytes and queued frames, and `rm` removes it.
+#[test]
+fn a_frame_channel_is_listed_stated_and_removable() {
+    if role().is_some() {
+        return;
+    }
+    let ch = sysvring::FrameBuilder::new(Key::private())
+        .max_len(300)
+        .capacity_bytes(4096)
+        .create()
+        .expect("a private frame channel");
+    let mut tx = ch.sender().unwrap();
+    tx.send_bytes(b"one").unwrap();
+    tx.send_bytes(&[7; 300]).unwrap();
+    let shm = ch.shm_id();
+    let all = json(&["ls", "--json"]);
+    let o = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["shm_id"] == shm)
+        .cloned()
+        .unwrap_or_else(|| panic!("not listed: {all}"));
+    assert_eq!(o["flavor"], "frame", "{o}");
+    assert_eq!(o["frames"], true, "{o}");
+    assert_eq!(
+        (o["elem_size"].as_u64(), o["capacity"].as_u64()),
+        (Some(300), Some(4096))
+    );
+    assert_eq!(o["len"], 2, "{o}");
+    assert_eq!(
+        (o["stats"]["sent"].as_u64(), o["senders"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let (ok, text) = sysvring(&["stat", "--shm", &shm.to_string()]);
+    assert!(ok, "{text}");
+    assert!(text.contains("byte frames of up to 300 bytes"), "{text}");
+    assert!(text.contains("4096 bytes  (now 2 frames queued)"), "{text}");
+    drop(tx);
+    let removed = json(&["rm", "--shm", &shm.to_string(), "--force", "--json"]);
+    assert_eq!(removed["removed"]["shm_id"], shm, "{removed}");
+    // Marked for removal; gone once our mapping goes.
+    drop(ch);
+    assert!(
+        sysvring::sys::Shm::from_id(shm).stat().is_err(),
+        "segment removed"
+    );
+}
+
 #[test]
 fn bench_runs_every_row() {
     if role().is_some() {

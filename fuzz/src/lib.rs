@@ -19,6 +19,9 @@
 //!   received, in order, and every other frame of type 1 is dropped and counted.
 //! - [`ops_vs_model`]: operation sequences checked against a `VecDeque`, both flavours
 //!   and both transports.
+//! - [`frame_headers`]: a byte-frame channel whose record headers and indices a
+//!   hostile peer writes between real sends and receives: clean errors, bounded
+//!   reads, no hang; exact delivery until the first hostile write.
 //! - [`c_fields`]: C field tables (any names, codes, dimensions, offsets, sizes,
 //!   nesting with shared structs and cycles) through `sysvring_fingerprint`: always
 //!   an answer, and the Rust description's answer where there is one.
@@ -1709,4 +1712,219 @@ pub fn c_fields_answer(data: &[u8]) -> i32 {
         }
     }
     rc
+}
+
+// ---------------------------------------------------------------------------------
+// frame_headers
+// ---------------------------------------------------------------------------------
+
+/// A frame channel's record headers (and its `head`/`tail` words) written by a
+/// hostile peer between the operations of a real sender and receiver: every call
+/// returns within its timeout, nothing panics or reads outside the ring, a received
+/// frame is never longer than `max_len`; until the first hostile write, every frame
+/// arrives exactly as sent (a `VecDeque` model). Also checks [`decode`] itself on the
+/// input's words: whatever it accepts lies inside the ring.
+///
+/// [`decode`]: sysvring::ring::frames::decode
+pub fn frame_headers(data: &[u8]) {
+    use sysvring::ring::frames::{decode, record_word, Record, TAG_FRAME, TAG_PAD};
+    use sysvring::ring::layout::{frame_max_len, frame_record};
+    use sysvring::{FrameBuilder, RecvFrameTimeoutError, TryRecvFrameError, TrySendFrameError};
+
+    let mut c = Cursor::new(data);
+    let cap = 1u64 << (6 + c.below(7)); // 64 B ..= 4 KiB
+    let top = frame_max_len(cap);
+    let max_len = u64::from(c.u16()) % (top + 1);
+    let sp = spin(&mut c);
+    let ch = FrameBuilder::new(Key::private())
+        .max_len(max_len as usize)
+        .capacity_bytes(cap as usize)
+        .spin(sp)
+        .create()
+        .unwrap_or_else(|e| panic!("cannot create a frame channel: {e}"));
+    assert_eq!(
+        (ch.capacity_bytes() as u64, ch.max_len() as u64),
+        (cap, max_len)
+    );
+    let area = Geometry::frames(cap, max_len)
+        .expect("geometry")
+        .slots_offset;
+    let att = Shm::from_id(ch.shm_id()).attach(false).expect("attach");
+    let base = NonNull::new(att.as_ptr()).expect("mapped");
+    /// The word at `off` (masked into the area) of the mapping at `base`.
+    ///
+    /// # Safety
+    /// `base` maps a frame ring of `cap` bytes at `area` for as long as `'a`.
+    unsafe fn word_at<'a>(base: NonNull<u8>, area: usize, cap: u64, off: u64) -> &'a AtomicU64 {
+        let off = (off % cap) & !7;
+        // SAFETY: inside the ring's area of the mapping (`off + 8 <= cap`), 8-aligned
+        // (the area starts 128-aligned); AtomicU64 is valid for any bits.
+        unsafe { &*base.as_ptr().add(area + off as usize).cast::<AtomicU64>() }
+    }
+    // SAFETY: `att` maps the whole segment and outlives every use (dropped last).
+    let word = |off: u64| unsafe { word_at(base, area, cap, off) };
+    // SAFETY: the control block at its fixed offset of the mapping, all atomics;
+    // `att` outlives every use.
+    let control: &Control = unsafe { &*base.as_ptr().add(CONTROL_OFFSET).cast::<Control>() };
+    let mut tx = Some(ch.sender().expect("sender"));
+    let mut rx = Some(ch.receiver().expect("receiver"));
+    let mut model: VecDeque<Vec<u8>> = VecDeque::new();
+    let mut hostile = false;
+    let mut seq = 0u8;
+    let mut buf = Vec::new();
+    let frame =
+        |seq: u8, len: usize| -> Vec<u8> { (0..len).map(|i| seq.wrapping_add(i as u8)).collect() };
+    while !c.is_empty() {
+        match c.below(12) {
+            // Hostile writes.
+            0 => {
+                word(c.u64()).store(c.u64(), Ordering::Relaxed);
+                hostile = true;
+            }
+            1 => {
+                // A plausible header: its own position's check, any tag and length.
+                let pos = u64::from(c.u16()) * 8;
+                let tag = [TAG_FRAME, TAG_PAD, 0, 3][usize::from(c.below(4))];
+                let len = u32::from(c.u16()) % (cap as u32 + 16);
+                word(pos).store(record_word(tag, len, pos), Ordering::Relaxed);
+                hostile = true;
+            }
+            2 => {
+                let w = if c.below(2) == 0 {
+                    &control.head
+                } else {
+                    &control.tail
+                };
+                w.fetch_add(c.delta(), Ordering::Relaxed);
+                hostile = true;
+            }
+            // The sender.
+            3 | 4 => {
+                let Some(t) = tx.as_mut() else { continue };
+                let len = usize::from(c.u16()) % (max_len as usize + 2);
+                let f = frame(seq, len);
+                let timeout = short_timeout(&mut c);
+                let r = timed("send_bytes_timeout", timeout, || {
+                    t.send_bytes_timeout(&f, timeout)
+                });
+                match r {
+                    Ok(()) => {
+                        seq = seq.wrapping_add(1);
+                        model.push_back(f);
+                    }
+                    Err(e) => assert!(
+                        hostile
+                            || e.is_timeout()
+                            || (e.is_too_large() && len > max_len as usize)
+                            || (e.is_disconnected() && rx.is_none()),
+                        "{e}"
+                    ),
+                }
+            }
+            5 => {
+                let Some(t) = tx.as_mut() else { continue };
+                let len = usize::from(c.u16()) % (max_len as usize + 1);
+                let keep = usize::from(c.u16()) % (len + 1);
+                let commit = c.below(4) != 0;
+                match t.try_reserve(len) {
+                    Ok(mut w) => {
+                        assert_eq!(w.len(), len);
+                        let f = frame(seq, len);
+                        w.copy_from_slice(&f);
+                        w.truncate(keep);
+                        if commit {
+                            w.commit();
+                            seq = seq.wrapping_add(1);
+                            model.push_back(f[..keep].to_vec());
+                        }
+                    }
+                    Err(e) => assert!(
+                        hostile
+                            || matches!(e, TrySendFrameError::Full)
+                            || (e.is_disconnected() && rx.is_none()),
+                        "{e}"
+                    ),
+                }
+            }
+            // The receiver.
+            6 | 7 => {
+                let Some(r) = rx.as_mut() else { continue };
+                let timeout = short_timeout(&mut c);
+                let got = timed("recv_into_timeout", timeout, || {
+                    r.recv_into_timeout(&mut buf, timeout)
+                });
+                match got {
+                    Ok(n) => {
+                        assert!(n <= max_len as usize && n == buf.len());
+                        if !hostile {
+                            assert_eq!(Some(&buf), model.front(), "frame as sent");
+                            model.pop_front();
+                        }
+                    }
+                    Err(RecvFrameTimeoutError::Timeout) => {
+                        assert!(hostile || model.is_empty(), "a sent frame did not arrive")
+                    }
+                    Err(e) => assert!(
+                        hostile || (e.is_disconnected() && tx.is_none() && model.is_empty()),
+                        "{e}"
+                    ),
+                }
+            }
+            8 => {
+                let Some(r) = rx.as_mut() else { continue };
+                match r.try_recv_with(|b| b.len()) {
+                    Ok(n) => {
+                        assert!(n <= max_len as usize);
+                        if !hostile {
+                            assert_eq!(Some(n), model.pop_front().map(|f| f.len()));
+                        }
+                    }
+                    Err(TryRecvFrameError::Empty) => assert!(hostile || model.is_empty()),
+                    Err(e) => assert!(
+                        hostile || (e.is_disconnected() && tx.is_none() && model.is_empty()),
+                        "{e}"
+                    ),
+                }
+            }
+            // Sides that come and go (a new side reads the hostile words afresh).
+            9 => {
+                tx = match tx.take() {
+                    Some(t) => {
+                        drop(t);
+                        None
+                    }
+                    None => ch.sender().ok(),
+                };
+            }
+            10 => {
+                rx = match rx.take() {
+                    Some(r) => {
+                        drop(r);
+                        None
+                    }
+                    None => ch.receiver().ok(),
+                };
+            }
+            // `decode` on the input's words: what it accepts lies inside the ring.
+            _ => {
+                let pos = c.u64();
+                let w = c.u64();
+                match decode(w, pos, cap, max_len) {
+                    Ok(Record::Frame(len)) => {
+                        assert!(len <= max_len);
+                        assert!((pos & (cap - 1)) + frame_record(len) <= cap);
+                    }
+                    Ok(Record::Pad) => {
+                        let off = pos & (cap - 1);
+                        assert!(off > 0 && off + 8 + (w & 0xffff_ffff) == cap);
+                    }
+                    Ok(Record::Empty) => assert_eq!(w, 0),
+                    Err(e) => assert_eq!((e.position, e.word), (pos, w)),
+                }
+            }
+        }
+    }
+    drop((tx, rx));
+    drop(att);
+    drop(ch);
 }

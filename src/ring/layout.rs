@@ -13,6 +13,12 @@
 //! offset 896+ slots          (after the table; aligned to max(128, align_of::<T>()))
 //! ```
 //!
+//! A **frame ring** (variable-size byte frames, `ring::frames`) has the same header
+//! and control block, no claimer table, and a byte area at offset 896 instead of
+//! slots; its header says so in `kind` ([`KIND_FRAMES`]), `fingerprint`
+//! ([`FRAMES_FINGERPRINT`]) and `type_name` ([`FRAMES_TYPE_NAME`]), so a typed opener
+//! and a frame opener each refuse the other's segment by name.
+//!
 //! Everything in the segment is untrusted: the header is copied out once, validated
 //! field by field, and only the local copy is used afterwards; indices are always
 //! masked before they address a slot.
@@ -75,9 +81,13 @@ pub const TYPE_NAME_LEN: usize = TYPE_NAME_WORDS * 8;
 #[repr(C)]
 pub struct Control {
     pub head: AtomicU64,
-    _p0: [u8; LINE - 8],
+    /// Frame rings: frames received so far (statistics; 0 in a typed ring).
+    pub received_frames: AtomicU64,
+    _p0: [u8; LINE - 16],
     pub tail: AtomicU64,
-    _p1: [u8; LINE - 8],
+    /// Frame rings: frames sent so far (statistics; 0 in a typed ring).
+    pub sent_frames: AtomicU64,
+    _p1: [u8; LINE - 16],
     /// Receivers registered to sleep on the ITEMS semaphore.
     pub recv_waiters: AtomicU32,
     /// Senders registered to sleep on the SPACE semaphore.
@@ -154,9 +164,11 @@ impl Control {
     pub(crate) fn loom_new() -> Control {
         Control {
             head: AtomicU64::new(0),
-            _p0: [0; LINE - 8],
+            received_frames: AtomicU64::new(0),
+            _p0: [0; LINE - 16],
             tail: AtomicU64::new(0),
-            _p1: [0; LINE - 8],
+            sent_frames: AtomicU64::new(0),
+            _p1: [0; LINE - 16],
             recv_waiters: AtomicU32::new(0),
             send_waiters: AtomicU32::new(0),
             _p2: [0; LINE - 8],
@@ -432,6 +444,69 @@ impl Geometry {
     pub fn mask(&self) -> u64 {
         self.capacity - 1
     }
+
+    /// The geometry of a frame ring of `ring_bytes` bytes (a power of two in
+    /// [`MIN_FRAME_RING`]`..=`[`MAX_FRAME_RING`]) carrying frames of at most `max_len`
+    /// bytes, which must keep a record within a quarter of the ring
+    /// ([`frame_max_len`]); `None` otherwise.
+    ///
+    /// Its "slots" are the ring's bytes (`capacity` = `limit` = `ring_bytes`,
+    /// `stride` 1, `data_offset` 0), so a typed helper misapplied to it still
+    /// addresses only the byte area; `elem_size` is `max_len`, `elem_align` the record
+    /// alignment (8). The flavor is SPSC: one producer, one consumer, exclusive roles.
+    pub fn frames(ring_bytes: u64, max_len: u64) -> Option<Geometry> {
+        if !ring_bytes.is_power_of_two()
+            || !(MIN_FRAME_RING..=MAX_FRAME_RING).contains(&ring_bytes)
+            || max_len > frame_max_len(ring_bytes)
+        {
+            return None;
+        }
+        let slots_offset = round_up(CLAIMERS_OFFSET, LINE);
+        let total_size = usize::try_from((slots_offset as u64).checked_add(ring_bytes)?).ok()?;
+        Some(Geometry {
+            kind: Flavor::Spsc,
+            capacity: ring_bytes,
+            limit: ring_bytes,
+            elem_size: usize::try_from(max_len).ok()?,
+            elem_align: FRAME_ALIGN,
+            stride: 1,
+            data_offset: 0,
+            slots_offset,
+            total_size,
+        })
+    }
+}
+
+/// The header's `kind` word of a frame ring: the SPSC flavor's word with this bit
+/// set, which no typed flavor has (a typed opener's flavor check refuses it even
+/// with a pinned fingerprint).
+pub const KIND_FRAMES: u32 = 0x100 | Flavor::Spsc as u32;
+/// The fingerprint a frame ring's header carries (no element type has it: it hashes a
+/// text no type description produces), so a typed opener gets `TypeMismatch`.
+pub const FRAMES_FINGERPRINT: u64 = fnv1a(b"sysvring byte frames, layout 1", 0xcbf2_9ce4_8422_2325);
+/// The type name a frame ring's header carries (what a typed opener's
+/// `TypeMismatch` names).
+pub const FRAMES_TYPE_NAME: &str = "byte frames";
+/// Alignment of every record in a frame ring (its header is one `u64`).
+pub const FRAME_ALIGN: usize = 8;
+/// Bytes of a record's header word.
+pub const FRAME_HEADER: u64 = 8;
+/// The smallest frame ring, in bytes.
+pub const MIN_FRAME_RING: u64 = 64;
+/// The largest frame ring, in bytes (record lengths are 32-bit).
+pub const MAX_FRAME_RING: u64 = 1 << 32;
+
+/// Bytes of the record of a frame of `len` bytes: its header word and the payload
+/// rounded up to [`FRAME_ALIGN`].
+pub const fn frame_record(len: u64) -> u64 {
+    FRAME_HEADER + len.div_ceil(FRAME_ALIGN as u64) * FRAME_ALIGN as u64
+}
+
+/// The longest frame a ring of `ring_bytes` admits: its record fits in a quarter of
+/// the ring, so a frame always fits once the ring drains, whatever padding the wrap
+/// costs.
+pub const fn frame_max_len(ring_bytes: u64) -> u64 {
+    (ring_bytes / 4).saturating_sub(FRAME_HEADER)
 }
 
 /// The smallest segment a ring layout has (an SPSC ring of one empty slot).

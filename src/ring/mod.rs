@@ -1,13 +1,14 @@
 //! The ring algorithms over a raw memory region: no syscalls, no allocation.
 //!
 //! [`RawRing`] is a view of a region laid out as [`layout`] describes; [`spsc`] and
-//! [`mpmc`] implement the queues on it. The region may be a System V segment shared
+//! [`mpmc`] implement the queues on it, [`frames`] the byte-frame ring. The region may be a System V segment shared
 //! with other processes or plain heap memory (tests, loom, fuzzing). Every index read
 //! from the region is masked before it addresses a slot, so a corrupt or malicious
 //! peer can make data wrong but cannot cause an out-of-bounds access.
 
 pub mod claimers;
 pub mod copy;
+pub mod frames;
 pub mod layout;
 pub mod mpmc;
 pub mod spsc;
@@ -304,6 +305,15 @@ pub(crate) mod test_region {
                 .and_then(|g| g.with_limit(limit))
                 .expect("geometry");
             let layout = Layout::from_size_align(geo.total_size, align.max(LINE)).expect("layout");
+            // SAFETY: total_size > 0.
+            let base = NonNull::new(unsafe { alloc_zeroed(layout) }).expect("allocation");
+            Region { base, layout, geo }
+        }
+
+        /// A frame ring of `ring_bytes` bytes and frames of at most `max_len`.
+        pub(crate) fn frames(ring_bytes: u64, max_len: u64) -> Region {
+            let geo = Geometry::frames(ring_bytes, max_len).expect("frame geometry");
+            let layout = Layout::from_size_align(geo.total_size, LINE).expect("layout");
             // SAFETY: total_size > 0.
             let base = NonNull::new(unsafe { alloc_zeroed(layout) }).expect("allocation");
             Region { base, layout, geo }

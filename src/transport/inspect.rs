@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::options::{Flavor, Stats, Transport};
 use crate::ring::layout::{
-    ring_size_plausible, Control, Header, CONTROL_OFFSET, MAGIC, STATE_READY, VERSION,
+    ring_size_plausible, Control, Header, CONTROL_OFFSET, KIND_FRAMES, MAGIC, STATE_READY, VERSION,
 };
 use crate::ring::{claimers, RawRing};
 use crate::sync::Ordering;
@@ -35,6 +35,9 @@ pub struct ChannelInfo {
     pub transport: Transport,
     /// SPSC or MPMC (`None` when the header is not readable as either).
     pub flavor: Option<Flavor>,
+    /// A byte-frame channel (`FrameBuilder`): then `elem_size` is its `max_len`,
+    /// `capacity` its ring's bytes, `len` the frames in it, and `stats` count frames.
+    pub frames: bool,
     /// The segment (ring transport).
     pub shm_id: Option<i32>,
     /// The semaphore set.
@@ -350,7 +353,13 @@ pub(crate) fn inspect_shm(id: i32) -> Verdict {
         type_name: String::new(),
         trusted: Vec::new(),
     };
-    let geo = match shm::validate(&v, &expect, st.size) {
+    let frames = v.kind == KIND_FRAMES;
+    let checked = if frames {
+        shm::validate_frames(&v, &shm::FrameExpect::default(), st.size)
+    } else {
+        shm::validate(&v, &expect, st.size)
+    };
+    let geo = match checked {
         Ok(g) => g,
         Err(e) => return refuse(format!("its header is not a valid ring header ({e})")),
     };
@@ -409,7 +418,16 @@ pub(crate) fn inspect_shm(id: i32) -> Verdict {
              was reused"
         ));
     }
-    let stats = ring_stats(c, Some(&set));
+    let mut stats = ring_stats(c, Some(&set));
+    let mut len = ring_len(c, v.capacity);
+    if frames {
+        stats.sent = c.sent_frames.load(Ordering::Relaxed);
+        stats.received = c.received_frames.load(Ordering::Relaxed);
+        len = stats.sent.wrapping_sub(stats.received);
+        if len > v.capacity / 8 {
+            len = 0;
+        }
+    }
     let claimers = if geo.kind == Flavor::Mpmc {
         // SAFETY: `validate` checked the geometry against the segment's real size and
         // `att` maps all of it for as long as `ring` is used (this function); the
@@ -422,14 +440,15 @@ pub(crate) fn inspect_shm(id: i32) -> Verdict {
     Verdict::Channel(ChannelInfo {
         key: Key::from_raw(st.perm.key),
         transport: Transport::ShmRing,
-        flavor: Flavor::from_word(v.kind),
+        flavor: Some(geo.kind),
+        frames,
         shm_id: Some(id),
         sem_id: Some(sem_id),
         msg_id: None,
         elem_size: v.elem_size,
         fingerprint: v.fingerprint,
         capacity: v.limit,
-        len: ring_len(c, v.capacity),
+        len,
         senders: stats.senders,
         receivers: stats.receivers,
         // Our own read-only attachment is one of them.
@@ -522,6 +541,7 @@ pub(crate) fn inspect_sem(id: i32) -> Verdict {
         key: Key::from_raw(sst.perm.key),
         transport: Transport::MessageQueue,
         flavor: Some(kind),
+        frames: false,
         shm_id: None,
         sem_id: Some(id),
         msg_id: Some(qid),

@@ -14,7 +14,8 @@
 //! - `inspect`: read-only inspection, shared by `Channel::stats` and `admin`.
 //!
 //! Files (this one only declares; arrows between them point one way):
-//! `terms.rs` (the vocabulary: `Side`, `Deadline`, `WaitError`, `TryError`, `SLICE`),
+//! `frames.rs` (the byte-frame channel's objects and endpoints, on the ring's
+//! `RingEnd`), `terms.rs` (the vocabulary: `Side`, `Deadline`, `WaitError`, `TryError`, `SLICE`),
 //! `presence.rs` (`SEM_UNDO` registration), `setup.rs` (`Expected`, `TypeTag`,
 //! `Ownership`, `open_or_create`), `objects.rs` (`Objects`: one channel's kernel objects
 //! as this process holds them), `endpoint.rs` (the per-side dispatch), `link.rs` (each
@@ -33,6 +34,7 @@
 
 mod endpoint;
 mod exclusive;
+mod frames;
 pub(crate) mod inspect;
 mod link;
 pub(crate) mod msgq;
@@ -44,8 +46,10 @@ pub(crate) mod shm;
 mod terms;
 
 pub(crate) use endpoint::{RecvEnd, SendEnd};
+pub(crate) use frames::{FrameObjects, FrameRecvEnd, FrameSendEnd};
 pub(crate) use objects::Objects;
 pub(crate) use payload::{Bytes, BytesOut, Heap};
 pub use setup::TypeTag;
 pub(crate) use setup::{open_or_create, Expected};
+pub(crate) use shm::FrameExpect;
 pub use terms::{Deadline, Side, TryError, WaitError};

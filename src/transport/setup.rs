@@ -128,11 +128,17 @@ impl Expected {
     /// Refuses an object created by a uid we do not trust: another user could have
     /// squatted our key with a perfectly valid header.
     pub(crate) fn check_creator(&self, cuid: u32) -> Result<(), Error> {
-        if cuid == 0 || cuid == sys::current_euid() || self.trusted.contains(&cuid) {
-            Ok(())
-        } else {
-            Err(Error::Untrusted { creator_uid: cuid })
-        }
+        check_creator(cuid, &self.trusted)
+    }
+}
+
+/// Refuses an object created by a uid we do not trust (root, our effective uid and
+/// `trusted` are trusted): see [`Expected::check_creator`].
+pub(crate) fn check_creator(cuid: u32, trusted: &[u32]) -> Result<(), Error> {
+    if cuid == 0 || cuid == sys::current_euid() || trusted.contains(&cuid) {
+        Ok(())
+    } else {
+        Err(Error::Untrusted { creator_uid: cuid })
     }
 }
 

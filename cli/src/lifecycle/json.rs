@@ -37,6 +37,9 @@ pub(super) struct ChannelJson {
     key: String,
     transport: &'static str,
     flavor: &'static str,
+    /// A byte-frame channel: `elem_size` is its max_len, `capacity` its ring's bytes,
+    /// `len` and `stats` count frames.
+    frames: bool,
     shm_id: Option<i32>,
     sem_id: Option<i32>,
     msg_id: Option<i32>,
@@ -84,6 +87,7 @@ impl From<&ChannelInfo> for ChannelJson {
             key: i.key.to_string(),
             transport: transport(i),
             flavor: flavor(i),
+            frames: i.frames,
             shm_id: i.shm_id,
             sem_id: i.sem_id,
             msg_id: i.msg_id,

@@ -122,11 +122,22 @@ pub fn stat(a: &StatArgs) -> ExitCode {
         id(i.sem_id),
         id(i.msg_id)
     );
-    println!(
-        "element      {} bytes, fingerprint {:#018x}",
-        i.elem_size, i.fingerprint
-    );
-    println!("capacity     {}  (now {} queued)", i.capacity, i.len);
+    if i.frames {
+        println!(
+            "frames       byte frames of up to {} bytes (spsc)",
+            i.elem_size
+        );
+        println!(
+            "capacity     {} bytes  (now {} frames queued)",
+            i.capacity, i.len
+        );
+    } else {
+        println!(
+            "element      {} bytes, fingerprint {:#018x}",
+            i.elem_size, i.fingerprint
+        );
+        println!("capacity     {}  (now {} queued)", i.capacity, i.len);
+    }
     println!(
         "users        {} senders, {} receivers, {} attached",
         i.senders, i.receivers, i.attached

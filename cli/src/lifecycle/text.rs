@@ -16,6 +16,9 @@ pub(super) fn transport(i: &ChannelInfo) -> &'static str {
 }
 
 pub(super) fn flavor(i: &ChannelInfo) -> &'static str {
+    if i.frames {
+        return "frame";
+    }
     match i.flavor {
         Some(Flavor::Spsc) => "spsc",
         Some(Flavor::Mpmc) => "mpmc",

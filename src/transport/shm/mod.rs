@@ -18,4 +18,4 @@ pub(crate) use objects::{ControlRefs, ShmObjects};
 pub(crate) use sems::{
     ring_set_size, set_sizes, LIVENESS, RECEIVERS, RECEIVER_ROLE, SENDERS, SENDER_ROLE,
 };
-pub(crate) use setup::validate;
+pub(crate) use setup::{validate, validate_frames, FrameExpect};

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 use crate::options::Flavor;
 use crate::ring::layout::{
-    ring_size_plausible, Control, Geometry, Header, HeaderValues, CONTROL_OFFSET, MAGIC,
-    STATE_INIT, STATE_READY, VERSION,
+    ring_size_plausible, Control, Geometry, Header, HeaderValues, CONTROL_OFFSET,
+    FRAMES_FINGERPRINT, FRAMES_TYPE_NAME, FRAME_ALIGN, KIND_FRAMES, MAGIC, STATE_INIT, STATE_READY,
+    VERSION,
 };
 use crate::ring::mpmc::Mpmc;
 use crate::ring::RawRing;
@@ -37,6 +38,19 @@ impl ShmObjects {
     pub(crate) fn create(
         key: Key,
         geo: Geometry,
+        mode: u32,
+        ty: &TypeTag,
+    ) -> Result<ShmObjects, Error> {
+        ShmObjects::create_as(key, geo, geo.kind.word(), mode, ty)
+    }
+
+    /// [`create`](Self::create) with the header's `kind` word given: the flavor's
+    /// word for a typed ring, [`KIND_FRAMES`](crate::ring::layout::KIND_FRAMES) for a
+    /// frame ring (whose geometry is [`Geometry::frames`]).
+    pub(crate) fn create_as(
+        key: Key,
+        geo: Geometry,
+        kind: u32,
         mode: u32,
         ty: &TypeTag,
     ) -> Result<ShmObjects, Error> {
@@ -83,7 +97,7 @@ impl ShmObjects {
         let values = HeaderValues {
             magic: MAGIC,
             version: VERSION,
-            kind: geo.kind.word(),
+            kind,
             capacity: geo.capacity,
             elem_size: geo.elem_size as u64,
             elem_align: geo.elem_align as u64,
@@ -101,7 +115,7 @@ impl ShmObjects {
         };
         let h = ring.header();
         h.fill(&values);
-        if geo.kind == Flavor::Mpmc {
+        if kind == Flavor::Mpmc.word() {
             Mpmc::<u8>::init(&ring);
         }
         // SYNC(state): Release; pairs with the Acquire in `Header::snapshot` (which
@@ -125,9 +139,25 @@ impl ShmObjects {
         expect: &Expected,
         timeout: Duration,
     ) -> Result<ShmObjects, Error> {
+        ShmObjects::open_with(
+            key,
+            |cuid| expect.check_creator(cuid),
+            timeout,
+            |v, size| validate(v, expect, size),
+        )
+    }
+
+    /// [`open`](Self::open) with the creator check and the header validation given
+    /// (typed rings: [`validate`]; frame rings: [`validate_frames`]).
+    pub(crate) fn open_with(
+        key: Key,
+        check_creator: impl FnOnce(u32) -> Result<(), Error>,
+        timeout: Duration,
+        validate: impl FnOnce(&HeaderValues, u64) -> Result<Geometry, Error>,
+    ) -> Result<ShmObjects, Error> {
         let shm = Shm::open(key)?;
         let st = shm.stat()?;
-        expect.check_creator(st.perm.cuid)?;
+        check_creator(st.perm.cuid)?;
         let min = (CONTROL_OFFSET + size_of::<Control>()) as u64;
         if st.size < min {
             return Err(Error::NotSysvring);
@@ -167,7 +197,7 @@ impl ShmObjects {
             }
             std::thread::sleep(Duration::from_millis(1));
         };
-        let geo = validate(&v, expect, st.size)?;
+        let geo = validate(&v, st.size)?;
         let sems = SemSet::from_id(v.sem_id as i32).map_err(|e| {
             if e.is_removed() {
                 Error::NotSysvring
@@ -262,6 +292,97 @@ pub(crate) fn validate(v: &HeaderValues, e: &Expected, segsz: u64) -> Result<Geo
         .ok_or(mismatch("slots", e.capacity.unwrap_or(0), v.capacity))?
         .with_limit(v.limit)
         .ok_or(mismatch("capacity", v.capacity, v.limit))?;
+    if v.stride != geo.stride as u64 {
+        return Err(mismatch("stride", geo.stride as u64, v.stride));
+    }
+    if v.slots_offset != geo.slots_offset as u64 {
+        return Err(mismatch(
+            "slot offset",
+            geo.slots_offset as u64,
+            v.slots_offset,
+        ));
+    }
+    if v.total_size != geo.total_size as u64 {
+        return Err(mismatch("total size", geo.total_size as u64, v.total_size));
+    }
+    if geo.total_size as u64 > segsz {
+        return Err(mismatch("segment size", geo.total_size as u64, segsz));
+    }
+    Ok(geo)
+}
+
+/// What a frame channel's opener expects: the longest frame and the ring's size,
+/// each only when the opener set it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct FrameExpect {
+    pub max_len: Option<u64>,
+    pub ring_bytes: Option<u64>,
+}
+
+/// Checks a frame ring's header snapshot field by field (as [`validate`] checks a
+/// typed one); returns the locally computed geometry. A typed ring's header is
+/// refused with `TypeMismatch` naming the type it carries.
+pub(crate) fn validate_frames(
+    v: &HeaderValues,
+    e: &FrameExpect,
+    segsz: u64,
+) -> Result<Geometry, Error> {
+    if v.magic != MAGIC {
+        return Err(Error::NotSysvring);
+    }
+    if v.version != VERSION {
+        return Err(Error::VersionMismatch {
+            expected: VERSION,
+            found: v.version,
+        });
+    }
+    if v.transport != TRANSPORT_SHM {
+        return Err(mismatch(
+            "transport",
+            u64::from(TRANSPORT_SHM),
+            u64::from(v.transport),
+        ));
+    }
+    if v.kind != KIND_FRAMES || v.fingerprint != FRAMES_FINGERPRINT {
+        if v.fingerprint == FRAMES_FINGERPRINT {
+            return Err(mismatch(
+                "flavor",
+                u64::from(KIND_FRAMES),
+                u64::from(v.kind),
+            ));
+        }
+        return Err(Error::TypeMismatch {
+            expected: FRAMES_FINGERPRINT,
+            found: v.fingerprint,
+            expected_name: FRAMES_TYPE_NAME.into(),
+            found_name: decode_type_name(&v.type_name),
+        });
+    }
+    if let Some(m) = e.max_len {
+        if m != v.elem_size {
+            return Err(mismatch("max_len", m, v.elem_size));
+        }
+    }
+    if let Some(r) = e.ring_bytes {
+        if r != v.capacity {
+            return Err(mismatch("ring bytes", r, v.capacity));
+        }
+    }
+    let geo = Geometry::frames(v.capacity, v.elem_size).ok_or(mismatch(
+        "max_len (a record within a quarter of the ring)",
+        crate::ring::layout::frame_max_len(v.capacity),
+        v.elem_size,
+    ))?;
+    if v.elem_align != FRAME_ALIGN as u64 {
+        return Err(mismatch(
+            "element alignment",
+            FRAME_ALIGN as u64,
+            v.elem_align,
+        ));
+    }
+    if v.limit != geo.limit {
+        return Err(mismatch("capacity", geo.limit, v.limit));
+    }
     if v.stride != geo.stride as u64 {
         return Err(mismatch("stride", geo.stride as u64, v.stride));
     }
