@@ -122,22 +122,10 @@ impl<T: Pod> SendEnd<T> {
     pub(crate) fn put_fast(&self, msg: &impl Put) -> bool {
         // The SPSC ring first, on its own: the hottest variant gets the shortest path.
         if let SendEnd::Spsc(e) = self {
-            let sent = !e.gone(PresenceSource::Mirror) && e.q.push_biased(msg) == Some(true);
-            if sent {
-                e.progressed();
-            }
-            return sent;
+            return e.put_fast(msg);
         }
         match self {
-            SendEnd::Mpmc(e) => {
-                // SAFETY: `push_copy` lends a free slot's payload of the element size.
-                let sent = !e.gone(PresenceSource::Mirror)
-                    && e.q.push_copy(|slot| unsafe { msg.put(slot) });
-                if sent {
-                    e.progressed();
-                }
-                sent
-            }
+            SendEnd::Mpmc(e) => e.put_fast(msg),
             // One msgsnd: presence costs a read of the coarse clock (the kernel is
             // asked at most every PRESENCE_CHECK, see `link::Mirror::Queue`).
             SendEnd::Msgq(e) => !e.gone(PresenceSource::Mirror) && e.push(msg.bytes()) == Ok(true),
@@ -296,22 +284,10 @@ impl<T: Pod> RecvEnd<T> {
     pub(crate) fn take_fast(&self, out: &mut impl Take) -> bool {
         // The SPSC ring first, on its own: the hottest variant gets the shortest path.
         if let RecvEnd::Spsc(e) = self {
-            // SAFETY: `pop_copy` lends a published payload of the element size.
-            let got = !e.link.forked() && e.q.pop_copy(|s| unsafe { out.take(s) });
-            if got {
-                e.progressed();
-            }
-            return got;
+            return e.take_fast(out);
         }
         match self {
-            RecvEnd::Mpmc(e) => {
-                // SAFETY: as above.
-                let got = !e.link.forked() && e.q.pop_copy(|s| unsafe { out.take(s) });
-                if got {
-                    e.progressed();
-                }
-                got
-            }
+            RecvEnd::Mpmc(e) => e.take_fast(out),
             RecvEnd::Msgq(e) => !e.link.forked() && e.pop(out.buf()) == Ok(true),
             RecvEnd::Spsc(_) => unreachable!("handled above"),
         }

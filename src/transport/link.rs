@@ -1,19 +1,29 @@
 //! What every endpoint is built on: its registration and the process that made it
 //! ([`Link`]: the fork check and the one presence predicate), and the per-transport
-//! halves of an endpoint ([`RingEnd`], [`QueueEnd`]): presence, wake-ups after
-//! progress, the entry into the transport's wait, and unregistering on drop.
+//! halves of an endpoint ([`RingEnd`], [`QueueEnd`]): presence, the ring's fast paths
+//! whole (with [`ControlRefs`], the control words they read, so one send or receive
+//! passes each file once), wake-ups after progress, the entry into the transport's
+//! wait, and unregistering on drop.
 
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytemuck::Pod;
+
 use crate::error::Error;
 use crate::options::Flavor;
 use crate::options::Spin;
+use crate::ring::mpmc::Mpmc;
+use crate::ring::spsc::{Consumer, Producer};
+use crate::sync::{fence, AtomicU32};
 use crate::sys;
 
+use super::exclusive::Exclusive;
 use super::msgq::{self, MsgqObjects};
-use super::shm::{ControlRefs, ShmObjects};
+use super::payload::{Put, Take};
+use super::shm::ShmObjects;
 use super::terms::{Deadline, Side, TryError, WaitError};
 
 /// How long a kernel answer "a peer of the other side is alive" is trusted: a ring
@@ -162,6 +172,92 @@ impl Link {
     }
 }
 
+/// The control words that a handle's fast path reads on every message, resolved
+/// once when the handle is made, so a send or receive goes straight to them (no
+/// dispatch on the transport or the side, no offset arithmetic).
+///
+/// The pointers point into the segment mapped by the [`ShmObjects`] they came from:
+/// a `ControlRefs` must only be used while that `ShmObjects` is alive. [`ControlRefs::new`] is
+/// `unsafe` for that reason; a ring endpoint (`link::RingEnd`) keeps the
+/// `Arc<ShmObjects>` beside its `ControlRefs`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ControlRefs {
+    peers_live: NonNull<AtomicU32>,
+    peers_ever: NonNull<AtomicU32>,
+    closed: NonNull<AtomicU32>,
+    needs_fence: NonNull<AtomicU32>,
+    other_waiters: NonNull<AtomicU32>,
+}
+
+// SAFETY: the pointers name atomics in a process-wide shared mapping; reaching them
+// from another thread is as safe as from this one.
+unsafe impl Send for ControlRefs {}
+// SAFETY: as above: every access through a `ControlRefs` is an atomic operation, so threads
+// sharing one do not race.
+unsafe impl Sync for ControlRefs {}
+
+impl ControlRefs {
+    #[inline]
+    fn word(&self, p: NonNull<AtomicU32>) -> &AtomicU32 {
+        // SAFETY: `p` points to an atomic of the control block of a mapped segment,
+        // aligned (it came from a reference), and the mapping outlives `self` (the
+        // contract of `ControlRefs`: its ShmObjects, which holds the attachment, is alive).
+        unsafe { p.as_ref() }
+    }
+
+    /// The cheap, mirror-only check used on the fast path: `true` when the other side
+    /// has certainly gone (every peer dropped its handle, or the channel was removed).
+    #[inline]
+    pub(crate) fn peers_gone(&self) -> bool {
+        (self.word(self.peers_live).load(Ordering::Relaxed) == 0
+            && self.word(self.peers_ever).load(Ordering::Relaxed) != 0)
+            || self.word(self.closed).load(Ordering::Relaxed) != 0
+    }
+
+    /// After publishing: whether a sleeper of the other side is registered, so the
+    /// caller must post ([`ShmObjects::wake_all`]). Zero syscalls while nobody sleeps.
+    #[inline]
+    pub(crate) fn sleepers(&self) -> bool {
+        // SYNC(waiters): a Dekker pair with the registration in `wait`: either the
+        // sleeper sees our publication on its re-check, or we see it registered here.
+        // Our store (the index or stamp) must not pass this load. When every user is
+        // registered for membarrier, the sleeper's `membarrier_global()` supplies
+        // the hardware barrier on our CPU and we only stop the compiler
+        // (asymmetric fences, as liburcu and folly do); otherwise a full fence.
+        // (A process that could not register for membarrier set `needs_fence` when
+        // it connected, so the word alone decides.)
+        if cfg!(not(loom)) && self.word(self.needs_fence).load(Ordering::Relaxed) == 0 {
+            std::sync::atomic::compiler_fence(Ordering::SeqCst);
+        } else {
+            fence(Ordering::SeqCst);
+        }
+        self.word(self.other_waiters).load(Ordering::Relaxed) != 0
+    }
+}
+
+impl ControlRefs {
+    /// The words the fast path of a `side` handle on `shm` reads per message,
+    /// resolved once.
+    ///
+    /// # Safety
+    /// The `ControlRefs` points into `shm`'s mapping: it must not be used after `shm`
+    /// is dropped (an endpoint keeps the `Arc<ShmObjects>` it came from beside it).
+    unsafe fn new(shm: &ShmObjects, side: Side) -> ControlRefs {
+        let c = shm.control();
+        let (live, ever) = match side {
+            Side::Recv => (&c.senders, &c.ever_senders),
+            Side::Send => (&c.receivers, &c.ever_receivers),
+        };
+        ControlRefs {
+            peers_live: NonNull::from(live),
+            peers_ever: NonNull::from(ever),
+            closed: NonNull::from(&c.closed),
+            needs_fence: NonNull::from(&c.needs_fence),
+            other_waiters: NonNull::from(shm.waiters(side.other()).0),
+        }
+    }
+}
+
 /// An endpoint on a ring: the algorithm's handle `Q`, the control words its fast
 /// path reads, and the mapping they live in.
 #[derive(Debug)]
@@ -187,7 +283,7 @@ impl<Q> RingEnd<Q> {
         let link = Link::new(side, spin, exclusive);
         // SAFETY: the `ControlRefs` is stored beside the `Arc<ShmObjects>` it points into and
         // never leaves this struct, so it is never used after the mapping is gone.
-        let refs = unsafe { shm.control_refs(side) };
+        let refs = unsafe { ControlRefs::new(shm, side) };
         Ok(RingEnd {
             q: make(shm),
             refs,
@@ -290,9 +386,14 @@ impl<Q> RingEnd<Q> {
         if self.link.forked() {
             return Err(WaitError::Disconnected);
         }
-        let r = self
-            .shm
-            .wait(self.link.side, deadline, self.link.spin, attempt);
+        let refs = &self.refs;
+        let r = self.shm.wait(
+            self.link.side,
+            deadline,
+            self.link.spin,
+            || refs.peers_gone(),
+            attempt,
+        );
         if r.is_ok() {
             self.progressed();
         }
@@ -307,6 +408,63 @@ impl<Q> Drop for RingEnd<Q> {
         if !self.link.forked() {
             self.shm.disconnect(self.link.side, self.link.exclusive);
         }
+    }
+}
+
+/// The fast paths of the ring endpoints, whole in this file: the presence mirror
+/// (or the fork check), one attempt on the ring, the wake-up check. So one send (or
+/// receive) passes each file once: `channel/sender.rs` -> `endpoint.rs` (the variant)
+/// -> here -> `exclusive.rs` -> `ring/spsc.rs` -> `payload.rs` -> `ring/copy.rs`, back
+/// here for the sleepers word, and `shm/objects.rs` (`wake_all`) only when somebody
+/// sleeps.
+impl<T: Pod> RingEnd<Exclusive<Producer<T>>> {
+    /// One SPSC send attempt; only the side's owner thread takes it (see
+    /// `Exclusive::push_biased`). Whether `msg` was sent.
+    #[inline(always)]
+    pub(super) fn put_fast(&self, msg: &impl Put) -> bool {
+        let sent = !self.gone(PresenceSource::Mirror) && self.q.push_biased(msg) == Some(true);
+        if sent {
+            self.progressed();
+        }
+        sent
+    }
+}
+
+impl<T: Pod> RingEnd<Exclusive<Consumer<T>>> {
+    /// One SPSC receive attempt into `out`. Whether a message was taken.
+    #[inline(always)]
+    pub(super) fn take_fast(&self, out: &mut impl Take) -> bool {
+        // SAFETY: `pop_copy` lends a published payload of the element size.
+        let got = !self.link.forked() && self.q.pop_copy(|s| unsafe { out.take(s) });
+        if got {
+            self.progressed();
+        }
+        got
+    }
+}
+
+impl<T: Pod> RingEnd<Mpmc<T>> {
+    /// One MPMC send attempt. Whether `msg` was sent.
+    #[inline(always)]
+    pub(super) fn put_fast(&self, msg: &impl Put) -> bool {
+        // SAFETY: `push_copy` lends a free slot's payload of the element size.
+        let sent =
+            !self.gone(PresenceSource::Mirror) && self.q.push_copy(|slot| unsafe { msg.put(slot) });
+        if sent {
+            self.progressed();
+        }
+        sent
+    }
+
+    /// One MPMC receive attempt into `out`. Whether a message was taken.
+    #[inline(always)]
+    pub(super) fn take_fast(&self, out: &mut impl Take) -> bool {
+        // SAFETY: `pop_copy` lends a published payload of the element size.
+        let got = !self.link.forked() && self.q.pop_copy(|s| unsafe { out.take(s) });
+        if got {
+            self.progressed();
+        }
+        got
     }
 }
 

@@ -1,15 +1,13 @@
 //! A process's hold on one shared-memory channel: [`ShmObjects`] (the mapping, the
-//! semaphore set, the validated geometry), connect/disconnect and peer presence, the
-//! wake-up post (`wake_all`), and [`ControlRefs`], the control words a handle's fast path
-//! reads. Creating and opening (`setup.rs`), waiting (`wait.rs`) and MPMC recovery
+//! semaphore set, the validated geometry), connect/disconnect and peer presence, and
+//! the wake-up post (`wake_all`). (The control words a handle's fast path reads are
+//! `link::ControlRefs`, beside the fast path.) Creating and opening (`setup.rs`), waiting (`wait.rs`) and MPMC recovery
 //! (`recovery.rs`) add their methods to `ShmObjects` in their own files.
-
-use std::ptr::NonNull;
 
 use crate::error::Error;
 use crate::ring::layout::Control;
 use crate::ring::RawRing;
-use crate::sync::{fence, AtomicU32, Ordering};
+use crate::sync::Ordering;
 use crate::sys::{self, Attachment, Key, SemOp, SemSet};
 use crate::transport::presence;
 use crate::transport::setup::{self, Ownership};
@@ -134,28 +132,6 @@ impl ShmObjects {
         }
     }
 
-    /// The words the fast path of a `side` handle reads per message, resolved once
-    /// (see [`ControlRefs`]).
-    ///
-    /// # Safety
-    /// The `ControlRefs` points into this channel's mapping: it must not be used after `self`
-    /// is dropped (an endpoint keeps the `Arc<ShmObjects>` it came from beside it).
-    pub(crate) unsafe fn control_refs(&self, side: Side) -> ControlRefs {
-        let c = self.control();
-        let (live, ever) = match side {
-            Side::Recv => (&c.senders, &c.ever_senders),
-            Side::Send => (&c.receivers, &c.ever_receivers),
-        };
-        let other = side.other();
-        ControlRefs {
-            peers_live: NonNull::from(live),
-            peers_ever: NonNull::from(ever),
-            closed: NonNull::from(&c.closed),
-            needs_fence: NonNull::from(&c.needs_fence),
-            other_waiters: NonNull::from(self.waiters(other).0),
-        }
-    }
-
     /// Posts one wake-up per registered sleeper of `side`.
     #[cold]
     pub(crate) fn wake_all(&self, side: Side) {
@@ -170,69 +146,6 @@ impl ShmObjects {
                     .fetch_add(n as u64, Ordering::Relaxed);
             }
         }
-    }
-}
-
-/// The control words that a handle's fast path reads on every message, resolved
-/// once when the handle is made, so a send or receive goes straight to them (no
-/// dispatch on the transport or the side, no offset arithmetic).
-///
-/// The pointers point into the segment mapped by the [`ShmObjects`] they came from:
-/// a `ControlRefs` must only be used while that `ShmObjects` is alive. [`ShmObjects::control_refs`] is
-/// `unsafe` for that reason; a ring endpoint (`link::RingEnd`) keeps the
-/// `Arc<ShmObjects>` beside its `ControlRefs`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ControlRefs {
-    peers_live: NonNull<AtomicU32>,
-    peers_ever: NonNull<AtomicU32>,
-    closed: NonNull<AtomicU32>,
-    needs_fence: NonNull<AtomicU32>,
-    other_waiters: NonNull<AtomicU32>,
-}
-
-// SAFETY: the pointers name atomics in a process-wide shared mapping; reaching them
-// from another thread is as safe as from this one.
-unsafe impl Send for ControlRefs {}
-// SAFETY: as above: every access through a `ControlRefs` is an atomic operation, so threads
-// sharing one do not race.
-unsafe impl Sync for ControlRefs {}
-
-impl ControlRefs {
-    #[inline]
-    fn word(&self, p: NonNull<AtomicU32>) -> &AtomicU32 {
-        // SAFETY: `p` points to an atomic of the control block of a mapped segment,
-        // aligned (it came from a reference), and the mapping outlives `self` (the
-        // contract of `ControlRefs`: its ShmObjects, which holds the attachment, is alive).
-        unsafe { p.as_ref() }
-    }
-
-    /// The cheap, mirror-only check used on the fast path: `true` when the other side
-    /// has certainly gone (every peer dropped its handle, or the channel was removed).
-    #[inline]
-    pub(crate) fn peers_gone(&self) -> bool {
-        (self.word(self.peers_live).load(Ordering::Relaxed) == 0
-            && self.word(self.peers_ever).load(Ordering::Relaxed) != 0)
-            || self.word(self.closed).load(Ordering::Relaxed) != 0
-    }
-
-    /// After publishing: whether a sleeper of the other side is registered, so the
-    /// caller must post ([`ShmObjects::wake_all`]). Zero syscalls while nobody sleeps.
-    #[inline]
-    pub(crate) fn sleepers(&self) -> bool {
-        // SYNC(waiters): a Dekker pair with the registration in `wait`: either the
-        // sleeper sees our publication on its re-check, or we see it registered here.
-        // Our store (the index or stamp) must not pass this load. When every user is
-        // registered for membarrier, the sleeper's `membarrier_global()` supplies
-        // the hardware barrier on our CPU and we only stop the compiler
-        // (asymmetric fences, as liburcu and folly do); otherwise a full fence.
-        // (A process that could not register for membarrier set `needs_fence` when
-        // it connected, so the word alone decides.)
-        if cfg!(not(loom)) && self.word(self.needs_fence).load(Ordering::Relaxed) == 0 {
-            std::sync::atomic::compiler_fence(Ordering::SeqCst);
-        } else {
-            fence(Ordering::SeqCst);
-        }
-        self.word(self.other_waiters).load(Ordering::Relaxed) != 0
     }
 }
 

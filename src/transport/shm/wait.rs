@@ -1,7 +1,6 @@
 //! Waiting on a ring: spin, then sleep in bounded slices on the side's semaphore
 //! after registering as a waiter (the sleeper's half of the wake-up protocol; the
-//! publisher's half is [`ControlRefs::sleepers`](super::objects::ControlRefs::sleepers) and
-//! [`ShmObjects::wake_all`]).
+//! publisher's half is `link::ControlRefs::sleepers` and [`ShmObjects::wake_all`]).
 
 use std::time::{Duration, Instant};
 
@@ -21,7 +20,7 @@ const YIELD_AFTER: u64 = 4096;
 const YIELD_EVERY: u64 = 64;
 
 impl ShmObjects {
-    pub(super) fn waiters(&self, side: Side) -> (&AtomicU32, u16) {
+    pub(crate) fn waiters(&self, side: Side) -> (&AtomicU32, u16) {
         let c = self.control();
         match side {
             Side::Recv => (&c.recv_waiters, ITEMS),
@@ -101,6 +100,7 @@ impl ShmObjects {
         side: Side,
         mut deadline: Deadline,
         spin: Spin,
+        peers_gone: impl Fn() -> bool,
         mut attempt: impl FnMut() -> Option<R>,
     ) -> Result<R, WaitError> {
         if let Some(r) = attempt() {
@@ -116,9 +116,6 @@ impl ShmObjects {
             Spin::For(d) => Some(d),
             Spin::Forever => Some(Duration::MAX),
         };
-        // SAFETY: `refs` is used only during this call, while `self` (which keeps the
-        // mapping) is borrowed.
-        let refs = unsafe { self.control_refs(side) };
         // A full ring's sender polls the consumer's index line: each poll steals
         // that line from the consumer, whose next store must take it back. With room
         // for many messages queued, polling less often costs the sender nothing (the
@@ -143,7 +140,7 @@ impl ShmObjects {
                 if let Some(r) = attempt() {
                     return Ok(r);
                 }
-                if refs.peers_gone() {
+                if peers_gone() {
                     return self.last_attempt(side, &mut attempt);
                 }
                 polls += 1;
