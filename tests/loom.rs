@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use loom::thread;
-use sysvring::options::Flavor;
+use sysvring::Flavor;
 use sysvring::ring::mpmc::Mpmc;
 use sysvring::ring::spsc::{Consumer, Producer};
 use sysvring::ring::{loom_region, LoomRegion};
