@@ -1181,7 +1181,7 @@ fn c_summary(out: &str, verb: &str) -> (u64, u64) {
 fn c_frame_writer_rust_frame_reader() {
     use sysvring::RecvFrameTimeoutError;
     let n = frame_count();
-    let seed = 0x5eed_f4a3_e5u64;
+    let seed = 0x005e_edf4_a3e5_u64;
     let ch = frame_channel();
     let mut rx = ch.receiver().unwrap();
     let writer = Prog::spawn(
@@ -1240,7 +1240,7 @@ fn c_frame_writer_rust_frame_reader() {
 #[test]
 fn rust_frame_writer_c_frame_reader() {
     let n = frame_count();
-    let seed = 0x0dd_ba11u64;
+    let seed = 0x0dd0_ba11_u64;
     let ch = frame_channel();
     let mut tx = ch.sender().unwrap();
     let reader = Prog::spawn(
