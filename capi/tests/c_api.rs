@@ -1054,9 +1054,12 @@ fn a_66_entry_table_of_2_pow_32_leaves_is_answered() {
 fn the_readme_c_example_compiles() {
     let readme = std::fs::read_to_string(root().join("../README.md")).unwrap();
     let section = &readme[readme.find("## From C").expect("a From C section")..];
-    let start = section.find("```c\n").expect("a C block") + 5;
-    let block = &section[start..];
-    let block = &block[..block.find("```").unwrap()];
+    let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+    let mut blocks = section
+        .split("```c\n")
+        .skip(1)
+        .map(|b| &b[..b.find("```").unwrap()]);
+    let block = blocks.next().expect("a C block");
     // Declarations first, then the statements (from the options on) in a function.
     let split = block.find("sysvring_options o;").expect("the options");
     let program = format!(
@@ -1064,6 +1067,21 @@ fn the_readme_c_example_compiles() {
         &block[..split],
         &block[split..]
     );
+    cc_syntax(&program);
+    // The byte-frame block: statements, with what it leaves to the reader declared.
+    let frames = blocks.next().expect("the byte-frame C block");
+    let program = format!(
+        "#include \"sysvring.h\"\n\
+         static size_t serialize_into(void *p, size_t cap) {{ (void)p; return cap; }}\n\
+         static void on_frame(const void *f, size_t n, void *c) {{ (void)f; (void)n; (void)c; }}\n\
+         int main(void) {{\nint rc;\nsysvring_frame_receiver *frx = NULL;\n\
+         char buf[1500];\nvoid *ctx = NULL;\n{frames}\n(void)rc;\nreturn 0;\n}}\n"
+    );
+    cc_syntax(&program);
+}
+
+/// `program` compiles as strict C11 with every warning an error.
+fn cc_syntax(program: &str) {
     let mut child = Command::new("cc")
         .current_dir(root())
         .args([
