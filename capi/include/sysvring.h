@@ -86,6 +86,9 @@ extern "C" {
 #define SYSVRING_E_REENTRANT           (-27) /* a callback called its own handle */
 #define SYSVRING_E_CAPACITY_TOO_LARGE  (-28) /* create: above 2^32 or beyond memory */
 #define SYSVRING_E_SEMAPHORE_LIMIT     (-29) /* create: kernel.sem leaves no room for the set */
+#define SYSVRING_E_BUFFER_TOO_SMALL    (-30) /* recv_bytes: the frame is longer (it stays) */
+#define SYSVRING_E_CORRUPT             (-31) /* a frame record a peer corrupted: not read */
+#define SYSVRING_E_FRAME_STATE         (-32) /* a frame is reserved (or none is) on the sender */
 
 /* ---- options ---- */
 #define SYSVRING_FLAVOR_ANY      0u /* create: SPSC; open: whatever it is */
@@ -300,6 +303,114 @@ int sysvring_keep(const sysvring_channel *ch);
  * then DISCONNECTED (a removed queue loses its messages); new opens get NOT_FOUND
  * and new senders/receivers REMOVED. PERMISSION_DENIED, OS. */
 int sysvring_remove(const sysvring_channel *ch);
+
+/* ---- byte frames ----
+ *
+ * A frame channel carries byte frames of 0..max_len bytes (serialized data,
+ * variable records) in a byte ring of the shared-memory transport, stored by their
+ * length, not by the maximum: a ring of N bytes holds as many frames as their
+ * records fit (a record is 8 bytes of header and the payload rounded up to 8; the
+ * longest must fit a quarter of the ring). SPSC only, with the typed SPSC ring's
+ * blocking, disconnection, fork and crash rules (a writer killed mid-frame leaves no
+ * part of it visible). It has handles of its own, as the Rust API has FrameBuilder
+ * beside Builder: no element type, a capacity in bytes, and operations the typed
+ * handles do not have, so the compiler refuses a frame sender given to
+ * sysvring_send(). Frames over the message queue are not implemented yet.
+ *
+ * Time: timeout_us as everywhere (SYSVRING_FOREVER: no limit), where 0 tries once:
+ * FULL (sends) or EMPTY (receives) then, TIMEOUT for any other expired timeout.
+ *
+ * Threads: each side serializes its callers (a lock per handle). A frame reserved
+ * with sysvring_frame_reserve() belongs to the sender, not to the thread: until it
+ * is committed or aborted, every other send or reserve on that sender is
+ * FRAME_STATE. */
+typedef struct sysvring_frame_channel sysvring_frame_channel;
+typedef struct sysvring_frame_sender sysvring_frame_sender;
+typedef struct sysvring_frame_receiver sysvring_frame_receiver;
+
+/* How to create or open a frame channel; start from sysvring_frame_options_init().
+ * struct_size must be sizeof (48 bytes). max_len: the longest frame (create: 0 is
+ * 4096; open: 0 accepts any, else the channel's must be this). capacity_bytes: the
+ * ring's size, rounded up to a power of two, at least 64, at most 2^32 (create: 0
+ * is 64 KiB or four records of max_len, whichever is larger; open: 0 accepts any).
+ * transport: AUTO or SHM (MSGQ is INVALID_ARGUMENT: not implemented). */
+typedef struct sysvring_frame_options {
+    uint64_t struct_size;           /* sizeof(sysvring_frame_options) */
+    int32_t key;                    /* sysvring_key_ftok(), a number, or 0 */
+    uint32_t transport;             /* SYSVRING_TRANSPORT_AUTO or _SHM */
+    uint32_t mode;                  /* default 0600 */
+    uint32_t reserved;              /* must be 0 */
+    uint64_t max_len;               /* 0: 4096 (create) or any (open) */
+    uint64_t capacity_bytes;        /* 0: the default (create) or any (open) */
+    uint64_t open_timeout_us;       /* as in sysvring_options; default 1 s */
+} sysvring_frame_options;
+
+/* Fills *o with the defaults (struct_size, key 0, transport AUTO, mode 0600,
+ * open_timeout_us 1 s, everything else 0). */
+int sysvring_frame_options_init(sysvring_frame_options *o);
+/* Creates a frame channel (IPC_CREAT|IPC_EXCL); this handle owns it (see Lifetime).
+ * ALREADY_EXISTS, PERMISSION_DENIED, LAYOUT_MISMATCH (max_len's record does not fit
+ * a quarter of the ring: sysvring_last_error() says the largest that does),
+ * CAPACITY_TOO_LARGE (capacity_bytes above 2^32), SEMAPHORE_LIMIT, OS. */
+int sysvring_frames_create(const sysvring_frame_options *o, sysvring_frame_channel **out);
+/* Opens the frame channel another process created and checks it: TYPE_MISMATCH (a
+ * typed channel is at the key; the text names its type), LAYOUT_MISMATCH (max_len
+ * or capacity_bytes other than asked, or an inconsistent header). NOT_FOUND,
+ * PERMISSION_DENIED, UNTRUSTED, NOT_SYSVRING, VERSION_MISMATCH, NOT_READY, OS. */
+int sysvring_frames_open(const sysvring_frame_options *o, sysvring_frame_channel **out);
+/* Opens the frame channel, or creates it if there is none; *created (may be NULL) is
+ * 1 when this call created it. The codes of sysvring_frames_open and _create. */
+int sysvring_frames_open_or_create(const sysvring_frame_options *o, sysvring_frame_channel **out, int *created);
+/* Closes a frame channel handle (NULL is allowed), as sysvring_channel_close. */
+int sysvring_frames_close(sysvring_frame_channel *ch);
+/* Connects the frame sender (receiver) in this process. ROLE_TAKEN (a live sender
+ * (receiver) exists, in any process), REMOVED, OS. */
+int sysvring_frames_sender_open(const sysvring_frame_channel *ch, sysvring_frame_sender **out);
+int sysvring_frames_receiver_open(const sysvring_frame_channel *ch, sysvring_frame_receiver **out);
+/* Closes (NULL is allowed): a frame still reserved is aborted; closing disconnects
+ * the other side. REENTRANT from the handle's own callback. */
+int sysvring_frames_sender_close(sysvring_frame_sender *tx);
+int sysvring_frames_receiver_close(sysvring_frame_receiver *rx);
+
+/* Copies len bytes at data (NULL allowed when len is 0) into the channel as one
+ * frame, waiting for room at most timeout_us. MESSAGE_TOO_LARGE (len above max_len:
+ * nothing written), FULL (timeout 0), TIMEOUT, DISCONNECTED (no receiver left),
+ * FRAME_STATE (a frame is reserved on this sender), REENTRANT. */
+int sysvring_send_bytes(sysvring_frame_sender *tx, const void *data, size_t len, uint64_t timeout_us);
+/* Zero-copy send: reserves a frame of len bytes in the ring (waiting for room at
+ * most timeout_us) and stores in *data a pointer to its len writable bytes (their
+ * contents unspecified), valid until sysvring_frame_commit(), sysvring_frame_abort()
+ * or sysvring_frames_sender_close() on this sender; nothing is visible before the
+ * commit. The codes of sysvring_send_bytes. */
+int sysvring_frame_reserve(sysvring_frame_sender *tx, size_t len, void **data, uint64_t timeout_us);
+/* Publishes the reserved frame with its first len bytes: len at most the reserved
+ * length (shrinking gives the rest back; INVALID_ARGUMENT above it, and the frame
+ * stays reserved). The receiver sees all of it or, if this process dies first, none
+ * of it. FRAME_STATE (no frame reserved), REENTRANT. */
+int sysvring_frame_commit(sysvring_frame_sender *tx, size_t len);
+/* Drops the reserved frame unpublished. FRAME_STATE (no frame reserved), REENTRANT. */
+int sysvring_frame_abort(sysvring_frame_sender *tx);
+/* Receives the next frame into buf (cap bytes; buf may be NULL when cap is 0), its
+ * length into *len (not NULL), waiting at most timeout_us. BUFFER_TOO_SMALL: the
+ * frame is longer than cap; *len is its length and it stays in the channel (call
+ * again with a buffer that large). EMPTY (timeout 0), TIMEOUT, DISCONNECTED (no
+ * sender left and the channel drained), CORRUPT (the next record is not a valid one:
+ * a corrupt or hostile peer; every later receive says so again), REENTRANT. */
+int sysvring_recv_bytes(sysvring_frame_receiver *rx, void *buf, size_t cap, size_t *len, uint64_t timeout_us);
+/* Zero-copy receive: waits (at most timeout_us) for a frame, calls read(frame, len,
+ * ctx) on it in place in the ring (frame valid only during the call), then frees it;
+ * read is not called on an error. The codes of sysvring_recv_bytes but
+ * BUFFER_TOO_SMALL; inside read, any call on the same receiver is REENTRANT. */
+int sysvring_recv_bytes_in_place(sysvring_frame_receiver *rx, sysvring_read_fn read, void *ctx, uint64_t timeout_us);
+/* The longest frame; the ring's bytes; frames in the channel now. */
+int sysvring_frames_max_len(const sysvring_frame_channel *ch, uint64_t *out);
+int sysvring_frames_capacity_bytes(const sysvring_frame_channel *ch, uint64_t *out);
+int sysvring_frames_len(const sysvring_frame_channel *ch, uint64_t *out);
+/* The counters (sent and received count frames); size must be sizeof(sysvring_stats). */
+int sysvring_frames_stats_get(const sysvring_frame_channel *ch, sysvring_stats *out, size_t size);
+/* As sysvring_keep and sysvring_remove. PERMISSION_DENIED, OS (remove). */
+int sysvring_frames_keep(const sysvring_frame_channel *ch);
+int sysvring_frames_remove(const sysvring_frame_channel *ch);
 
 /* ---- errors ---- */
 /* A static text for a code (never NULL). */

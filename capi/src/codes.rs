@@ -62,6 +62,16 @@ pub const SYSVRING_E_CAPACITY_TOO_LARGE: c_int = -28;
 /// channel's semaphore set.
 pub const SYSVRING_E_SEMAPHORE_LIMIT: c_int = -29;
 
+/// `sysvring_recv_bytes`: the buffer is shorter than the next frame (its length is
+/// reported; the frame stays in the channel).
+pub const SYSVRING_E_BUFFER_TOO_SMALL: c_int = -30;
+/// A frame channel's next record is not a valid one (a corrupt or hostile peer wrote
+/// into the segment): nothing is read past it.
+pub const SYSVRING_E_CORRUPT: c_int = -31;
+/// A frame sender's reservation: an operation while a frame is reserved (commit or
+/// abort it first), or a commit/abort without one.
+pub const SYSVRING_E_FRAME_STATE: c_int = -32;
+
 /// Flavor: the default (`create`: SPSC) or whatever the channel has (`open`).
 pub const SYSVRING_FLAVOR_ANY: u32 = 0;
 /// Flavor: single producer, single consumer.
@@ -284,6 +294,11 @@ pub extern "C" fn sysvring_strerror(code: c_int) -> *const c_char {
         SYSVRING_E_REENTRANT => c"a callback called back into its own handle",
         SYSVRING_E_CAPACITY_TOO_LARGE => c"the capacity is too large",
         SYSVRING_E_SEMAPHORE_LIMIT => c"the host's semaphore limits (kernel.sem) are too small",
+        SYSVRING_E_BUFFER_TOO_SMALL => c"the buffer is shorter than the frame",
+        SYSVRING_E_CORRUPT => c"a corrupt frame record in the channel",
+        SYSVRING_E_FRAME_STATE => {
+            c"a frame is reserved on this sender (commit or abort it), or none is"
+        }
         _ => c"unknown error",
     };
     s.as_ptr()

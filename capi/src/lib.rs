@@ -27,6 +27,7 @@
 
 mod codes;
 mod desc;
+mod frames;
 mod setup;
 mod types;
 
@@ -45,6 +46,7 @@ pub use desc::{
 };
 
 pub use codes::*;
+pub use frames::*;
 use setup::*;
 pub use types::*;
 

@@ -25,7 +25,10 @@ use std::time::{Duration, Instant};
 use support::{create_unique, key, proc_sysvipc, WATCHDOG};
 use sysvring::message::Prim;
 use sysvring::{AnyChannel, Flavor, Message, RecvTimeoutError, Transport};
-use sysvring_c::{self as ffi, sysvring_field, sysvring_options, sysvring_stats, sysvring_struct};
+use sysvring_c::{
+    self as ffi, sysvring_field, sysvring_frame_options, sysvring_options, sysvring_stats,
+    sysvring_struct,
+};
 
 const TAG: u8 = 0x35;
 
@@ -128,6 +131,7 @@ fn programs() -> &'static BTreeMap<&'static str, PathBuf> {
             ("counter", "examples/c/counter.c"),
             ("crash", "examples/c/crash.c"),
             ("api", "tests/c/api.c"),
+            ("frames", "tests/c/frames.c"),
         ];
         let mut map = BTreeMap::new();
         for (name, src) in sources {
@@ -293,6 +297,7 @@ fn ffi_sources() -> String {
         "src/setup.rs",
         "src/types.rs",
         "src/desc.rs",
+        "src/frames.rs",
     ]
     .iter()
     .map(|p| std::fs::read_to_string(root().join(p)).unwrap())
@@ -320,13 +325,16 @@ fn the_header_declares_exactly_the_exported_functions() {
         "header prototypes (name -> parameters) differ from capi/src"
     );
     assert!(rust.len() >= 28, "{rust:?}");
-    // The C test program calls every one of them (so -Werror checks each prototype
+    // The C test programs call every one of them (so -Werror checks each prototype
     // against its use).
-    let api_c = std::fs::read_to_string(root().join("tests/c/api.c")).unwrap();
+    let tests_c: String = ["tests/c/api.c", "tests/c/frames.c"]
+        .iter()
+        .map(|p| std::fs::read_to_string(root().join(p)).unwrap())
+        .collect();
     for name in c.keys() {
         assert!(
-            api_c.contains(&format!("{name}(")),
-            "tests/c/api.c never calls {name}"
+            tests_c.contains(&format!("{name}(")),
+            "neither tests/c/api.c nor tests/c/frames.c calls {name}"
         );
     }
     // The shared library exports exactly these `sysvring_*` symbols.
@@ -480,6 +488,12 @@ fn the_header_constants_are_the_rust_constants() {
             "SYSVRING_E_SEMAPHORE_LIMIT",
             ffi::SYSVRING_E_SEMAPHORE_LIMIT.into(),
         ),
+        (
+            "SYSVRING_E_BUFFER_TOO_SMALL",
+            ffi::SYSVRING_E_BUFFER_TOO_SMALL.into(),
+        ),
+        ("SYSVRING_E_CORRUPT", ffi::SYSVRING_E_CORRUPT.into()),
+        ("SYSVRING_E_FRAME_STATE", ffi::SYSVRING_E_FRAME_STATE.into()),
         ("SYSVRING_MAX_DESC_TEXT", ffi::SYSVRING_MAX_DESC_TEXT.into()),
         ("SYSVRING_FLAVOR_ANY", ffi::SYSVRING_FLAVOR_ANY.into()),
         ("SYSVRING_FLAVOR_SPSC", ffi::SYSVRING_FLAVOR_SPSC.into()),
@@ -529,7 +543,7 @@ fn the_header_constants_are_the_rust_constants() {
         .filter(|(n, _)| n.starts_with("SYSVRING_E_"))
         .map(|(_, v)| *v)
         .collect();
-    assert_eq!(codes.len(), 25);
+    assert_eq!(codes.len(), 28);
     let texts: BTreeSet<String> = codes
         .iter()
         .map(|&c| {
@@ -562,6 +576,14 @@ fn the_header_structs_have_the_rust_layout() {
     assert_eq!(offset_of!(sysvring_struct, fields), 32);
     assert_eq!(size_of::<sysvring_stats>(), 48);
     assert_eq!(offset_of!(sysvring_stats, receivers), 44);
+    // The same numbers as the static_asserts in tests/c/frames.c.
+    assert_eq!(size_of::<sysvring_frame_options>(), 48);
+    assert_eq!(offset_of!(sysvring_frame_options, key), 8);
+    assert_eq!(offset_of!(sysvring_frame_options, transport), 12);
+    assert_eq!(offset_of!(sysvring_frame_options, reserved), 20);
+    assert_eq!(offset_of!(sysvring_frame_options, max_len), 24);
+    assert_eq!(offset_of!(sysvring_frame_options, capacity_bytes), 32);
+    assert_eq!(offset_of!(sysvring_frame_options, open_timeout_us), 40);
 }
 
 // ---- type identity ----
@@ -1032,9 +1054,12 @@ fn a_66_entry_table_of_2_pow_32_leaves_is_answered() {
 fn the_readme_c_example_compiles() {
     let readme = std::fs::read_to_string(root().join("../README.md")).unwrap();
     let section = &readme[readme.find("## From C").expect("a From C section")..];
-    let start = section.find("```c\n").expect("a C block") + 5;
-    let block = &section[start..];
-    let block = &block[..block.find("```").unwrap()];
+    let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+    let mut blocks = section
+        .split("```c\n")
+        .skip(1)
+        .map(|b| &b[..b.find("```").unwrap()]);
+    let block = blocks.next().expect("a C block");
     // Declarations first, then the statements (from the options on) in a function.
     let split = block.find("sysvring_options o;").expect("the options");
     let program = format!(
@@ -1042,6 +1067,21 @@ fn the_readme_c_example_compiles() {
         &block[..split],
         &block[split..]
     );
+    cc_syntax(&program);
+    // The byte-frame block: statements, with what it leaves to the reader declared.
+    let frames = blocks.next().expect("the byte-frame C block");
+    let program = format!(
+        "#include \"sysvring.h\"\n\
+         static size_t serialize_into(void *p, size_t cap) {{ (void)p; return cap; }}\n\
+         static void on_frame(const void *f, size_t n, void *c) {{ (void)f; (void)n; (void)c; }}\n\
+         int main(void) {{\nint rc;\nsysvring_frame_receiver *frx = NULL;\n\
+         char buf[1500];\nvoid *ctx = NULL;\n{frames}\n(void)rc;\nreturn 0;\n}}\n"
+    );
+    cc_syntax(&program);
+}
+
+/// `program` compiles as strict C11 with every warning an error.
+fn cc_syntax(program: &str) {
     let mut child = Command::new("cc")
         .current_dir(root())
         .args([
@@ -1070,4 +1110,205 @@ fn the_readme_c_example_compiles() {
         "{program}\n{}",
         String::from_utf8_lossy(&o.stderr)
     );
+}
+
+// ---- byte frames: a C writer and a Rust reader (and back), checksummed ----
+
+/// Frames each way in the frame exchange tests: `SYSVRING_C_FRAMES` (the long run
+/// of the issue is `SYSVRING_C_FRAMES=1000000`), else a size that keeps CI fast.
+fn frame_count() -> u64 {
+    std::env::var("SYSVRING_C_FRAMES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000)
+}
+
+/// The longest frame and the ring of the exchange tests: a ring of eight longest
+/// records, so the sides wrap and wait on each other often.
+const FRAME_MAX: usize = 2048;
+const FRAME_RING: usize = 16 * 1024;
+
+/// The twin of `gen` in `tests/c/frames.c`: one xorshift64* stream; a frame's length
+/// is `next() % (max_len + 1)`, its bytes the little-endian bytes of `next()` calls.
+struct FrameGen(u64);
+
+impl FrameGen {
+    fn new(seed: u64) -> FrameGen {
+        FrameGen(seed | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// The next frame into `buf` (replacing its contents).
+    fn frame(&mut self, max_len: usize, buf: &mut Vec<u8>) {
+        let len = (self.next() % (max_len as u64 + 1)) as usize;
+        buf.clear();
+        while buf.len() < len {
+            let w = self.next().to_le_bytes();
+            let take = (len - buf.len()).min(8);
+            buf.extend_from_slice(&w[..take]);
+        }
+    }
+}
+
+/// FNV-1a over a frame's length (one step) and bytes, as `fnv` in `frames.c`.
+fn fnv(mut h: u64, frame: &[u8]) -> u64 {
+    const PRIME: u64 = 0x100_0000_01b3;
+    h = (h ^ frame.len() as u64).wrapping_mul(PRIME);
+    for &b in frame {
+        h = (h ^ u64::from(b)).wrapping_mul(PRIME);
+    }
+    h
+}
+
+const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// A frame channel at a fresh key of this file (removed by its drop).
+fn frame_channel() -> sysvring::FrameChannel {
+    for _ in 0..64 {
+        match sysvring::FrameBuilder::new(key(TAG))
+            .max_len(FRAME_MAX)
+            .capacity_bytes(FRAME_RING)
+            .create()
+        {
+            Ok(ch) => return ch,
+            Err(sysvring::Error::AlreadyExists) => continue,
+            Err(e) => panic!("create: {e}"),
+        }
+    }
+    panic!("no free key");
+}
+
+/// The C writer's summary line: "sent COUNT CHECKSUM".
+fn c_summary(out: &str, verb: &str) -> (u64, u64) {
+    let line = out.lines().find(|l| l.starts_with(verb)).expect(verb);
+    let mut w = line.split_whitespace().skip(1);
+    let n = w.next().unwrap().parse().unwrap();
+    let sum = u64::from_str_radix(w.next().unwrap(), 16).unwrap();
+    (n, sum)
+}
+
+#[test]
+fn c_frame_writer_rust_frame_reader() {
+    use sysvring::RecvFrameTimeoutError;
+    let n = frame_count();
+    let seed = 0x005e_edf4_a3e5_u64;
+    let ch = frame_channel();
+    let mut rx = ch.receiver().unwrap();
+    let writer = Prog::spawn(
+        "frames",
+        &[
+            "writer".into(),
+            hex(ch.key()),
+            n.to_string(),
+            seed.to_string(),
+        ],
+    );
+    let mut gen = FrameGen::new(seed);
+    let (mut want, mut got) = (Vec::new(), Vec::with_capacity(FRAME_MAX));
+    let mut sum = FNV_START;
+    let deadline = Instant::now() + WATCHDOG;
+    let mut i = 0u64;
+    loop {
+        // In place for even frames, copied out for odd ones.
+        let r = if i % 2 == 0 {
+            ch.len(); // a query between frames: the counters stay consistent
+            rx.recv_with_timeout(Duration::from_secs(1), |b| {
+                got.clear();
+                got.extend_from_slice(b);
+            })
+        } else {
+            rx.recv_into_timeout(&mut got, Duration::from_secs(1))
+                .map(|_| ())
+        };
+        match r {
+            Ok(()) => {
+                gen.frame(FRAME_MAX, &mut want);
+                assert!(
+                    got == want,
+                    "frame {i}: {} bytes, want {}",
+                    got.len(),
+                    want.len()
+                );
+                sum = fnv(sum, &got);
+                i += 1;
+            }
+            Err(RecvFrameTimeoutError::Disconnected) => break,
+            Err(RecvFrameTimeoutError::Timeout) => assert!(Instant::now() < deadline, "watchdog"),
+            Err(e) => panic!("frame {i}: {e}"),
+        }
+    }
+    assert_eq!(i, n);
+    let (sent, c_sum) = c_summary(&writer.finish(), "sent");
+    assert_eq!(
+        (sent, c_sum),
+        (n, sum),
+        "count and checksum of the C writer"
+    );
+    assert_eq!(ch.stats().sent, n);
+}
+
+#[test]
+fn rust_frame_writer_c_frame_reader() {
+    let n = frame_count();
+    let seed = 0x0dd0_ba11_u64;
+    let ch = frame_channel();
+    let mut tx = ch.sender().unwrap();
+    let reader = Prog::spawn(
+        "frames",
+        &[
+            "reader".into(),
+            hex(ch.key()),
+            n.to_string(),
+            seed.to_string(),
+        ],
+    );
+    let mut gen = FrameGen::new(seed);
+    let mut frame = Vec::new();
+    let mut sum = FNV_START;
+    for i in 0..n {
+        gen.frame(FRAME_MAX, &mut frame);
+        sum = fnv(sum, &frame);
+        if i % 2 == 0 {
+            tx.send_bytes(&frame).unwrap();
+        } else {
+            let mut w = tx.reserve(FRAME_MAX).unwrap();
+            w[..frame.len()].copy_from_slice(&frame);
+            w.truncate(frame.len());
+            w.commit();
+        }
+    }
+    drop(tx);
+    let (received, c_sum) = c_summary(&reader.finish(), "received");
+    assert_eq!(
+        (received, c_sum),
+        (n, sum),
+        "count and checksum of the C reader"
+    );
+}
+
+/// Every frame error code the C test provokes from a real situation, nothing
+/// printed, nothing left behind.
+#[test]
+fn every_frame_error_code_from_a_real_situation() {
+    let keys: Vec<sysvring::Key> = (0..3).map(|_| key(TAG)).collect();
+    let taken = |k: &sysvring::Key| proc_sysvipc().iter().any(|o| o.key == k.raw());
+    assert!(!keys.iter().any(taken), "a key is taken (leftover?)");
+    let (out, err) = Prog::spawn(
+        "frames",
+        &std::iter::once("errors".to_string())
+            .chain(keys.iter().map(|k| hex(*k)))
+            .collect::<Vec<_>>(),
+    )
+    .finish_both();
+    assert_eq!(out.trim(), "ok");
+    assert_eq!(err, "", "the C library printed on an error path");
+    assert!(!keys.iter().any(taken), "the C test left an object behind");
 }

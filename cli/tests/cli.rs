@@ -390,7 +390,27 @@ fn bench_runs_every_row() {
         "msgq",
     ] {
         let n = rows.iter().filter(|r| r["transport"] == tr).count();
-        assert_eq!(n, 2, "{tr}: one row per size in {out}");
+        // spsc and spsc-zc are measured at 2 KiB too: the frame rows' references.
+        let want = if tr.starts_with("spsc") { 3 } else { 2 };
+        assert_eq!(n, want, "{tr}: one row per size in {out}");
+    }
+    // The frame rows: once, at the mean frame size, each with its reference of the
+    // same run and the ratio of their MB/s.
+    for (tr, reference) in [("frames", "spsc"), ("frames-zc", "spsc-zc")] {
+        let f: Vec<_> = rows.iter().filter(|r| r["transport"] == tr).collect();
+        assert_eq!(f.len(), 1, "{tr}: {out}");
+        assert_eq!(f[0]["size"], 2048, "{tr}");
+        let t = &f[0]["throughput"];
+        assert_eq!(t["reference"], reference, "{t}");
+        assert!(t["mb_per_s"].as_f64().is_some_and(|x| x > 0.0), "{t}");
+        assert!(
+            t["ratio_reference"].as_f64().is_some_and(|x| x > 0.0),
+            "{t}"
+        );
+        assert!(f[0]["latency_ns"].is_null(), "{tr}: throughput only");
+        assert!(rows
+            .iter()
+            .any(|r| r["transport"] == reference && r["size"] == 2048));
     }
     assert!(
         rows.iter().any(|r| r["label"] == "sysvring mpmc 3x3"),

@@ -252,15 +252,19 @@ impl FrameBuilder {
     /// # Errors
     /// As `open` and `create`.
     pub fn open_or_create(self) -> Result<FrameChannel, Error> {
-        let ((objects, _), spin) = (
-            transport::open_or_create(
-                self.key.is_private(),
-                || FrameObjects::open(self.key, self.expect()?, &self.trusted, self.open_timeout),
-                || FrameObjects::create(self.key, self.geometry()?, self.mode),
-            )?,
-            self.spin,
-        );
-        Ok(FrameChannel { objects, spin })
+        Ok(self.open_or_create_reporting()?.0)
+    }
+
+    /// [`open_or_create`](Self::open_or_create), saying whether this call created
+    /// the channel (for the C library's `*created`).
+    pub(super) fn open_or_create_reporting(self) -> Result<(FrameChannel, bool), Error> {
+        let (objects, created) = transport::open_or_create(
+            self.key.is_private(),
+            || FrameObjects::open(self.key, self.expect()?, &self.trusted, self.open_timeout),
+            || FrameObjects::create(self.key, self.geometry()?, self.mode),
+        )?;
+        let spin = self.spin;
+        Ok((FrameChannel { objects, spin }, created))
     }
 }
 
@@ -392,7 +396,7 @@ fn after(timeout: Duration) -> Deadline {
 /// it drained it. A frame being written ([`FrameWriter`]) when its process is killed
 /// is never seen.
 pub struct FrameSender {
-    end: FrameSendEnd,
+    pub(super) end: FrameSendEnd,
 }
 
 impl fmt::Debug for FrameSender {
@@ -657,7 +661,7 @@ impl DerefMut for FrameWriter<'_> {
 /// gone (dropped or killed) after one had connected. A record that is not a valid
 /// one (a corrupt or hostile peer) is reported as `Corrupt`, never read past.
 pub struct FrameReceiver {
-    end: FrameRecvEnd,
+    pub(super) end: FrameRecvEnd,
 }
 
 impl fmt::Debug for FrameReceiver {

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::options::{Flavor, Spin, Stats, Transport};
+use crate::ring::copy::copy_bytes;
+use crate::ring::frames::{FrameRef, Grant};
 use crate::ring::layout::{Geometry, MAX_CAPACITY};
 use crate::sys::{self, Key};
 use crate::transport::{
@@ -19,6 +21,8 @@ use crate::transport::{
 };
 
 pub use crate::transport::TypeTag;
+
+use super::frames::{FrameBuilder, FrameChannel, FrameReceiver, FrameSender};
 
 /// Capacity of a channel created without one.
 pub const DEFAULT_CAPACITY: usize = 1024;
@@ -325,4 +329,246 @@ impl UntypedReceiver {
         self.end
             .take_in_place::<(), Heap>(self.elem_size, deadline(timeout), f)
     }
+}
+
+// ---- byte frames --------------------------------------------------------------------
+
+/// Why a frame operation of [`UntypedFrameSender`] or [`UntypedFrameReceiver`] did
+/// not complete. Nothing was sent or received unless said otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameFailure {
+    /// A try (a zero timeout): no room (send) or no frame (receive) now.
+    NotNow,
+    /// The timeout passed.
+    Timeout,
+    /// Every peer of the other side is gone (for receives: and the ring is drained).
+    Disconnected,
+    /// A frame longer than the channel's `max_len`: refused before anything is
+    /// written.
+    TooLarge {
+        /// The frame's length.
+        len: usize,
+        /// The channel's `max_len`.
+        max: usize,
+    },
+    /// The next record in the ring is not a valid one (a corrupt or hostile peer).
+    Corrupt(crate::error::CorruptFrame),
+    /// A frame is reserved on this sender: commit or abort it first.
+    Reserved,
+    /// `commit`/`abort` without a reserved frame.
+    NotReserved,
+    /// `commit` with a length above the reserved one (a frame only shrinks): the
+    /// frame stays reserved.
+    Grow {
+        /// The length asked.
+        len: usize,
+        /// The length reserved.
+        reserved: usize,
+    },
+    /// The buffer is shorter than the next frame, of `len` bytes, which stays in the
+    /// channel (the next receive gets it).
+    TooSmall {
+        /// The frame's length.
+        len: usize,
+    },
+}
+
+/// How long to wait: `None` forever, `Some(ZERO)` a single try (`NotNow`), else up
+/// to that long (`Timeout`).
+enum Wait {
+    Try,
+    Until(Deadline),
+}
+
+fn wait_of(timeout: Option<Duration>) -> Wait {
+    match timeout {
+        Some(d) if d.is_zero() => Wait::Try,
+        t => Wait::Until(deadline(t)),
+    }
+}
+
+fn frame_try(e: TryError) -> FrameFailure {
+    match e {
+        TryError::NotNow => FrameFailure::NotNow,
+        TryError::Disconnected => FrameFailure::Disconnected,
+    }
+}
+
+fn frame_wait(e: WaitError) -> FrameFailure {
+    match e {
+        WaitError::Timeout => FrameFailure::Timeout,
+        WaitError::Disconnected => FrameFailure::Disconnected,
+    }
+}
+
+/// The sending side of a [`FrameChannel`](crate::FrameChannel) for callers that
+/// cannot hold a borrowing [`FrameWriter`](crate::FrameWriter) across calls (the C
+/// library): a reserved frame is kept in the handle until [`commit`](Self::commit)
+/// or [`abort`](Self::abort), and every other operation is refused meanwhile.
+#[derive(Debug)]
+pub struct UntypedFrameSender {
+    tx: FrameSender,
+    pending: Option<Grant>,
+}
+
+impl From<FrameSender> for UntypedFrameSender {
+    fn from(tx: FrameSender) -> UntypedFrameSender {
+        UntypedFrameSender { tx, pending: None }
+    }
+}
+
+impl UntypedFrameSender {
+    /// The longest frame, in bytes.
+    pub fn max_len(&self) -> usize {
+        self.tx.end.max_len()
+    }
+
+    /// The reserved frame's length, if one is reserved.
+    pub fn reserved(&self) -> Option<usize> {
+        self.pending.as_ref().map(Grant::len)
+    }
+
+    /// Room for a frame of `len` bytes, as `timeout` says.
+    fn grant(&self, len: usize, timeout: Option<Duration>) -> Result<Grant, FrameFailure> {
+        if self.pending.is_some() {
+            return Err(FrameFailure::Reserved);
+        }
+        let max = self.max_len();
+        if len > max {
+            return Err(FrameFailure::TooLarge { len, max });
+        }
+        let end = &self.tx.end;
+        match wait_of(timeout) {
+            Wait::Try => end.try_reserve(len).map_err(frame_try),
+            Wait::Until(d) => match end.reserve_fast(len) {
+                Some(g) => Ok(g),
+                None => end.reserve_until(len, d).map_err(frame_wait),
+            },
+        }
+    }
+
+    /// Copies `frame` into the channel and publishes it, waiting for room as
+    /// `timeout` says (`None`: forever; zero: one try, `NotNow`).
+    pub fn send(&mut self, frame: &[u8], timeout: Option<Duration>) -> Result<(), FrameFailure> {
+        let g = self.grant(frame.len(), timeout)?;
+        let end = &self.tx.end;
+        // SAFETY: the grant's payload has frame.len() writable bytes inside the ring's
+        // free space, which only this side writes; `frame` is the caller's memory, not
+        // the ring's free space, so they do not overlap.
+        unsafe { copy_bytes(frame.as_ptr(), end.payload(&g), frame.len()) };
+        end.commit(g, frame.len());
+        Ok(())
+    }
+
+    /// Reserves a frame of `len` bytes (waiting as for [`send`](Self::send)) and
+    /// returns a pointer to its `len` writable bytes, valid until the frame is
+    /// committed or aborted, or this sender dropped. Their contents are unspecified.
+    pub fn reserve(
+        &mut self,
+        len: usize,
+        timeout: Option<Duration>,
+    ) -> Result<*mut u8, FrameFailure> {
+        let g = self.grant(len, timeout)?;
+        let p = self.tx.end.payload(&g);
+        self.pending = Some(g);
+        Ok(p)
+    }
+
+    /// Publishes the reserved frame with its first `len` bytes (at most the reserved
+    /// length: `Grow` otherwise, and it stays reserved).
+    pub fn commit(&mut self, len: usize) -> Result<(), FrameFailure> {
+        let g = self.pending.take().ok_or(FrameFailure::NotReserved)?;
+        if len > g.len() {
+            let reserved = g.len();
+            self.pending = Some(g);
+            return Err(FrameFailure::Grow { len, reserved });
+        }
+        self.tx.end.commit(g, len);
+        Ok(())
+    }
+
+    /// Drops the reserved frame unpublished.
+    pub fn abort(&mut self) -> Result<(), FrameFailure> {
+        self.pending
+            .take()
+            .map(drop)
+            .ok_or(FrameFailure::NotReserved)
+    }
+}
+
+/// The receiving side of a [`FrameChannel`](crate::FrameChannel) with the
+/// operations the C library needs: a receive into a slice that leaves a frame longer
+/// than the slice in the channel.
+#[derive(Debug)]
+pub struct UntypedFrameReceiver {
+    rx: FrameReceiver,
+}
+
+impl From<FrameReceiver> for UntypedFrameReceiver {
+    fn from(rx: FrameReceiver) -> UntypedFrameReceiver {
+        UntypedFrameReceiver { rx }
+    }
+}
+
+impl UntypedFrameReceiver {
+    /// The longest frame, in bytes.
+    pub fn max_len(&self) -> usize {
+        self.rx.end.max_len()
+    }
+
+    /// The next frame, waiting as `timeout` says; not released.
+    fn peek(&self, timeout: Option<Duration>) -> Result<FrameRef, FrameFailure> {
+        let end = &self.rx.end;
+        let found = match wait_of(timeout) {
+            Wait::Try => end.try_peek().map_err(frame_try)?,
+            Wait::Until(d) => match end.peek_fast() {
+                Some(found) => found,
+                None => end.peek_until(d).map_err(frame_wait)?,
+            },
+        };
+        found.map_err(FrameFailure::Corrupt)
+    }
+
+    /// Lets `f` read the next frame in place (waiting as for
+    /// [`UntypedFrameSender::send`]), then frees it. If `f` unwinds, the frame stays.
+    pub fn recv_with<R>(
+        &mut self,
+        timeout: Option<Duration>,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, FrameFailure> {
+        let fr = self.peek(timeout)?;
+        // SAFETY: a published frame's payload, `len` bytes inside the ring (bounded
+        // when its header was decoded), not overwritten before `release`; the slice
+        // lives only during `f`.
+        let r = f(unsafe { std::slice::from_raw_parts(fr.as_ptr(), fr.len()) });
+        self.rx.end.release(fr);
+        Ok(r)
+    }
+
+    /// Copies the next frame into the start of `buf` and frees it; returns its
+    /// length. A frame longer than `buf` is `TooSmall` and stays in the channel.
+    pub fn recv_into_slice(
+        &mut self,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> Result<usize, FrameFailure> {
+        let fr = self.peek(timeout)?;
+        let len = fr.len();
+        if len > buf.len() {
+            return Err(FrameFailure::TooSmall { len });
+        }
+        // SAFETY: `len` published bytes of the ring (as in `recv_with`) into `len`
+        // bytes of `buf`, the caller's memory, which never overlaps the ring.
+        unsafe { copy_bytes(fr.as_ptr(), buf.as_mut_ptr(), len) };
+        self.rx.end.release(fr);
+        Ok(len)
+    }
+}
+
+/// [`FrameBuilder::open_or_create`], saying whether this call created the channel.
+///
+/// # Errors
+/// As `FrameBuilder::open_or_create`.
+pub fn frames_open_or_create(b: FrameBuilder) -> Result<(FrameChannel, bool), Error> {
+    b.open_or_create_reporting()
 }

@@ -17,15 +17,19 @@ pub enum Tr {
     Pipe,
     Unix,
     Msgq,
+    Frames,
+    FramesZc,
 }
 
 impl Tr {
     /// Every row, in the table's order.
-    pub const ALL: [Tr; 13] = [
+    pub const ALL: [Tr; 15] = [
         Tr::Floor,
         Tr::Ceiling,
         Tr::Spsc,
         Tr::SpscZc,
+        Tr::Frames,
+        Tr::FramesZc,
         Tr::Mpmc,
         Tr::Mpmc2x2,
         Tr::Crossbeam,
@@ -53,6 +57,8 @@ impl Tr {
             Tr::Pipe => "pipe",
             Tr::Unix => "unix",
             Tr::Msgq => "msgq",
+            Tr::Frames => "frames",
+            Tr::FramesZc => "frames-zc",
         }
     }
 
@@ -72,6 +78,8 @@ impl Tr {
             Tr::Pipe => "pipe",
             Tr::Unix => "unix stream",
             Tr::Msgq => "sysv msgq",
+            Tr::Frames => "sysvring frames",
+            Tr::FramesZc => "sysvring frames zc",
         }
     }
 
@@ -87,13 +95,29 @@ impl Tr {
 
     /// Whether the row measures latency.
     pub fn latency(self) -> bool {
-        !matches!(self, Tr::Ceiling | Tr::Mpmc2x2 | Tr::Crossbeam)
+        !matches!(
+            self,
+            Tr::Ceiling | Tr::Mpmc2x2 | Tr::Crossbeam | Tr::Frames | Tr::FramesZc
+        )
+    }
+
+    /// The row a frame row is compared with in the same run: the fixed-size SPSC
+    /// channel of the mean frame size, moved the same way (copies or in place).
+    pub fn reference(self) -> Option<Tr> {
+        match self {
+            Tr::Frames => Some(Tr::Spsc),
+            Tr::FramesZc => Some(Tr::SpscZc),
+            _ => None,
+        }
     }
 
     /// Whether the row is one producer and one consumer process, one message at a
     /// time: what the hand ring bounds (a figure above it is suspect).
     pub fn bounded_by_ceiling(self) -> bool {
-        !matches!(self, Tr::Ceiling | Tr::Mpmc2x2 | Tr::Crossbeam) && self.throughput()
+        !matches!(
+            self,
+            Tr::Ceiling | Tr::Mpmc2x2 | Tr::Crossbeam | Tr::Frames | Tr::FramesZc
+        ) && self.throughput()
     }
 
     /// Whether the row is a round trip that the raw line bounds from below.
@@ -109,6 +133,11 @@ Transports (names for --transports):
   ceiling   hand-written SPSC ring in a SysV segment: the throughput ceiling
   spsc      sysvring SPSC channel
   spsc-zc   sysvring SPSC with send_with/recv_with: written and read in place
+  frames    sysvring byte frames of 16 B-4 KiB (uniform lengths, fixed seed), copied
+            (send_bytes/recv_into); MB/s are the bytes moved. Reference: spsc at
+            2 KiB (the mean frame), measured in the same run (goal >= 0.8x)
+  frames-zc the same frames written and read in place (reserve/recv_with);
+            reference: spsc-zc at 2 KiB
   mpmc      sysvring MPMC channel, 1 producer x 1 consumer
   mpmc2x2   sysvring MPMC channel, 2 producer and 2 consumer processes (throughput;
             --pairs N for NxN)

@@ -13,6 +13,7 @@ use sysvring::sys::{SemOp, SemSet};
 
 use super::endpoints::{self, Dir, Endpoints, Rx, Tx};
 use super::error::Result;
+use super::frames::{touch, FrameWindow, Lengths, FRAME_MAX};
 use super::msg::{with_msg, BenchMsg};
 use super::protocol::{ChildMsg, ChildSpec, Report, Role, Wire, WAIT};
 
@@ -47,6 +48,7 @@ fn typed<M: BenchMsg>(s: &ChildSpec) -> Result<()> {
         Wire::SemMail { shm, sem } => role::<M, endpoints::SemMail>(s, &(*shm, *sem)),
         Wire::Stream => role::<M, endpoints::Stream>(s, &()),
         Wire::Msgq { msgq } => role::<M, endpoints::Msgq>(s, msgq),
+        Wire::Frames { key, zero_copy } => frames(s, *key, *zero_copy),
         Wire::Threads => match s.role {
             Role::Threads { pairs, cap, count } => threads::<M>(s, pairs, cap, count),
             _ => Err("the threads wire runs the threads role only".into()),
@@ -273,6 +275,111 @@ fn pong<M: BenchMsg>(mut rx: impl Rx<M>, mut tx: impl Tx<M>, go: &SemSet) -> Res
     }
     tx.finish()?;
     done(Report::Echoed { echoed: n })
+}
+
+// ---- byte frames ---------------------------------------------------------------------
+
+/// A frame row's role over the frame channel at `key` (`bench::frames`).
+fn frames(s: &ChildSpec, key: i32, zero_copy: bool) -> Result<()> {
+    let go = SemSet::from_id(s.go)?;
+    let ch = sysvring::FrameBuilder::new(sysvring::Key::from_raw(key)).open()?;
+    match s.role {
+        Role::Produce { count, .. } => {
+            let tx = ch.sender()?;
+            drop(ch);
+            frames_produce(tx, zero_copy, count, Duration::from_secs_f64(s.secs), &go)
+        }
+        Role::Consume { .. } => {
+            let rx = ch.receiver()?;
+            drop(ch);
+            frames_consume(rx, zero_copy, Duration::from_secs_f64(s.warm), &go)
+        }
+        _ => Err("the frame rows measure throughput only".into()),
+    }
+}
+
+fn frames_produce(
+    mut tx: sysvring::FrameSender,
+    zero_copy: bool,
+    count: Option<u64>,
+    secs: Duration,
+    go: &SemSet,
+) -> Result<()> {
+    // The frames' bytes: a pattern, written once (as a fixed-size producer leaves its
+    // message alone but for the sequence number).
+    let mut buf: Vec<u8> = (0..FRAME_MAX).map(|i| i as u8).collect();
+    let mut lens = Lengths::new();
+    let gone = |_| "sysvring frames: peer exited (disconnected)";
+    ready(go)?;
+    let start = Instant::now();
+    let mut i = 0u64;
+    'run: loop {
+        for _ in 0..64 {
+            if count.is_some_and(|n| i >= n) {
+                break 'run;
+            }
+            let len = lens.next_len();
+            buf[..8].copy_from_slice(&i.to_le_bytes());
+            if zero_copy {
+                let mut w = tx.reserve(len).map_err(gone)?;
+                w.copy_from_slice(&buf[..len]);
+                w.commit();
+            } else {
+                tx.send_bytes(&buf[..len]).map_err(gone)?;
+            }
+            i += 1;
+        }
+        if count.is_none() && start.elapsed() >= secs {
+            break;
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    drop(tx);
+    done(Report::Sent { sent: i, secs })
+}
+
+fn frames_consume(
+    mut rx: sysvring::FrameReceiver,
+    zero_copy: bool,
+    warm: Duration,
+    go: &SemSet,
+) -> Result<()> {
+    use sysvring::RecvFrameTimeoutError as E;
+    let mut lens = Lengths::new();
+    let mut buf = Vec::with_capacity(FRAME_MAX);
+    ready(go)?;
+    let mut w = FrameWindow::new(warm);
+    let mut next = 0u64;
+    loop {
+        let r = if zero_copy {
+            rx.recv_with_timeout(WAIT, |b| (b.len(), touch(b)))
+        } else {
+            rx.recv_into_timeout(&mut buf, WAIT)
+                .map(|n| (n, touch(&buf)))
+        };
+        let (len, seq) = match r {
+            Ok(x) => x,
+            Err(E::Disconnected) => break,
+            Err(E::Timeout) => return Err(format!("sysvring frames: nothing for {WAIT:?}").into()),
+            Err(e) => return Err(format!("sysvring frames: {e}").into()),
+        };
+        let want = lens.next_len();
+        if seq != next || len != want {
+            return Err(format!(
+                "frame {seq} of {len} bytes where frame {next} of {want} bytes was due"
+            )
+            .into());
+        }
+        next += 1;
+        w.received(len);
+    }
+    let (recv, wn, wbytes, ws) = w.finish();
+    done(Report::ReceivedBytes {
+        recv,
+        wn,
+        wbytes,
+        ws: ws.as_secs_f64(),
+    })
 }
 
 // ---- the in-process reference: crossbeam-channel between threads ---------------------

@@ -21,6 +21,7 @@
 //! [`procs`] (children and guards), [`protocol`] (the parent-child protocol), [`child`]
 //! and [`endpoints`] (the child side), [`report`] and [`plot`] (output), [`msg`] and
 //! [`ring`] (the message types and the reference ring, shared with `benches/`),
+//! [`frames`] (what the byte-frame rows' children share),
 //! [`error`] (the error type). Arrows point one way: this file uses the files, they
 //! use one another and never this file; `tests/layers.rs` checks for cycles.
 
@@ -33,6 +34,7 @@ mod child;
 mod endpoints;
 mod error;
 mod fmt;
+mod frames;
 pub mod msg;
 mod opts;
 mod plot;

@@ -11,9 +11,9 @@ use super::report::header;
 use super::schedule::Row;
 
 /// One colour per row of `Tr::ALL` (in that order), all distinct.
-const COLORS: [&str; 13] = [
-    "#555555", "#000000", "#d62728", "#ff7f0e", "#e377c2", "#9467bd", "#1f77b4", "#17becf",
-    "#2ca02c", "#bcbd22", "#8c564b", "#7f7f7f", "#393b79",
+const COLORS: [&str; 15] = [
+    "#555555", "#000000", "#d62728", "#ff7f0e", "#637939", "#e7ba52", "#e377c2", "#9467bd",
+    "#1f77b4", "#17becf", "#2ca02c", "#bcbd22", "#8c564b", "#7f7f7f", "#393b79",
 ];
 const _: () = assert!(COLORS.len() == Tr::ALL.len());
 
@@ -197,7 +197,7 @@ pub fn svg(path: &Path, o: &Opts, rows: &[Row]) -> io::Result<()> {
             })
             .collect()
     };
-    let thr = series(&|r| r.thr.map(|t| t.rate * r.size as f64 / 1e6));
+    let thr = series(&|r| r.thr.map(|t| t.mb_per_s(r.size)));
     let lat = series(&|r| r.lat.map(|l| l.p50 / 1e3));
     let top = 70.0;
     let (pw, ph) = (390.0, 300.0);

@@ -104,6 +104,9 @@ pub enum Wire {
     Msgq { msgq: i32 },
     /// Threads of the child itself (the role is [`Role::Threads`]).
     Threads,
+    /// The sysvring frame channel at `key` (frames of 16 B to 4 KiB, `bench::frames`):
+    /// copied (`send_bytes`, `recv_into`), or in place (`reserve`, `recv_with`).
+    Frames { key: i32, zero_copy: bool },
 }
 
 /// What a child reports when it is done.
@@ -113,6 +116,13 @@ pub enum Report {
     Sent { sent: u64, secs: f64 },
     /// A consumer: messages received, and messages and seconds inside its window.
     Received { recv: u64, wn: u64, ws: f64 },
+    /// A frame consumer: as `Received`, and the bytes inside its window.
+    ReceivedBytes {
+        recv: u64,
+        wn: u64,
+        wbytes: u64,
+        ws: f64,
+    },
     /// The threads reference: both.
     Both {
         sent: u64,

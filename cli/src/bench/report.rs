@@ -20,10 +20,25 @@ fn refs(rows: &[Row], size: usize) -> (Option<&Row>, Option<&Row>, Option<&Row>)
 /// Throughput of `r` over that of the reference, and median latency likewise.
 fn ratios(rows: &[Row], r: &Row) -> [Option<f64>; 4] {
     let (ceil, pipe, floor) = refs(rows, r.size);
-    let thr = |x: Option<&Row>| Some(r.thr?.rate / x?.thr?.rate);
+    // By bytes: a frame row's messages vary in length (for rows of one size, the
+    // same as by messages).
+    let thr = |x: Option<&Row>| {
+        let x = x?;
+        Some(r.thr?.mb_per_s(r.size) / x.thr?.mb_per_s(x.size))
+    };
     let lat = |x: Option<&Row>| Some(r.lat?.p50 / x?.lat?.p50);
     [thr(ceil), thr(pipe), lat(floor), lat(pipe)]
 }
+
+/// A frame row's MB/s over its reference's (`Tr::reference`) at the same size.
+fn reference_ratio(rows: &[Row], r: &Row) -> Option<f64> {
+    let reftr = r.tr.reference()?;
+    let x = rows.iter().find(|x| x.size == r.size && x.tr == reftr)?;
+    Some(r.thr?.mb_per_s(r.size) / x.thr?.mb_per_s(x.size))
+}
+
+/// The goal of a frame row against its reference (issue 22).
+const FRAMES_GOAL: f64 = 0.8;
 
 /// Whether a figure of `r` lies beyond its bound: faster than the hand ring (the
 /// ceiling) or a round trip shorter than the raw line (the floor). Such a figure
@@ -133,10 +148,7 @@ pub fn table(out: &mut impl Write, o: &Opts, rows: &[Row], elapsed: Duration) ->
             }
         };
         let (msgs, mbs) = match r.thr {
-            Some(t) => (
-                fmt_count(t.rate),
-                format!("{:.1}", t.rate * r.size as f64 / 1e6),
-            ),
+            Some(t) => (fmt_count(t.rate), format!("{:.1}", t.mb_per_s(r.size))),
             None => (dash(!r.tr.throughput()), dash(!r.tr.throughput())),
         };
         let (p50, p99, p999) = match r.lat {
@@ -172,6 +184,27 @@ pub fn table(out: &mut impl Write, o: &Opts, rows: &[Row], elapsed: Duration) ->
         out,
         "×floor, ×pipe: median round trip over the raw line's and the pipe's (lower is better)."
     )?;
+    for r in rows.iter().filter(|r| r.tr.reference().is_some()) {
+        let (Some(t), Some(reftr)) = (r.thr, r.tr.reference()) else {
+            continue;
+        };
+        let ratio = reference_ratio(rows, r);
+        writeln!(
+            out,
+            "{}: frames of 16 B-4 KiB (uniform), {:.1} MB/s = {}x the reference, {} at {} \
+             (the mean frame), same run; goal >= {FRAMES_GOAL}x{}",
+            r.tr.label_for(o.pairs),
+            t.mb_per_s(r.size),
+            fmt_ratio(ratio),
+            reftr.label(),
+            fmt_size(r.size),
+            match ratio {
+                Some(x) if x >= FRAMES_GOAL => ": met",
+                Some(_) => ": NOT met",
+                None => "",
+            }
+        )?;
+    }
     let suspects: Vec<_> = rows
         .iter()
         .filter(|r| suspect(rows, r) != (false, false))
@@ -265,6 +298,12 @@ struct JsonThroughput {
     seconds: f64,
     msgs_per_s: f64,
     mb_per_s: f64,
+    /// The row this one is compared with (a frame row: the fixed-size channel of
+    /// the mean frame size), and MB/s over its MB/s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reference: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ratio_reference: Option<f64>,
     ratio_ceiling: Option<f64>,
     ratio_pipe: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -345,7 +384,9 @@ pub fn json(out: &mut impl Write, o: &Opts, rows: &[Row], elapsed: Duration) -> 
                         messages: t.msgs,
                         seconds: t.secs,
                         msgs_per_s: t.rate.round(),
-                        mb_per_s: t.rate * r.size as f64 / 1e6,
+                        mb_per_s: t.mb_per_s(r.size),
+                        reference: r.tr.reference().map(Tr::name),
+                        ratio_reference: finite(reference_ratio(rows, r)),
                         ratio_ceiling: finite(rc),
                         ratio_pipe: finite(rp),
                         kernel_sleeps,

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::catalogue::Tr;
 use super::fmt::{fmt_count, fmt_ns, fmt_size, fmt_sleeps};
+use super::frames::FRAME_MEAN_SIZE;
 use super::opts::Opts;
 use super::procs;
 use super::wiring::{self, Lat, Thr};
@@ -55,12 +56,41 @@ enum Kind {
     Latency,
 }
 
+/// The rows of the sweep, size by size: every transport at every size, but the
+/// frame rows only at the mean frame size, together with their references (the
+/// fixed-size channel of that size, measured even when `--sizes` or `--transports`
+/// leaves it out).
+fn plan(o: &Opts) -> Vec<(usize, Tr)> {
+    let refs: Vec<Tr> = o.transports.iter().filter_map(|t| t.reference()).collect();
+    let mut sizes = o.sizes.clone();
+    if !refs.is_empty() && !sizes.contains(&FRAME_MEAN_SIZE) {
+        sizes.push(FRAME_MEAN_SIZE);
+        sizes.sort_unstable();
+    }
+    let mut out = Vec::new();
+    for &size in &sizes {
+        for tr in Tr::ALL {
+            let asked = o.transports.contains(&tr);
+            let keep = if tr.reference().is_some() {
+                asked && size == FRAME_MEAN_SIZE
+            } else {
+                (asked && o.sizes.contains(&size))
+                    || (size == FRAME_MEAN_SIZE && refs.contains(&tr))
+            };
+            if keep {
+                out.push((size, tr));
+            }
+        }
+    }
+    out
+}
+
 /// Runs the sweep; stops early (with what it has) once interrupted.
 pub fn run_all(o: &Opts) -> Vec<Row> {
     let mut rows = Vec::new();
     let mut jobs = Vec::new();
-    for &size in &o.sizes {
-        for &tr in &o.transports {
+    for (size, tr) in plan(o) {
+        {
             rows.push(Row {
                 tr,
                 size,
@@ -108,7 +138,7 @@ pub fn run_all(o: &Opts) -> Vec<Row> {
                     let s = format!(
                         "{}/s  {:.1} MB/s{}",
                         fmt_count(t.rate),
-                        t.rate * size as f64 / 1e6,
+                        t.mb_per_s(size),
                         fmt_sleeps(t.sleeps)
                     );
                     row.rates.push(t.rate);

@@ -13,6 +13,7 @@ use sysvring::{Builder, Flavor, Key, Transport};
 
 use super::catalogue::Tr;
 use super::error::Result;
+use super::frames::{FRAME_MAX, FRAME_MEAN_SIZE};
 use super::msg::{with_msg, BenchMsg};
 use super::opts::Opts;
 use super::procs::{self, created, Base, Created, Group, MsgqGuard, SemGuard, ShmGuard};
@@ -27,7 +28,20 @@ pub struct Thr {
     pub msgs: u64,
     pub secs: f64,
     pub rate: f64,
+    /// Bytes received in the measured window, where the consumers counted them (the
+    /// frame rows, whose messages vary in length).
+    pub bytes: Option<u64>,
     pub sleeps: Option<Sleeps>,
+}
+
+impl Thr {
+    /// MB/s (10^6 B/s): the bytes counted in the window, else messages of `size`.
+    pub fn mb_per_s(&self, size: usize) -> f64 {
+        match self.bytes {
+            Some(b) => b as f64 / self.secs / 1e6,
+            None => self.rate * size as f64 / 1e6,
+        }
+    }
 }
 
 /// What the sysvring channels of a run counted: times a side went to sleep in the
@@ -105,6 +119,34 @@ impl<M: BenchMsg> Owned for sysvring::AnyChannel<M> {
     fn stats(&self) -> sysvring::Stats {
         sysvring::Channel::stats(self)
     }
+}
+
+impl Owned for sysvring::FrameChannel {
+    fn stats(&self) -> sysvring::Stats {
+        sysvring::FrameChannel::stats(self)
+    }
+}
+
+/// Creates the frame channel of a frame row: frames of at most `FRAME_MAX` bytes in
+/// a ring of `capacity` mean frames (the bytes of the reference's ring). The
+/// returned handle owns it.
+fn frame_channel(capacity: usize) -> Result<(i32, Box<dyn Owned>)> {
+    for _ in 0..64 {
+        let r = sysvring::FrameBuilder::new(next_key())
+            .max_len(FRAME_MAX)
+            .capacity_bytes(capacity * FRAME_MEAN_SIZE)
+            .create();
+        match r {
+            Ok(ch) => {
+                created(Created::Shm(ch.shm_id()));
+                created(Created::Sem(ch.sem_id()));
+                return Ok((ch.key().raw(), Box::new(ch)));
+            }
+            Err(sysvring::Error::AlreadyExists) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err("no free key for a channel".into())
 }
 
 /// Sleeps and wake-ups of the channels of a measurement, from their shared counters.
@@ -291,6 +333,16 @@ pub fn throughput(tr: Tr, size: usize, o: &Opts) -> Result<Thr> {
             g.spawn("producer", produce(0), wire.clone(), null(), null())?;
             g.spawn("consumer", consume, wire, null(), null())?;
         }
+        Tr::Frames | Tr::FramesZc => {
+            let (key, ch) = frame_channel(o.capacity)?;
+            chans.push(ch);
+            let wire = Wire::Frames {
+                key,
+                zero_copy: tr == Tr::FramesZc,
+            };
+            g.spawn("consumer", consume, wire.clone(), null(), null())?;
+            g.spawn("producer", produce(0), wire, null(), null())?;
+        }
     }
     let reports = g.run(run_timeout(o))?;
     drop(g);
@@ -305,6 +357,7 @@ pub fn throughput(tr: Tr, size: usize, o: &Opts) -> Result<Thr> {
 /// derives the rate from the consumers' windows.
 fn throughput_of(reports: &[Report]) -> Result<Thr> {
     let (mut sent, mut recv, mut wn, mut ws) = (0u64, 0u64, 0u64, 0f64);
+    let mut wbytes: Option<u64> = None;
     let mut psecs = 0f64;
     for r in reports {
         match *r {
@@ -320,6 +373,17 @@ fn throughput_of(reports: &[Report]) -> Result<Thr> {
                 recv += n;
                 wn += w;
                 ws = ws.max(s);
+            }
+            Report::ReceivedBytes {
+                recv: n,
+                wn: w,
+                wbytes: b,
+                ws: s,
+            } => {
+                recv += n;
+                wn += w;
+                ws = ws.max(s);
+                wbytes = Some(wbytes.unwrap_or(0) + b);
             }
             Report::Both {
                 sent: a,
@@ -343,10 +407,10 @@ fn throughput_of(reports: &[Report]) -> Result<Thr> {
         return Err(format!("{sent} messages sent but {recv} received").into());
     }
     // Too few messages for a consumer window: fall back to the producers' clock.
-    let (msgs, secs) = if wn >= 64 && ws > 0.0 {
-        (wn, ws)
+    let (msgs, secs, bytes) = if wn >= 64 && ws > 0.0 {
+        (wn, ws, wbytes)
     } else {
-        (sent, psecs)
+        (sent, psecs, None)
     };
     if secs <= 0.0 {
         return Err("nothing measurable (use more --messages)".into());
@@ -355,6 +419,7 @@ fn throughput_of(reports: &[Report]) -> Result<Thr> {
         msgs,
         secs,
         rate: msgs as f64 / secs,
+        bytes,
         sleeps: None,
     })
 }
@@ -368,7 +433,9 @@ pub fn latency(tr: Tr, size: usize, o: &Opts) -> Result<Lat> {
     let pong = Role::Pong;
     let null = Stdio::null;
     match tr {
-        Tr::Ceiling | Tr::Mpmc2x2 | Tr::Crossbeam => return Err("measures throughput only".into()),
+        Tr::Ceiling | Tr::Mpmc2x2 | Tr::Crossbeam | Tr::Frames | Tr::FramesZc => {
+            return Err("measures throughput only".into())
+        }
         Tr::Semop => {
             let shm = private_shm(segment::mailbox_bytes(size), &mut keep)?;
             let sems = SemSet::create(Key::private(), 2, 0o600)?;
