@@ -49,8 +49,8 @@
 //!   flight (the stamp tagged for `p`) sends it to the next position, as a lost CAS
 //!   on crossbeam's `tail` does. A slot already in a later phase means the handle
 //!   was idle or lost several races: [`seek`] finds the frontier from what the stamp
-//!   proves claimed ([`claimed_through`]) or the index, whichever is further, in
-//!   doubling steps then a binary search over the stamps ([`is_claimed`] is `p < F`,
+//!   proves claimed (`claimed_through`) or the index, whichever is further, in
+//!   doubling steps then a binary search over the stamps (`is_claimed` is `p < F`,
 //!   monotonic in `p`), a few reads however far behind it was.
 //! - After claiming `p..p + n` a claimer moves its cursor and its side's index to
 //!   `p + n` with **plain stores**: no CAS on a shared counter (a locked
@@ -766,7 +766,7 @@ fn is_claimed(consumers: bool, pos: u64, s: u64) -> bool {
 /// The first position not claimed on one side (`consumers`, else producers), seeking
 /// from `from`, a lower bound of its frontier (every position below it claimed),
 /// and the stamp seen in its slot: doubling steps from `from` until a position is
-/// not claimed, then a binary search, one stamp read per step ([`is_claimed`] is
+/// not claimed, then a binary search, one stamp read per step (`is_claimed` is
 /// monotonic in the position). Under concurrent claims the answer is a frontier the
 /// side had at some moment of the search. Bounded: on corrupt data it may return a
 /// position whose slot shows it claimed.
