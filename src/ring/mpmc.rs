@@ -845,10 +845,10 @@ pub fn blocker(ring: &RawRing, consumers: bool) -> Option<Held> {
     }
 }
 
-/// What one side finds at its index now.
+/// What one side finds at its frontier now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
-    /// Something to claim (or an index to move on): another attempt may succeed.
+    /// Something to claim at the frontier: another attempt may succeed.
     Ready,
     /// Held by an in-flight claim of the other side (see [`blocker`]).
     Held(Held),
