@@ -186,7 +186,10 @@ fn claimed_through(consumers: bool, pos: u64, stamp: u64, cap: u64) -> u64 {
 /// Where one side claims next, as seen by one handle: see "Frontiers, cursors and
 /// the indices" in the module docs. Process-local; any value is memory-safe (every
 /// claim is a CAS on a stamp), and the values it takes keep it a lower bound of the
-/// side's frontier (which FIFO order relies on).
+/// side's frontier (which FIFO order relies on). A line of its own (two, for the
+/// adjacent-line prefetch): written on every claim, so threads that share a handle
+/// do not also lose the handle's read-only words each time.
+#[repr(align(128))]
 #[derive(Debug)]
 struct Cursor {
     /// One past this handle's last claim, or the frontier its last attempt found.
