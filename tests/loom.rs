@@ -16,10 +16,11 @@
 use std::sync::Arc;
 
 use loom::thread;
-use sysvring::Flavor;
 use sysvring::ring::mpmc::Mpmc;
 use sysvring::ring::spsc::{Consumer, Producer};
 use sysvring::ring::{loom_region, LoomRegion};
+use sysvring::Flavor;
+use sysvring::Flavor;
 
 /// Runs `f` under loom with a preemption bound (`LOOM_MAX_PREEMPTIONS` wins).
 fn model(bound: usize, f: impl Fn() + Sync + Send + 'static) {
@@ -225,6 +226,9 @@ fn mpmc_two_producers(batch: bool) {
             .flat_map(|t| t.join().unwrap())
             .collect();
         let rest = drain(&q);
+        // The counts are the frontiers, whatever order the index stores landed in.
+        let n = sent.len() as u64;
+        assert_eq!(r.ring().counts(), (n, n), "received and sent");
         check_exactly_once(&sent, &[got, rest]);
     });
 }
@@ -261,6 +265,8 @@ fn mpmc_one_producer_two_consumers() {
         let sent: Vec<u64> = (0..N).take_while(|&k| push_bounded(&q, k)).collect();
         let mut shares: Vec<Vec<u64>> = consumers.into_iter().map(|t| t.join().unwrap()).collect();
         shares.push(drain(&q));
+        let n = sent.len() as u64;
+        assert_eq!(r.ring().counts(), (n, n), "received and sent");
         check_exactly_once(&sent, &shares);
     });
 }

@@ -146,6 +146,22 @@ impl RawRing {
         unsafe { &*slot.cast::<AtomicU64>() }
     }
 
+    /// Messages received and sent so far, `(head, tail)`: the indices of an SPSC
+    /// ring; an MPMC ring's frontiers ([`mpmc::counts`]: its indices are hints that
+    /// may trail). `tail - head` is the number of messages in the ring.
+    pub fn counts(&self) -> (u64, u64) {
+        match self.geo.kind {
+            Flavor::Spsc => {
+                let c = self.control();
+                (
+                    c.head.load(crate::sync::Ordering::Acquire),
+                    c.tail.load(crate::sync::Ordering::Acquire),
+                )
+            }
+            Flavor::Mpmc => mpmc::counts(self),
+        }
+    }
+
     /// Base pointer of the region.
     pub fn base(&self) -> NonNull<u8> {
         self.base

@@ -124,7 +124,12 @@ impl Objects {
     /// The channel's counters (see [`inspect`]).
     pub(crate) fn stats(&self) -> Stats {
         match self {
-            Objects::Shm(s) => inspect::ring_stats(s.control(), Some(&s.sems)),
+            Objects::Shm(s) => {
+                let mut stats = inspect::ring_stats(s.control(), Some(&s.sems));
+                // An MPMC ring's indices may trail: its frontiers are the counts.
+                (stats.received, stats.sent) = s.ring.counts();
+                stats
+            }
             Objects::Msgq(m) => inspect::msgq_stats(m),
         }
     }

@@ -9,6 +9,12 @@ fn q(r: &Region, tag: u16) -> Mpmc<u64> {
     unsafe { Mpmc::new(r.ring(), tag) }
 }
 
+/// [`q`] on a ring view (which threads can share, unlike the region).
+fn on(ring: RawRing, tag: u16) -> Mpmc<u64> {
+    // SAFETY: as in `q`.
+    unsafe { Mpmc::new(ring, tag) }
+}
+
 fn region(cap: u64, limit: u64) -> Region {
     let r = Region::new(Flavor::Mpmc, cap, limit, 8, 8);
     Mpmc::<u64>::init(&r.ring());
@@ -191,4 +197,227 @@ fn raw_push_and_pop_move_elem_size_bytes_in_order() {
         assert_eq!(got, msg(i));
     }
     assert!(q.pop_ptr(|_| unreachable!("empty")).is_none());
+}
+
+#[test]
+fn claimed_through_reads_how_far_each_side_claimed() {
+    let cap = 4;
+    // (stamp at the slot of position 5, side is consumers, claimed through)
+    let cases = [
+        // Producers, position 5.
+        (encode(5, 3), false, 5),  // claimed by another producer
+        (encode(6, 0), false, 5),  // published
+        (encode(6, 3), false, 5),  // read by a consumer
+        (encode(9, 0), false, 5),  // free for 9: 5 was read
+        (encode(9, 3), false, 9),  // 9 claimed by its producer
+        (encode(10, 0), false, 9), // 9 published
+        (encode(13, 3), false, 13),
+        // Consumers, position 5.
+        (encode(6, 3), true, 5),  // claimed by another consumer
+        (encode(9, 0), true, 5),  // free for 9: 5 was read
+        (encode(9, 3), true, 5),  // 9 being written: 5 was read
+        (encode(10, 0), true, 5), // 9 published, not read
+        (encode(10, 3), true, 9), // 9 being read
+        (encode(13, 0), true, 9),
+    ];
+    for (stamp, consumers, want) in cases {
+        assert_eq!(
+            claimed_through(consumers, 5, stamp, cap),
+            want,
+            "stamp {:?}, consumers {consumers}",
+            (stamp >> TAG_BITS, tag_of(stamp))
+        );
+    }
+    // Across the 48-bit wrap of sequence numbers.
+    let pos = SEQ_MASK - 1;
+    assert_eq!(claimed_through(false, pos, encode(pos + 1, 0), 2), pos);
+    assert_eq!(claimed_through(false, pos, encode(pos + 2, 4), 2), pos + 2);
+}
+
+#[test]
+fn a_stale_cursor_or_index_catches_up_by_the_stamps() {
+    let r = region(4, 4);
+    let ring = r.ring();
+    let c = ring.control();
+    let idle = q(&r, 2);
+    let busy = q(&r, 1);
+    // Far more laps than a claim loop has iterations: the stamps (and the index),
+    // not one step per position, bring `idle` to the frontier.
+    let n = 3 * u64::from(MAX_RETRIES);
+    for i in 0..n {
+        busy.push(i).unwrap();
+        assert_eq!(busy.pop(), Some(i));
+    }
+    idle.push(n).unwrap();
+    assert_eq!(c.tail.load(Ordering::Relaxed), n + 1);
+    assert_eq!(idle.pop(), Some(n));
+    assert_eq!(c.head.load(Ordering::Relaxed), n + 1);
+    assert_eq!(busy.pop(), None);
+    // Indices far behind (moved back by raced stores, or left by claimers killed
+    // before storing them): the stamps bring a new handle to the frontier.
+    c.tail.store(1, Ordering::Relaxed);
+    c.head.store(0, Ordering::Relaxed);
+    let fresh = q(&r, 3);
+    fresh.push(n + 1).unwrap();
+    busy.push(n + 2).unwrap();
+    assert_eq!(c.tail.load(Ordering::Relaxed), n + 3);
+    assert_eq!(fresh.pop(), Some(n + 1));
+    assert_eq!(idle.pop(), Some(n + 2));
+    assert_eq!(c.head.load(Ordering::Relaxed), n + 3);
+}
+
+#[test]
+fn an_index_behind_hides_no_held_slot_and_no_room() {
+    let r = region(8, 5);
+    let ring = r.ring();
+    let c = ring.control();
+    let p = q(&r, 1);
+    let stalled = q(&r, 7);
+    for i in 0..3 {
+        p.push(i).unwrap();
+        assert_eq!(p.pop(), Some(i));
+    }
+    // A producer holds position 3; two messages behind it.
+    let (pos, _) = stalled.claim(false, 1).unwrap();
+    assert_eq!(pos, 3);
+    p.push(4).unwrap();
+    p.push(5).unwrap();
+    // Both indices behind the claims (as after claimers killed before raising them,
+    // or corrupt).
+    c.head.store(1, Ordering::Relaxed);
+    c.tail.store(0, Ordering::Relaxed);
+    let h = blocker(&ring, true).expect("the held slot is found past the index");
+    assert_eq!((h.pos, h.tag()), (3, 7));
+    assert_eq!(next(&ring, true), Next::Held(h));
+    assert_eq!(p.pop(), None);
+    // 3 in flight of 5: room for 2, whatever `head` says.
+    assert_eq!(next(&ring, false), Next::Ready);
+    assert_eq!(p.push_slice(&[6, 7, 8]), 2);
+    assert_eq!(next(&ring, false), Next::Nothing);
+    assert!(skip(&ring, &h));
+    assert_eq!(p.pop_slice(&mut [0; 8]), 4);
+}
+
+#[test]
+fn counts_and_seek_find_the_frontiers_however_far_the_indices_trail() {
+    let cap = 1 << 12;
+    let r = region(cap, cap);
+    let ring = r.ring();
+    let c = ring.control();
+    let h = q(&r, 1);
+    let stalled = q(&r, 2);
+    // Laps and laps, then a ring partly full, a claim in flight on either side.
+    let (sent, read) = (5 * cap + 3000, 5 * cap + 1000);
+    for i in 0..sent {
+        h.push(i).unwrap();
+        if i < read {
+            assert_eq!(h.pop(), Some(i));
+        }
+    }
+    assert_eq!(ring.counts(), (read, sent));
+    let (p, _) = stalled.claim(false, 1).unwrap();
+    let (g, _) = stalled.claim(true, 1).unwrap();
+    assert_eq!((p, g), (sent, read));
+    for (head, tail) in [
+        (0, 0),
+        (read - 1, sent - 1),
+        (read - 700, 17),
+        (3, sent - 2500),
+    ] {
+        // Indices left behind by raced stores (or claimers that never stored).
+        c.head.store(head, Ordering::Relaxed);
+        c.tail.store(tail, Ordering::Relaxed);
+        assert_eq!(ring.counts(), (read + 1, sent + 1), "from {head}, {tail}");
+        assert_eq!(frontier(&ring, false).0, sent + 1);
+        assert_eq!(seek(&ring, true, head).0, read + 1);
+    }
+    // The held slot is found from an index behind it too.
+    c.head.store(0, Ordering::Relaxed);
+    let held = blocker(&ring, false);
+    assert_eq!(
+        held, None,
+        "the consumer's claim is not the next lap's slot"
+    );
+    stalled.publish(p);
+    stalled.release(g);
+    assert_eq!(ring.counts(), (read + 1, sent + 1));
+    assert_eq!(h.pop(), Some(read + 1));
+}
+
+/// Producers and consumers on threads, two of each sharing a handle, on small rings:
+/// every message exactly once, each producer's messages in order for every
+/// consumer, and the counts exact once everyone is done.
+#[test]
+fn threads_exchange_every_message_once_in_order() {
+    use std::sync::atomic::AtomicBool;
+    const PER: u64 = 20_000;
+    for cap in [2, 4, 64] {
+        let r = region(cap, cap);
+        let done = AtomicBool::new(false);
+        let (shared_tx, shared_rx) = (q(&r, 1), q(&r, 2));
+        let mut all: Vec<u64> = std::thread::scope(|s| {
+            let producers: Vec<_> = (0..3u64)
+                .map(|id| {
+                    let (ring, shared) = (r.ring(), &shared_tx);
+                    s.spawn(move || {
+                        let own = on(ring, 10 + id as u16);
+                        let h = if id == 2 { &own } else { shared };
+                        for k in 0..PER {
+                            let mut v = id << 32 | k;
+                            while let Err(back) = h.push(v) {
+                                v = back;
+                                std::thread::yield_now();
+                            }
+                        }
+                    })
+                })
+                .collect();
+            let consumers: Vec<_> = (0..3u64)
+                .map(|id| {
+                    let (ring, shared, done) = (r.ring(), &shared_rx, &done);
+                    s.spawn(move || {
+                        let own = on(ring, 20 + id as u16);
+                        let h = if id == 2 { &own } else { shared };
+                        let mut last = [None::<u64>; 3];
+                        let mut got = Vec::new();
+                        loop {
+                            let fin = done.load(Ordering::Acquire);
+                            match h.pop() {
+                                Some(v) => {
+                                    let (p, k) = ((v >> 32) as usize, v & 0xffff_ffff);
+                                    assert!(last[p].map_or(true, |l| l < k), "order of {p}");
+                                    last[p] = Some(k);
+                                    got.push(v);
+                                }
+                                None if fin => break,
+                                None => std::thread::yield_now(),
+                            }
+                        }
+                        got
+                    })
+                })
+                .collect();
+            for t in producers {
+                t.join().unwrap();
+            }
+            done.store(true, Ordering::Release);
+            consumers
+                .into_iter()
+                .flat_map(|t| t.join().unwrap())
+                .collect()
+        });
+        all.sort_unstable();
+        let want: Vec<u64> = (0..3u64)
+            .flat_map(|p| (0..PER).map(move |k| p << 32 | k))
+            .collect();
+        assert_eq!(all.len(), want.len(), "capacity {cap}");
+        assert!(all == want, "capacity {cap}: every message exactly once");
+        let ring = r.ring();
+        assert_eq!(ring.counts(), (3 * PER, 3 * PER), "capacity {cap}");
+        // The indices themselves are lower bounds (raced stores may leave them
+        // behind).
+        let c = ring.control();
+        assert!(c.tail.load(Ordering::Relaxed) <= 3 * PER);
+        assert!(c.head.load(Ordering::Relaxed) <= 3 * PER);
+    }
 }

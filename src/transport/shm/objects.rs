@@ -32,9 +32,7 @@ pub(crate) struct ShmObjects {
 impl ShmObjects {
     /// Messages in the ring now (clamped: indices are untrusted).
     pub(crate) fn len(&self) -> u64 {
-        let c = self.control();
-        let head = c.head.load(Ordering::Acquire);
-        let tail = c.tail.load(Ordering::Acquire);
+        let (head, tail) = self.ring.counts();
         let n = tail.wrapping_sub(head);
         if n > self.ring.geometry().capacity {
             0
