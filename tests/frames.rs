@@ -115,7 +115,35 @@ per_transport!(
     oversized_frames_are_refused_before_writing_and_full_times_out,
     roles_are_exclusive_and_disconnection_follows_the_typed_rules,
     blocking_sides_in_two_threads_move_mixed_frames_in_order,
+    the_untyped_receiver_keeps_a_frame_too_long_for_the_slice,
 );
+
+/// The C library's receive into a slice: a frame longer than the slice is
+/// `TooSmall` and stays (on the queue, in the receiver: it left the queue already).
+fn the_untyped_receiver_keeps_a_frame_too_long_for_the_slice(t: Transport) {
+    use sysvring::untyped::{FrameFailure, UntypedFrameReceiver, UntypedFrameSender};
+    let ch = create_on(t, |b| b.max_len(64).capacity_bytes(1024));
+    let mut tx = UntypedFrameSender::from(ch.sender().unwrap());
+    let mut rx = UntypedFrameReceiver::from(ch.receiver().unwrap());
+    tx.send(b"a frame of 20 bytes.", None).unwrap();
+    let p = tx.reserve(10, None).unwrap();
+    // SAFETY: `reserve` lent 10 writable bytes until commit.
+    unsafe { std::ptr::copy_nonoverlapping(b"in place".as_ptr(), p, 8) };
+    tx.commit(8).unwrap();
+    let mut small = [0u8; 8];
+    assert!(matches!(
+        rx.recv_into_slice(&mut small, Some(Duration::ZERO)),
+        Err(FrameFailure::TooSmall { len: 20 })
+    ));
+    let mut big = [0u8; 64];
+    assert_eq!(rx.recv_into_slice(&mut big, None).unwrap(), 20);
+    assert_eq!(&big[..20], b"a frame of 20 bytes.");
+    assert_eq!(rx.recv_with(None, |b| b.to_vec()).unwrap(), b"in place");
+    assert!(matches!(
+        rx.recv_with(Some(Duration::ZERO), |_| ()),
+        Err(FrameFailure::NotNow)
+    ));
+}
 
 fn frames_of_every_length_round_trip_in_place_and_by_copy(t: Transport) {
     let ch = create_on(t, |b| b.max_len(300).capacity_bytes(2048));
