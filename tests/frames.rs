@@ -1,6 +1,8 @@
 //! Byte-frame channels (`FrameBuilder`; README "Byte frames", docs/ARCHITECTURE.md
 //! "Byte frames"): the API in one process, the typed/frame segment refusals, blocking
-//! between threads, a scribbler that writes garbage into the record headers, and the
+//! between threads (each on both transports: `per_transport!` makes
+//! `shm_ring::<case>` and `msgq::<case>`), the queue's own limits and a
+//! cross-process round trip over it, a scribbler that writes garbage into the record headers, and the
 //! SIGKILL test: a producer process killed at random points of a frame, many times,
 //! while the parent receives; the consumer never sees a partial frame, every frame
 //! committed before a kill is delivered once, in order, and nothing is left behind.
@@ -13,6 +15,7 @@
 //! once in a normal run). Every channel is created by the test process, whose handle
 //! removes it also while unwinding; children are `Kid`s, killed and reaped on drop.
 
+#[macro_use]
 mod support;
 
 use std::fs::OpenOptions;
@@ -31,16 +34,21 @@ use support::{
 use sysvring::sys::Shm;
 use sysvring::{
     Builder, Error, FrameBuilder, FrameChannel, Key, RecvFrameTimeoutError, SendFrameError,
-    SendFrameTimeoutError, TryRecvFrameError, TrySendFrameError,
+    SendFrameTimeoutError, Transport, TryRecvFrameError, TrySendFrameError,
 };
 
 /// Top byte of every key this file makes.
 const TAG: u8 = 0x2a;
 
-/// Creates a frame channel at a fresh key of this file.
+/// Creates a frame channel on the shared-memory ring at a fresh key of this file.
 fn create(build: impl Fn(FrameBuilder) -> FrameBuilder) -> FrameChannel {
+    create_on(Transport::ShmRing, build)
+}
+
+/// Creates a frame channel on transport `t` at a fresh key of this file.
+fn create_on(t: Transport, build: impl Fn(FrameBuilder) -> FrameBuilder) -> FrameChannel {
     for _ in 0..64 {
-        match build(FrameBuilder::new(key(TAG))).create() {
+        match build(FrameBuilder::new(key(TAG)).transport(t)).create() {
             Ok(ch) => return ch,
             Err(Error::AlreadyExists) => continue,
             Err(e) => panic!("create: {e}"),
@@ -101,9 +109,45 @@ fn check_frame(b: &[u8]) -> Result<(u32, u32), String> {
 // One process
 // -------------------------------------------------------------------------------------
 
-#[test]
-fn frames_of_every_length_round_trip_in_place_and_by_copy() {
-    let ch = create(|b| b.max_len(300).capacity_bytes(2048));
+per_transport!(
+    frames_of_every_length_round_trip_in_place_and_by_copy,
+    a_frame_shrinks_before_commit_and_an_aborted_one_leaves_nothing,
+    oversized_frames_are_refused_before_writing_and_full_times_out,
+    roles_are_exclusive_and_disconnection_follows_the_typed_rules,
+    blocking_sides_in_two_threads_move_mixed_frames_in_order,
+    the_untyped_receiver_keeps_a_frame_too_long_for_the_slice,
+);
+
+/// The C library's receive into a slice: a frame longer than the slice is
+/// `TooSmall` and stays (on the queue, in the receiver: it left the queue already).
+fn the_untyped_receiver_keeps_a_frame_too_long_for_the_slice(t: Transport) {
+    use sysvring::untyped::{FrameFailure, UntypedFrameReceiver, UntypedFrameSender};
+    let ch = create_on(t, |b| b.max_len(64).capacity_bytes(1024));
+    let mut tx = UntypedFrameSender::from(ch.sender().unwrap());
+    let mut rx = UntypedFrameReceiver::from(ch.receiver().unwrap());
+    tx.send(b"a frame of 20 bytes.", None).unwrap();
+    let p = tx.reserve(10, None).unwrap();
+    // SAFETY: `reserve` lent 10 writable bytes until commit.
+    unsafe { std::ptr::copy_nonoverlapping(b"in place".as_ptr(), p, 8) };
+    tx.commit(8).unwrap();
+    let mut small = [0u8; 8];
+    assert!(matches!(
+        rx.recv_into_slice(&mut small, Some(Duration::ZERO)),
+        Err(FrameFailure::TooSmall { len: 20 })
+    ));
+    let mut big = [0u8; 64];
+    assert_eq!(rx.recv_into_slice(&mut big, None).unwrap(), 20);
+    assert_eq!(&big[..20], b"a frame of 20 bytes.");
+    assert_eq!(rx.recv_with(None, |b| b.to_vec()).unwrap(), b"in place");
+    assert!(matches!(
+        rx.recv_with(Some(Duration::ZERO), |_| ()),
+        Err(FrameFailure::NotNow)
+    ));
+}
+
+fn frames_of_every_length_round_trip_in_place_and_by_copy(t: Transport) {
+    let ch = create_on(t, |b| b.max_len(300).capacity_bytes(2048));
+    assert_eq!(ch.transport(), t);
     assert_eq!((ch.max_len(), ch.capacity_bytes()), (300, 2048));
     let mut tx = ch.sender().unwrap();
     let mut rx = ch.receiver().unwrap();
@@ -136,9 +180,8 @@ fn frames_of_every_length_round_trip_in_place_and_by_copy() {
     ));
 }
 
-#[test]
-fn a_frame_shrinks_before_commit_and_an_aborted_one_leaves_nothing() {
-    let ch = create(|b| b.max_len(100).capacity_bytes(1024));
+fn a_frame_shrinks_before_commit_and_an_aborted_one_leaves_nothing(t: Transport) {
+    let ch = create_on(t, |b| b.max_len(100).capacity_bytes(1024));
     let mut tx = ch.sender().unwrap();
     let mut rx = ch.receiver().unwrap();
     let mut w = tx.reserve(100).unwrap();
@@ -158,6 +201,54 @@ fn a_frame_shrinks_before_commit_and_an_aborted_one_leaves_nothing() {
     assert_eq!(ch.stats().sent, 2);
 }
 
+/// What both transports promise of a full channel and of frames over `max_len`.
+fn oversized_frames_are_refused_before_writing_and_full_times_out(t: Transport) {
+    let ch = create_on(t, |b| b.max_len(1016).capacity_bytes(4096));
+    let mut tx = ch.sender().unwrap();
+    let mut rx = ch.receiver().unwrap();
+    let mut n = 0u32;
+    while tx.try_send_bytes(&[n as u8; 8]).is_ok() {
+        n += 1;
+    }
+    assert!(n > 0);
+    assert!(tx.try_reserve(8).unwrap_err().is_full());
+    let big = vec![1u8; 1017];
+    let before = ch.stats();
+    assert_eq!(
+        tx.try_send_bytes(&big),
+        Err(TrySendFrameError::TooLarge(sysvring::FrameTooLarge {
+            len: 1017,
+            max: 1016
+        }))
+    );
+    assert!(tx.reserve(1017).unwrap_err().is_too_large());
+    assert!(tx
+        .send_bytes_timeout(&big, Duration::ZERO)
+        .unwrap_err()
+        .is_too_large());
+    assert_eq!(ch.stats(), before, "nothing written");
+    assert_eq!(
+        tx.send_bytes_timeout(&[0; 8], Duration::from_millis(5)),
+        Err(SendFrameTimeoutError::Timeout)
+    );
+    assert!(tx
+        .reserve_timeout(8, Duration::from_millis(5))
+        .unwrap_err()
+        .is_timeout());
+    for i in 0..n {
+        assert_eq!(rx.recv_with(|b| b.to_vec()).unwrap(), vec![i as u8; 8]);
+    }
+    assert_eq!(
+        rx.recv_with_timeout(Duration::from_millis(5), |_| ()),
+        Err(RecvFrameTimeoutError::Timeout)
+    );
+    for i in 0..20u8 {
+        tx.send_bytes(&vec![i; 1016]).unwrap();
+        assert!(rx.recv_with(|b| b.len() == 1016 && b[0] == i).unwrap());
+    }
+}
+
+/// Ring only: its byte accounting (records of 8-byte words, the free header word).
 #[test]
 fn memory_is_used_by_length_and_oversized_frames_are_refused_before_writing() {
     // 4096 bytes of ring, frames of up to 1016 bytes (a quarter of the ring).
@@ -335,9 +426,8 @@ fn typed_and_frame_openers_refuse_each_others_segments_by_name() {
     assert!(!ok.is_owner());
 }
 
-#[test]
-fn roles_are_exclusive_and_disconnection_follows_the_typed_rules() {
-    let ch = create(|b| b.max_len(64).capacity_bytes(1024));
+fn roles_are_exclusive_and_disconnection_follows_the_typed_rules(t: Transport) {
+    let ch = create_on(t, |b| b.max_len(64).capacity_bytes(1024));
     let other = FrameBuilder::new(ch.key()).open().unwrap();
     let mut rx = ch.receiver().unwrap();
     // No sender has connected yet: empty, not disconnected.
@@ -369,9 +459,8 @@ fn roles_are_exclusive_and_disconnection_follows_the_typed_rules() {
     assert!(rx.recv_with(|_| ()).unwrap_err().is_disconnected());
 }
 
-#[test]
-fn blocking_sides_in_two_threads_move_mixed_frames_in_order() {
-    let ch = create(|b| b.max_len(4096).capacity_bytes(1 << 15));
+fn blocking_sides_in_two_threads_move_mixed_frames_in_order(t: Transport) {
+    let ch = create_on(t, |b| b.max_len(4096).capacity_bytes(1 << 15));
     let mut tx = ch.sender().unwrap();
     let mut rx = ch.receiver().unwrap();
     const N: u32 = 20_000;
@@ -401,6 +490,248 @@ fn blocking_sides_in_two_threads_move_mixed_frames_in_order() {
 }
 
 // -------------------------------------------------------------------------------------
+// The message-queue transport's own rules
+// -------------------------------------------------------------------------------------
+
+#[test]
+fn queue_refuses_a_max_len_over_msgmax_or_over_its_budget() {
+    let msgmax = sysvring::sys::Limits::query().unwrap().msgmax as usize;
+    let e = FrameBuilder::new(Key::private())
+        .transport(Transport::MessageQueue)
+        .max_len(msgmax + 1)
+        .create()
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::MessageTooLarge { size, max } if size == msgmax + 1 && max == msgmax),
+        "{e}"
+    );
+    // A budget that cannot hold one frame of max_len.
+    let e = FrameBuilder::new(Key::private())
+        .transport(Transport::MessageQueue)
+        .max_len(2048)
+        .capacity_bytes(1024)
+        .create()
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::MessageTooLarge {
+                size: 2048,
+                max: 1024
+            }
+        ),
+        "{e}"
+    );
+    let ch = create_on(Transport::MessageQueue, |b| b.max_len(msgmax));
+    assert_eq!(ch.max_len(), msgmax);
+    assert!(ch.msg_id().is_some() && ch.shm_id().is_none());
+}
+
+#[test]
+fn queue_budget_is_counted_in_bytes() {
+    let ch = create_on(Transport::MessageQueue, |b| {
+        b.max_len(1016).capacity_bytes(4096)
+    });
+    assert_eq!(ch.capacity_bytes(), 4096);
+    let mut tx = ch.sender().unwrap();
+    let mut rx = ch.receiver().unwrap();
+    let mut n = 0;
+    while tx.try_send_bytes(&[n as u8; 8]).is_ok() {
+        n += 1;
+    }
+    assert_eq!(n, 512);
+    assert_eq!((ch.len(), ch.bytes_used()), (512, 4096));
+    rx.recv_with(|b| assert_eq!(b, [0u8; 8])).unwrap();
+    // The room of one 8-byte frame, not of a max_len one.
+    assert!(tx.try_reserve(9).unwrap_err().is_full());
+    let mut w = tx.try_reserve(8).unwrap();
+    w.copy_from_slice(b"in place");
+    w.commit();
+}
+
+#[test]
+fn a_foreign_frame_over_max_len_on_the_queue_is_dropped_and_counted() {
+    let ch = create_on(Transport::MessageQueue, |b| b.max_len(64));
+    let mut tx = ch.sender().unwrap();
+    let mut rx = ch.receiver().unwrap();
+    let q = sysvring::sys::MsgQueue::from_id(ch.msg_id().unwrap());
+    q.send(1, &[0xee; 65], true).unwrap();
+    q.send(1, &[0xee; 4000], true).unwrap();
+    tx.send_bytes(b"good").unwrap();
+    assert_eq!(rx.recv_with(|b| b.to_vec()).unwrap(), b"good");
+    assert_eq!(ch.stats().skipped, 2);
+    // A hostile flood never keeps a try busy nor hands anything out.
+    for _ in 0..100 {
+        q.send(1, &[0xee; 100], true).unwrap();
+    }
+    let mut tries = 0;
+    loop {
+        match rx.try_recv_with(|b| b.to_vec()) {
+            Err(TryRecvFrameError::Empty) if ch.is_empty() => break,
+            Err(TryRecvFrameError::Empty) => tries += 1,
+            other => panic!("{other:?}"),
+        }
+        assert!(tries < 100);
+    }
+    assert_eq!(ch.stats().skipped, 102);
+}
+
+#[test]
+fn typed_and_frame_openers_refuse_each_others_queues_by_name() {
+    #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable, sysvring::Message)]
+    #[repr(C)]
+    struct Tick {
+        seq: u64,
+    }
+    let frames = create_on(Transport::MessageQueue, |b| {
+        b.max_len(64).capacity_bytes(1024)
+    });
+    let e = Builder::<Tick>::new(frames.key())
+        .open_timeout(Duration::from_millis(50))
+        .open()
+        .unwrap_err();
+    let fp = match &e {
+        Error::TypeMismatch {
+            expected_name,
+            found_name,
+            found,
+            ..
+        } => {
+            assert_eq!(
+                (&expected_name[..], &found_name[..]),
+                ("Tick", "byte frames")
+            );
+            *found
+        }
+        other => panic!("{other}"),
+    };
+    // Even with the frame fingerprint pinned, the kind word refuses it.
+    let e = Builder::<Tick>::new(frames.key())
+        .fingerprint(fp)
+        .open()
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::LayoutMismatch {
+                field: "flavor",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // A frame opener of a typed queue channel.
+    let typed = support::create_unique::<Tick>(TAG, |b| b.transport(Transport::MessageQueue));
+    let e = FrameBuilder::new(typed.key()).open().unwrap_err();
+    match &e {
+        Error::TypeMismatch { expected_name, .. } => assert_eq!(expected_name, "byte frames"),
+        other => panic!("{other}"),
+    }
+    // Frame openers with other expectations.
+    let e = FrameBuilder::new(frames.key())
+        .max_len(65)
+        .open()
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::LayoutMismatch {
+                field: "max_len",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = FrameBuilder::new(frames.key())
+        .capacity_bytes(2048)
+        .open()
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::LayoutMismatch {
+                field: "queue bytes",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let ok = FrameBuilder::new(frames.key())
+        .max_len(64)
+        .capacity_bytes(1024)
+        .open()
+        .unwrap();
+    assert_eq!(ok.transport(), Transport::MessageQueue);
+    assert_eq!((ok.max_len(), ok.capacity_bytes()), (64, 1024));
+    assert!(!ok.is_owner());
+    // `ls`/`stat` see a frame channel on the queue.
+    let info = sysvring::admin::list()
+        .unwrap()
+        .into_iter()
+        .find(|i| i.key == frames.key())
+        .expect("listed");
+    assert!(info.frames && info.transport == Transport::MessageQueue);
+    assert_eq!((info.elem_size, info.capacity), (64, 1024));
+}
+
+/// The queue's round trip between processes: a producer process (the kill test's
+/// role, run to a clean end) sends checksummed frames of random lengths, in place
+/// and by copy; this process receives every one, intact and in order, then
+/// `Disconnected`; nothing is left behind.
+#[test]
+fn frames_cross_processes_over_the_queue_checksummed() {
+    const FRAMES: u64 = 5000;
+    let ch = create_on(Transport::MessageQueue, |b| b.max_len(KILL_MAX_LEN));
+    let (msg_id, sem_id) = (ch.msg_id().expect("a queue"), ch.sem_id());
+    let dir = TempDir::new("frames-msgq");
+    let board_path = dir.path().join("p1");
+    let board = Board::create(&board_path);
+    let mut rx = ch.receiver().unwrap();
+    let mut kid = Kid::spawn(
+        "child_frame_producer",
+        "frame_producer",
+        &[
+            ("KEY", ch.key().raw().to_string()),
+            ("INC", "1".to_string()),
+            ("LAST", FRAMES.to_string()),
+            ("SEED", seed().to_string()),
+            path_env("BOARD", &board_path),
+        ],
+    );
+    let mut buf = Vec::new();
+    let mut seq = 0u64;
+    let deadline = Instant::now() + WATCHDOG;
+    loop {
+        assert!(Instant::now() < deadline, "stuck after {seq} frames");
+        match rx.recv_into_timeout(&mut buf, Duration::from_millis(50)) {
+            Ok(len) => {
+                assert!((16..=KILL_MAX_LEN).contains(&len));
+                assert_eq!(check_frame(&buf), Ok((1, seq as u32)));
+                seq += 1;
+            }
+            Err(RecvFrameTimeoutError::Timeout) => {
+                if let Some(st) = kid.exited() {
+                    assert!(seq == FRAMES, "producer exited ({st}) after {seq}");
+                }
+            }
+            Err(RecvFrameTimeoutError::Disconnected) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(seq, FRAMES);
+    assert_eq!(board.at(B_COMMITTED).load(Ordering::Acquire), FRAMES);
+    kid.wait_ok();
+    assert_eq!(ch.stats().skipped, 0);
+    drop(rx);
+    drop(ch);
+    let left: Vec<_> = proc_sysvipc()
+        .into_iter()
+        .filter(|o| (o.kind == "msg" && o.id == msg_id) || (o.kind == "sem" && o.id == sem_id))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+// -------------------------------------------------------------------------------------
 // A hostile peer
 // -------------------------------------------------------------------------------------
 
@@ -412,7 +743,9 @@ struct Scribbler {
 
 impl Scribbler {
     fn new(ch: &FrameChannel) -> Scribbler {
-        let att = Shm::from_id(ch.shm_id()).attach(false).expect("attach");
+        let att = Shm::from_id(ch.shm_id().expect("a ring"))
+            .attach(false)
+            .expect("attach");
         Scribbler {
             base: NonNull::new(att.as_ptr()).unwrap(),
             _att: att,
@@ -690,7 +1023,7 @@ fn kills_of_the_producer_mid_frame_never_show_a_partial_frame() {
     eprintln!("frames kill test: {kills} kills, SYSVRING_FRAME_SEED={seed}");
     let mut rng = Rng::new(seed);
     let ch = create(|b| b.max_len(KILL_MAX_LEN).capacity_bytes(KILL_RING));
-    let (shm_id, sem_id) = (ch.shm_id(), ch.sem_id());
+    let (shm_id, sem_id) = (ch.shm_id().expect("a ring"), ch.sem_id());
     let dir = TempDir::new("frames-kill");
     let incarnations = kills + 1;
     let seen = Arc::new(Seen {

@@ -20,7 +20,6 @@ use sysvring::ring::mpmc::Mpmc;
 use sysvring::ring::spsc::{Consumer, Producer};
 use sysvring::ring::{loom_region, LoomRegion};
 use sysvring::Flavor;
-use sysvring::Flavor;
 
 /// Runs `f` under loom with a preemption bound (`LOOM_MAX_PREEMPTIONS` wins).
 fn model(bound: usize, f: impl Fn() + Sync + Send + 'static) {

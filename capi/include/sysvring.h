@@ -315,7 +315,7 @@ int sysvring_remove(const sysvring_channel *ch);
  * part of it visible). It has handles of its own, as the Rust API has FrameBuilder
  * beside Builder: no element type, a capacity in bytes, and operations the typed
  * handles do not have, so the compiler refuses a frame sender given to
- * sysvring_send(). Frames over the message queue are not implemented yet.
+ * sysvring_send(). Frames over the message queue are offered to Rust only for now.
  *
  * Time: timeout_us as everywhere (SYSVRING_FOREVER: no limit), where 0 tries once:
  * FULL (sends) or EMPTY (receives) then, TIMEOUT for any other expired timeout.

@@ -22,7 +22,7 @@ use sysvring::ring::layout::MAX_FRAME_RING;
 use sysvring::untyped::{
     frames_open_or_create, FrameFailure, UntypedFrameReceiver, UntypedFrameSender,
 };
-use sysvring::{FrameBuilder, FrameChannel};
+use sysvring::{FrameBuilder, FrameChannel, Transport};
 
 use super::*;
 
@@ -37,7 +37,7 @@ pub struct sysvring_frame_options {
     /// The key (`sysvring_key_ftok`, a raw number, or 0 = `IPC_PRIVATE`).
     pub key: i32,
     /// `SYSVRING_TRANSPORT_AUTO` or `_SHM` (frames over the message queue are not
-    /// implemented: `_MSGQ` is `SYSVRING_E_INVALID_ARGUMENT`).
+    /// offered to C yet: `_MSGQ` is `SYSVRING_E_INVALID_ARGUMENT`).
     pub transport: u32,
     /// Permission bits of created objects (default 0600).
     pub mode: u32,
@@ -181,18 +181,20 @@ unsafe fn frame_plan(o: *const sysvring_frame_options) -> Result<(FrameBuilder, 
     if o.reserved != 0 {
         return Err(invalid("options.reserved is not 0"));
     }
-    match o.transport {
-        SYSVRING_TRANSPORT_AUTO | SYSVRING_TRANSPORT_SHM => {}
+    let transport = match o.transport {
+        SYSVRING_TRANSPORT_AUTO => Transport::Auto,
+        SYSVRING_TRANSPORT_SHM => Transport::ShmRing,
         SYSVRING_TRANSPORT_MSGQ => {
             return Err(invalid(
                 "options.transport: frames over the message queue are not implemented",
             ))
         }
         _ => return Err(invalid("options.transport")),
-    }
+    };
     let too_big = |what: &str| invalid(&format!("options.{what} does not fit in size_t"));
     let mut b = FrameBuilder::new(Key::from_raw(o.key))
         .mode(o.mode)
+        .transport(transport)
         .open_timeout(timeout(o.open_timeout_us).unwrap_or(Duration::MAX));
     if o.max_len != 0 {
         b = b.max_len(usize::try_from(o.max_len).map_err(|_| too_big("max_len"))?);

@@ -314,12 +314,13 @@ fn a_frame_channel_is_listed_stated_and_removable() {
     let ch = sysvring::FrameBuilder::new(Key::private())
         .max_len(300)
         .capacity_bytes(4096)
+        .transport(sysvring::Transport::ShmRing)
         .create()
         .expect("a private frame channel");
     let mut tx = ch.sender().unwrap();
     tx.send_bytes(b"one").unwrap();
     tx.send_bytes(&[7; 300]).unwrap();
-    let shm = ch.shm_id();
+    let shm = ch.shm_id().expect("a ring");
     let all = json(&["ls", "--json"]);
     let o = all
         .as_array()
@@ -352,6 +353,45 @@ fn a_frame_channel_is_listed_stated_and_removable() {
         sysvring::sys::Shm::from_id(shm).stat().is_err(),
         "segment removed"
     );
+}
+
+/// A byte-frame channel on the message queue is listed as one (`frame`, `msgq`),
+/// and `stat` shows its `max_len` and its budget in bytes.
+#[test]
+fn a_frame_channel_on_the_queue_is_listed_and_stated() {
+    if role().is_some() {
+        return;
+    }
+    let ch = sysvring::FrameBuilder::new(Key::private())
+        .max_len(300)
+        .capacity_bytes(4096)
+        .transport(sysvring::Transport::MessageQueue)
+        .create()
+        .expect("a private frame channel on the queue");
+    let mut tx = ch.sender().unwrap();
+    tx.send_bytes(b"one").unwrap();
+    tx.send_bytes(&[7; 300]).unwrap();
+    let msg = ch.msg_id().expect("a queue");
+    let all = json(&["ls", "--json"]);
+    let o = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["msg_id"] == msg)
+        .cloned()
+        .unwrap_or_else(|| panic!("not listed: {all}"));
+    assert_eq!(o["flavor"], "frame", "{o}");
+    assert_eq!(o["transport"], "msgq", "{o}");
+    assert_eq!(o["frames"], true, "{o}");
+    assert_eq!(
+        (o["elem_size"].as_u64(), o["capacity"].as_u64()),
+        (Some(300), Some(4096))
+    );
+    assert_eq!(o["len"], 2, "{o}");
+    let (ok, text) = sysvring(&["stat", "--sem", &ch.sem_id().to_string()]);
+    assert!(ok, "{text}");
+    assert!(text.contains("byte frames of up to 300 bytes"), "{text}");
+    assert!(text.contains("4096 bytes  (now 2 frames queued)"), "{text}");
 }
 
 #[test]

@@ -1740,6 +1740,7 @@ pub fn frame_headers(data: &[u8]) {
         .max_len(max_len as usize)
         .capacity_bytes(cap as usize)
         .spin(sp)
+        .transport(sysvring::Transport::ShmRing)
         .create()
         .unwrap_or_else(|e| panic!("cannot create a frame channel: {e}"));
     assert_eq!(
@@ -1749,7 +1750,9 @@ pub fn frame_headers(data: &[u8]) {
     let area = Geometry::frames(cap, max_len)
         .expect("geometry")
         .slots_offset;
-    let att = Shm::from_id(ch.shm_id()).attach(false).expect("attach");
+    let att = Shm::from_id(ch.shm_id().expect("a ring"))
+        .attach(false)
+        .expect("attach");
     let base = NonNull::new(att.as_ptr()).expect("mapped");
     /// The word at `off` (masked into the area) of the mapping at `base`.
     ///

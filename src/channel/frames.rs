@@ -31,11 +31,11 @@ use crate::error::{
 };
 use crate::options::{Spin, Stats, Transport};
 use crate::ring::copy::copy_bytes;
-use crate::ring::frames::Grant;
 use crate::ring::layout::{frame_max_len, frame_record, Geometry, MAX_FRAME_RING, MIN_FRAME_RING};
 use crate::sys::Key;
 use crate::transport::{
-    self, Deadline, FrameExpect, FrameObjects, FrameRecvEnd, FrameSendEnd, TryError, WaitError,
+    self, Deadline, FrameExpect, FrameGrant, FrameObjects, FrameOpen, FrameRecvEnd, FrameSendEnd,
+    Peeked, QueueShape, TryError, WaitError,
 };
 
 /// The longest frame of a channel created without [`FrameBuilder::max_len`].
@@ -89,6 +89,7 @@ pub struct FrameBuilder {
     capacity_bytes: Option<usize>,
     mode: u32,
     spin: Spin,
+    transport: Transport,
     open_timeout: Duration,
     trusted: Vec<u32>,
 }
@@ -101,6 +102,7 @@ impl fmt::Debug for FrameBuilder {
             .field("capacity_bytes", &self.capacity_bytes)
             .field("mode", &format_args!("{:#o}", self.mode))
             .field("spin", &self.spin)
+            .field("transport", &self.transport)
             .finish()
     }
 }
@@ -109,7 +111,8 @@ impl FrameBuilder {
     /// A builder for the frame channel at `key`, with defaults: frames of at most
     /// [`DEFAULT_FRAME_MAX_LEN`] bytes, a ring of [`DEFAULT_FRAME_RING`] bytes (or
     /// more, see [`capacity_bytes`](Self::capacity_bytes)), mode 0o600, the default
-    /// spin. The channel is SPSC on the shared-memory ring.
+    /// spin, [`Transport::Auto`] (the shared-memory ring, or the message queue when
+    /// the host gives no segment). The channel is SPSC.
     pub fn new(key: Key) -> FrameBuilder {
         FrameBuilder {
             key,
@@ -117,15 +120,17 @@ impl FrameBuilder {
             capacity_bytes: None,
             mode: 0o600,
             spin: Spin::default(),
+            transport: Transport::Auto,
             open_timeout: Duration::from_secs(1),
             trusted: Vec::new(),
         }
     }
 
-    /// The longest frame, in bytes (default [`DEFAULT_FRAME_MAX_LEN`]); a frame's
-    /// record (8 bytes of header and the payload rounded up to 8) must fit in a
-    /// quarter of the ring. On `open`, when set, the channel's must be exactly this
-    /// (else `LayoutMismatch`).
+    /// The longest frame, in bytes (default [`DEFAULT_FRAME_MAX_LEN`]); on the ring a
+    /// frame's record (8 bytes of header and the payload rounded up to 8) must fit in
+    /// a quarter of the ring; on the message queue it must be at most the host's
+    /// `msgmax` and the queue's budget (else `MessageTooLarge` at `create`). On
+    /// `open`, when set, the channel's must be exactly this (else `LayoutMismatch`).
     pub fn max_len(mut self, max_len: usize) -> FrameBuilder {
         self.max_len = Some(max_len);
         self
@@ -136,8 +141,26 @@ impl FrameBuilder {
     /// holds as many frames as their records fit: a small frame takes little room
     /// whatever `max_len` is. On `open`, when set, the channel's ring must be this
     /// size (rounded up the same way).
+    ///
+    /// On the message queue it is the queue's byte budget (`msg_qbytes`, not
+    /// rounded); above the host's `msgmnb` it needs privilege (`CAP_SYS_RESOURCE`),
+    /// and without it the queue keeps `msgmnb`, which
+    /// [`FrameChannel::capacity_bytes`] then reports. On `open` of a queue, when set,
+    /// it must equal the budget the channel got.
     pub fn capacity_bytes(mut self, bytes: usize) -> FrameBuilder {
         self.capacity_bytes = Some(bytes);
+        self
+    }
+
+    /// Where the frames travel (default [`Transport::Auto`]): the shared-memory
+    /// ring, the message queue (one `msgsnd` per frame, no zero copy: `reserve` and
+    /// `recv_with` work on a local buffer of `max_len` bytes), or `Auto`, the ring
+    /// unless the host gives no segment, as [`Builder::transport`] does. Only
+    /// `create` uses it: `open` finds whichever transport the creator chose.
+    ///
+    /// [`Builder::transport`]: crate::Builder::transport
+    pub fn transport(mut self, transport: Transport) -> FrameBuilder {
+        self.transport = transport;
         self
     }
 
@@ -196,7 +219,25 @@ impl FrameBuilder {
         })
     }
 
-    fn expect(&self) -> Result<FrameExpect, Error> {
+    /// What `create` makes on the message queue: `max_len`, and a budget of
+    /// `capacity_bytes` as asked (or the ring's default size).
+    fn queue_shape(&self) -> QueueShape {
+        let max_len = self.max_len.unwrap_or(DEFAULT_FRAME_MAX_LEN);
+        let bytes = match self.capacity_bytes {
+            Some(b) => b as u64,
+            None => (DEFAULT_FRAME_RING as u64).max(max_len as u64),
+        };
+        QueueShape { max_len, bytes }
+    }
+
+    fn expect(&self) -> Result<FrameOpen, Error> {
+        Ok(FrameOpen {
+            ring: self.ring_expect()?,
+            queue_bytes: self.capacity_bytes.map(|b| b as u64),
+        })
+    }
+
+    fn ring_expect(&self) -> Result<FrameExpect, Error> {
         let ring_bytes = match self.capacity_bytes {
             None => None,
             Some(b) => Some(self.ring_bytes().ok_or(Error::LayoutMismatch {
@@ -217,15 +258,26 @@ impl FrameBuilder {
     ///
     /// # Errors
     /// `AlreadyExists` when the key is taken; `LayoutMismatch` when `max_len` does
-    /// not fit a quarter of the ring, or the ring is over 4 GiB; `PermissionDenied`;
-    /// `SemaphoreLimit`; `Os` for anything else the kernel refused.
+    /// not fit a quarter of the ring, or the ring is over 4 GiB; `MessageTooLarge`
+    /// on the message queue when `max_len` is over the host's `msgmax` (or the
+    /// queue's budget); `PermissionDenied`; `SemaphoreLimit`; `Os` for anything else
+    /// the kernel refused.
     pub fn create(self) -> Result<FrameChannel, Error> {
-        let geo = self.geometry()?;
-        let objects = FrameObjects::create(self.key, geo, self.mode)?;
+        let objects = self.create_objects()?;
         Ok(FrameChannel {
             objects,
             spin: self.spin,
         })
+    }
+
+    fn create_objects(&self) -> Result<FrameObjects, Error> {
+        FrameObjects::create(
+            self.key,
+            self.transport,
+            || self.geometry(),
+            self.queue_shape(),
+            self.mode,
+        )
     }
 
     /// Opens the frame channel another process created at this key, waiting up to
@@ -235,7 +287,8 @@ impl FrameBuilder {
     /// `NotFound`, `PermissionDenied`, `Untrusted`, `NotSysvring`, `VersionMismatch`,
     /// `TypeMismatch` (a typed channel is at the key: the error names its type),
     /// `LayoutMismatch` (`max_len` or ring size other than those set here, or an
-    /// inconsistent header), `NotReady`, or `Os`.
+    /// inconsistent header), `NotReady`, `MessageTooLarge` (a queue's `max_len`
+    /// over this host's `msgmax`), or `Os`.
     pub fn open(self) -> Result<FrameChannel, Error> {
         let objects =
             FrameObjects::open(self.key, self.expect()?, &self.trusted, self.open_timeout)?;
@@ -261,7 +314,7 @@ impl FrameBuilder {
         let (objects, created) = transport::open_or_create(
             self.key.is_private(),
             || FrameObjects::open(self.key, self.expect()?, &self.trusted, self.open_timeout),
-            || FrameObjects::create(self.key, self.geometry()?, self.mode),
+            || self.create_objects(),
         )?;
         let spin = self.spin;
         Ok((FrameChannel { objects, spin }, created))
@@ -316,10 +369,9 @@ impl FrameChannel {
         self.objects.key()
     }
 
-    /// The transport: always [`Transport::ShmRing`] (frames over the message queue
-    /// are not implemented yet).
+    /// The transport: [`Transport::ShmRing`] or [`Transport::MessageQueue`].
     pub fn transport(&self) -> Transport {
-        Transport::ShmRing
+        self.objects.transport()
     }
 
     /// The longest frame, in bytes.
@@ -327,7 +379,7 @@ impl FrameChannel {
         self.objects.max_len()
     }
 
-    /// The ring's size in bytes.
+    /// The ring's size in bytes (on the message queue: its byte budget).
     pub fn capacity_bytes(&self) -> usize {
         self.objects.capacity_bytes() as usize
     }
@@ -343,20 +395,27 @@ impl FrameChannel {
     }
 
     /// Bytes of the ring in use now (the frames' records and any padding before the
-    /// next lap).
+    /// next lap; on the message queue the bytes of the frames in it).
     pub fn bytes_used(&self) -> usize {
         self.objects.bytes_used() as usize
     }
 
     /// The counters of the channel, shared by every process using it (`sent` and
-    /// `received` count frames).
+    /// `received` count frames). On the message queue they are this process's, as
+    /// for a typed queue channel, and `skipped` counts the frames it dropped as
+    /// longer than `max_len`.
     pub fn stats(&self) -> Stats {
         self.objects.stats()
     }
 
-    /// The shared-memory segment's id.
-    pub fn shm_id(&self) -> i32 {
+    /// The shared-memory segment's id (ring only).
+    pub fn shm_id(&self) -> Option<i32> {
         self.objects.shm_id()
+    }
+
+    /// The message queue's id (message queue only).
+    pub fn msg_id(&self) -> Option<i32> {
+        self.objects.msg_id()
     }
 
     /// The semaphore set's id.
@@ -414,7 +473,7 @@ impl FrameSender {
         self.end.max_len()
     }
 
-    /// The ring's size in bytes.
+    /// The ring's size in bytes (on the message queue: its byte budget).
     pub fn capacity_bytes(&self) -> usize {
         self.end.capacity_bytes() as usize
     }
@@ -438,7 +497,7 @@ impl FrameSender {
         }
     }
 
-    fn writer(&mut self, grant: Grant) -> FrameWriter<'_> {
+    fn writer(&mut self, grant: FrameGrant) -> FrameWriter<'_> {
         let len = grant.len();
         let ptr = self.end.payload(&grant);
         FrameWriter {
@@ -512,7 +571,7 @@ impl FrameSender {
     }
 
     /// Copies `frame` into the ring and publishes it, blocking while the ring has no
-    /// room for it (spin, then sleep).
+    /// room for it (spin, then sleep). On the message queue: one `msgsnd`.
     ///
     /// # Errors
     /// `TooLarge` when `frame.len() > max_len` (nothing is written);
@@ -521,26 +580,12 @@ impl FrameSender {
     pub fn send_bytes(&mut self, frame: &[u8]) -> Result<(), SendFrameError> {
         self.check_len(frame.len())
             .map_err(SendFrameError::TooLarge)?;
-        if let Some(g) = self.end.reserve_fast(frame.len()) {
-            self.put(g, frame);
+        if self.end.send_fast(frame) {
             return Ok(());
         }
-        let g = self
-            .end
-            .reserve_until(frame.len(), Deadline::Never)
-            .map_err(|_| SendFrameError::Disconnected)?;
-        self.put(g, frame);
-        Ok(())
-    }
-
-    /// Copies `frame` into a grant and publishes it.
-    #[inline(always)]
-    fn put(&mut self, g: Grant, frame: &[u8]) {
-        // SAFETY: the grant's payload has `frame.len()` writable bytes inside the
-        // ring, free space only this side writes; `frame` is the caller's memory, not
-        // the ring's free space, so they do not overlap.
-        unsafe { copy_bytes(frame.as_ptr(), self.end.payload(&g), frame.len()) };
-        self.end.commit(g, frame.len());
+        self.end
+            .send_until(frame, Deadline::Never)
+            .map_err(|_| SendFrameError::Disconnected)
     }
 
     /// [`send_bytes`](Self::send_bytes) without blocking.
@@ -550,12 +595,10 @@ impl FrameSender {
     pub fn try_send_bytes(&mut self, frame: &[u8]) -> Result<(), TrySendFrameError> {
         self.check_len(frame.len())
             .map_err(TrySendFrameError::TooLarge)?;
-        let g = self.end.try_reserve(frame.len()).map_err(|e| match e {
+        self.end.try_send(frame).map_err(|e| match e {
             TryError::NotNow => TrySendFrameError::Full,
             TryError::Disconnected => TrySendFrameError::Disconnected,
-        })?;
-        self.put(g, frame);
-        Ok(())
+        })
     }
 
     /// [`send_bytes`](Self::send_bytes), blocking for at most `timeout`.
@@ -587,11 +630,15 @@ impl FrameSender {
         frame: &[u8],
         deadline: Deadline,
     ) -> Result<(), SendFrameTimeoutError> {
-        let mut w = self.reserve_until(frame.len(), deadline)?;
-        // SAFETY: `w` has exactly frame.len() writable bytes (see `put`).
-        unsafe { copy_bytes(frame.as_ptr(), w.as_mut_ptr(), frame.len()) };
-        w.commit();
-        Ok(())
+        self.check_len(frame.len())
+            .map_err(SendFrameTimeoutError::TooLarge)?;
+        if self.end.send_fast(frame) {
+            return Ok(());
+        }
+        self.end.send_until(frame, deadline).map_err(|e| match e {
+            WaitError::Timeout => SendFrameTimeoutError::Timeout,
+            WaitError::Disconnected => SendFrameTimeoutError::Disconnected,
+        })
     }
 }
 
@@ -599,13 +646,17 @@ impl FrameSender {
 /// derefs to `&mut [u8]` of the reserved length. Its bytes are unspecified (what the
 /// ring held there before) until written.
 ///
+/// On the message queue there is no zero copy: the frame is written into the
+/// sender's local buffer of `max_len` bytes (room for it in the queue was checked at
+/// reserve) and `commit` sends it with one `msgsnd`.
+///
 /// [`commit`](Self::commit) publishes it, with the length it has then (shrink it
 /// first with [`truncate`](Self::truncate)). Dropping it without committing aborts
 /// it: nothing becomes visible and the room is reused. While it lives, its sender
 /// is borrowed: nothing else is sent meanwhile.
 pub struct FrameWriter<'a> {
     tx: &'a mut FrameSender,
-    grant: Option<Grant>,
+    grant: Option<FrameGrant>,
     ptr: *mut u8,
     len: usize,
 }
@@ -640,8 +691,9 @@ impl Deref for FrameWriter<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         // SAFETY: `len` (at most the grant's length) bytes of the grant's payload,
-        // inside the ring's free space that only this side writes, initialised
-        // memory (a segment is zero-filled at creation); the sender is borrowed, so
+        // inside the ring's free space that only this side writes, or the queue
+        // sender's local buffer of `max_len` bytes; initialised memory (a segment is
+        // zero-filled at creation, the buffer when made); the sender is borrowed, so
         // nothing else reaches those bytes through this process until commit.
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
@@ -706,20 +758,29 @@ impl FrameReceiver {
     /// frame stays in the ring).
     fn read<R>(
         &mut self,
-        found: Result<crate::ring::frames::FrameRef, crate::error::CorruptFrame>,
+        found: Result<Peeked, crate::error::CorruptFrame>,
         f: impl FnOnce(&[u8]) -> R,
     ) -> Result<R, crate::error::CorruptFrame> {
         let fr = found?;
+        let (ptr, len) = self.end.frame(&fr);
         // SAFETY: a published frame's payload, `len` bytes inside the ring (bounded
-        // when its header was decoded), not overwritten before `release`; the slice
+        // when its header was decoded), not overwritten before `release`, or the
+        // first `len <= max_len` bytes of the queue receiver's local buffer, which
+        // only the next receive on this (mutably borrowed) side writes; the slice
         // lives only during `f`.
-        let r = f(unsafe { std::slice::from_raw_parts(fr.as_ptr(), fr.len()) });
+        let r = f(unsafe { std::slice::from_raw_parts(ptr, len) });
         self.end.release(fr);
         Ok(r)
     }
 
     /// Zero-copy receive: blocks until a frame is there, lets `f` read it in place in
     /// the ring, then frees it. If `f` panics the frame stays in the ring.
+    ///
+    /// On the message queue there is no zero copy: `msgrcv` copies the frame into the
+    /// receiver's local buffer of `max_len` bytes, which `f` reads; the frame has
+    /// left the queue then, so if `f` panics it is lost. A frame longer than
+    /// `max_len` (a foreign or hostile sender's) is dropped and counted in
+    /// `stats().skipped`, never handed out.
     ///
     /// # Errors
     /// `Disconnected` when the channel is empty and every sender is gone; `Corrupt`

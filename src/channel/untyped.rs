@@ -13,12 +13,12 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::options::{Flavor, Spin, Stats, Transport};
 use crate::ring::copy::copy_bytes;
-use crate::ring::frames::{FrameRef, Grant};
 use crate::ring::layout::{Geometry, MAX_CAPACITY};
 use crate::sys::{self, Key};
 use crate::transport::{
     self, Bytes, BytesOut, Deadline, Expected, Heap, Objects, RecvEnd, SendEnd, TryError, WaitError,
 };
+use crate::transport::{FrameGrant, Peeked};
 
 pub use crate::transport::TypeTag;
 
@@ -408,7 +408,7 @@ fn frame_wait(e: WaitError) -> FrameFailure {
 #[derive(Debug)]
 pub struct UntypedFrameSender {
     tx: FrameSender,
-    pending: Option<Grant>,
+    pending: Option<FrameGrant>,
 }
 
 impl From<FrameSender> for UntypedFrameSender {
@@ -425,11 +425,11 @@ impl UntypedFrameSender {
 
     /// The reserved frame's length, if one is reserved.
     pub fn reserved(&self) -> Option<usize> {
-        self.pending.as_ref().map(Grant::len)
+        self.pending.as_ref().map(FrameGrant::len)
     }
 
-    /// Room for a frame of `len` bytes, as `timeout` says.
-    fn grant(&self, len: usize, timeout: Option<Duration>) -> Result<Grant, FrameFailure> {
+    /// Refuses an operation while a frame is reserved, and a frame over `max_len`.
+    fn check(&self, len: usize) -> Result<(), FrameFailure> {
         if self.pending.is_some() {
             return Err(FrameFailure::Reserved);
         }
@@ -437,7 +437,13 @@ impl UntypedFrameSender {
         if len > max {
             return Err(FrameFailure::TooLarge { len, max });
         }
-        let end = &self.tx.end;
+        Ok(())
+    }
+
+    /// Room for a frame of `len` bytes, as `timeout` says.
+    fn grant(&mut self, len: usize, timeout: Option<Duration>) -> Result<FrameGrant, FrameFailure> {
+        self.check(len)?;
+        let end = &mut self.tx.end;
         match wait_of(timeout) {
             Wait::Try => end.try_reserve(len).map_err(frame_try),
             Wait::Until(d) => match end.reserve_fast(len) {
@@ -450,14 +456,13 @@ impl UntypedFrameSender {
     /// Copies `frame` into the channel and publishes it, waiting for room as
     /// `timeout` says (`None`: forever; zero: one try, `NotNow`).
     pub fn send(&mut self, frame: &[u8], timeout: Option<Duration>) -> Result<(), FrameFailure> {
-        let g = self.grant(frame.len(), timeout)?;
-        let end = &self.tx.end;
-        // SAFETY: the grant's payload has frame.len() writable bytes inside the ring's
-        // free space, which only this side writes; `frame` is the caller's memory, not
-        // the ring's free space, so they do not overlap.
-        unsafe { copy_bytes(frame.as_ptr(), end.payload(&g), frame.len()) };
-        end.commit(g, frame.len());
-        Ok(())
+        self.check(frame.len())?;
+        let end = &mut self.tx.end;
+        match wait_of(timeout) {
+            Wait::Try => end.try_send(frame).map_err(frame_try),
+            Wait::Until(_) if end.send_fast(frame) => Ok(()),
+            Wait::Until(d) => end.send_until(frame, d).map_err(frame_wait),
+        }
     }
 
     /// Reserves a frame of `len` bytes (waiting as for [`send`](Self::send)) and
@@ -502,11 +507,14 @@ impl UntypedFrameSender {
 #[derive(Debug)]
 pub struct UntypedFrameReceiver {
     rx: FrameReceiver,
+    /// A frame found but left unread (`TooSmall`), handed out first by the next
+    /// receive: on the message queue it has left the queue already.
+    held: Option<Peeked>,
 }
 
 impl From<FrameReceiver> for UntypedFrameReceiver {
     fn from(rx: FrameReceiver) -> UntypedFrameReceiver {
-        UntypedFrameReceiver { rx }
+        UntypedFrameReceiver { rx, held: None }
     }
 }
 
@@ -517,8 +525,11 @@ impl UntypedFrameReceiver {
     }
 
     /// The next frame, waiting as `timeout` says; not released.
-    fn peek(&self, timeout: Option<Duration>) -> Result<FrameRef, FrameFailure> {
-        let end = &self.rx.end;
+    fn peek(&mut self, timeout: Option<Duration>) -> Result<Peeked, FrameFailure> {
+        if let Some(held) = self.held.take() {
+            return Ok(held);
+        }
+        let end = &mut self.rx.end;
         let found = match wait_of(timeout) {
             Wait::Try => end.try_peek().map_err(frame_try)?,
             Wait::Until(d) => match end.peek_fast() {
@@ -537,29 +548,34 @@ impl UntypedFrameReceiver {
         f: impl FnOnce(&[u8]) -> R,
     ) -> Result<R, FrameFailure> {
         let fr = self.peek(timeout)?;
+        let (ptr, len) = self.rx.end.frame(&fr);
         // SAFETY: a published frame's payload, `len` bytes inside the ring (bounded
-        // when its header was decoded), not overwritten before `release`; the slice
-        // lives only during `f`.
-        let r = f(unsafe { std::slice::from_raw_parts(fr.as_ptr(), fr.len()) });
+        // when its header was decoded), not overwritten before `release`, or the
+        // first `len <= max_len` bytes of the queue receiver's local buffer, written
+        // only by this side's next receive; the slice lives only during `f`.
+        let r = f(unsafe { std::slice::from_raw_parts(ptr, len) });
         self.rx.end.release(fr);
         Ok(r)
     }
 
     /// Copies the next frame into the start of `buf` and frees it; returns its
-    /// length. A frame longer than `buf` is `TooSmall` and stays in the channel.
+    /// length. A frame longer than `buf` is `TooSmall` and stays in the channel (on
+    /// the message queue: in this receiver, handed out by its next receive).
     pub fn recv_into_slice(
         &mut self,
         buf: &mut [u8],
         timeout: Option<Duration>,
     ) -> Result<usize, FrameFailure> {
         let fr = self.peek(timeout)?;
-        let len = fr.len();
+        let (ptr, len) = self.rx.end.frame(&fr);
         if len > buf.len() {
+            self.held = Some(fr);
             return Err(FrameFailure::TooSmall { len });
         }
-        // SAFETY: `len` published bytes of the ring (as in `recv_with`) into `len`
-        // bytes of `buf`, the caller's memory, which never overlaps the ring.
-        unsafe { copy_bytes(fr.as_ptr(), buf.as_mut_ptr(), len) };
+        // SAFETY: `len` bytes of the frame (as in `recv_with`) into `len` bytes of
+        // `buf`, the caller's memory, which never overlaps the ring or the receiver's
+        // local buffer.
+        unsafe { copy_bytes(ptr, buf.as_mut_ptr(), len) };
         self.rx.end.release(fr);
         Ok(len)
     }

@@ -36,7 +36,8 @@ pub struct ChannelInfo {
     /// SPSC or MPMC (`None` when the header is not readable as either).
     pub flavor: Option<Flavor>,
     /// A byte-frame channel (`FrameBuilder`): then `elem_size` is its `max_len`,
-    /// `capacity` its ring's bytes, `len` the frames in it, and `stats` count frames.
+    /// `capacity` its ring's bytes (on the message queue its byte budget), `len` the
+    /// frames in it, and `stats` count frames.
     pub frames: bool,
     /// The segment (ring transport).
     pub shm_id: Option<i32>,
@@ -493,7 +494,13 @@ pub(crate) fn inspect_sem(id: i32) -> Verdict {
             h.version
         ));
     }
-    let Some(kind) = Flavor::from_word(h.kind) else {
+    // A frame channel's kind word is the ring's frame word (SPSC roles).
+    let frames = h.kind == KIND_FRAMES;
+    let Some(kind) = (if frames {
+        Some(Flavor::Spsc)
+    } else {
+        Flavor::from_word(h.kind)
+    }) else {
         return refuse(format!("unknown flavor {}", h.kind));
     };
     let flags_ok = set.get_all().is_ok_and(|vals| {
@@ -541,7 +548,7 @@ pub(crate) fn inspect_sem(id: i32) -> Verdict {
         key: Key::from_raw(sst.perm.key),
         transport: Transport::MessageQueue,
         flavor: Some(kind),
-        frames: false,
+        frames,
         shm_id: None,
         sem_id: Some(id),
         msg_id: Some(qid),

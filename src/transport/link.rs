@@ -515,6 +515,20 @@ impl QueueEnd {
         self.msgq.try_recv_bytes(buf)
     }
 
+    /// One non-blocking receive of a byte frame of at most `buf.len()` bytes:
+    /// `Ok(Some(len))` received, `Ok(None)` empty, `Err` broken (longer frames are
+    /// dropped and counted).
+    #[inline]
+    pub(super) fn pop_frame(&self, buf: &mut [u8]) -> Result<Option<usize>, ()> {
+        self.msgq.try_recv_frame(buf, false)
+    }
+
+    /// Whether a byte frame of `len` bytes fits in the queue now; `Err` broken.
+    #[inline]
+    pub(super) fn room(&self, len: usize) -> Result<bool, ()> {
+        self.msgq.has_room(len)
+    }
+
     /// Blocks until `attempt` yields `Some`, the deadline passes or the other side is
     /// gone; `attempt` returns `Err(())` when the channel is broken (removed).
     pub(super) fn wait<R>(

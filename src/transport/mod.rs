@@ -15,7 +15,7 @@
 //!
 //! Files (this one only declares; arrows between them point one way):
 //! `frames.rs` (the byte-frame channel's objects and endpoints, on the ring's
-//! `RingEnd`), `terms.rs` (the vocabulary: `Side`, `Deadline`, `WaitError`, `TryError`, `SLICE`),
+//! `RingEnd` or the queue's `QueueEnd`), `terms.rs` (the vocabulary: `Side`, `Deadline`, `WaitError`, `TryError`, `SLICE`),
 //! `presence.rs` (`SEM_UNDO` registration), `setup.rs` (`Expected`, `TypeTag`,
 //! `Ownership`, `open_or_create`), `objects.rs` (`Objects`: one channel's kernel objects
 //! as this process holds them), `endpoint.rs` (the per-side dispatch), `link.rs` (each
@@ -46,7 +46,9 @@ pub(crate) mod shm;
 mod terms;
 
 pub(crate) use endpoint::{RecvEnd, SendEnd};
-pub(crate) use frames::{FrameObjects, FrameRecvEnd, FrameSendEnd};
+pub(crate) use frames::{
+    FrameGrant, FrameObjects, FrameOpen, FrameRecvEnd, FrameSendEnd, Peeked, QueueShape,
+};
 pub(crate) use objects::Objects;
 pub(crate) use payload::{Bytes, BytesOut, Heap};
 pub use setup::TypeTag;

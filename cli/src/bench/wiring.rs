@@ -135,10 +135,13 @@ fn frame_channel(capacity: usize) -> Result<(i32, Box<dyn Owned>)> {
         let r = sysvring::FrameBuilder::new(next_key())
             .max_len(FRAME_MAX)
             .capacity_bytes(capacity * FRAME_MEAN_SIZE)
+            .transport(Transport::ShmRing)
             .create();
         match r {
             Ok(ch) => {
-                created(Created::Shm(ch.shm_id()));
+                ch.shm_id()
+                    .into_iter()
+                    .for_each(|id| created(Created::Shm(id)));
                 created(Created::Sem(ch.sem_id()));
                 return Ok((ch.key().raw(), Box::new(ch)));
             }

@@ -178,20 +178,28 @@ impl MsgqObjects {
     /// `Ok(true)` received, `Ok(false)` empty. A frame of another size is dropped and
     /// counted (never handed out as a `T`).
     pub(crate) fn try_recv_bytes(&self, buf: &mut [u8]) -> Result<bool, ()> {
+        self.try_recv_frame(buf, true).map(|n| n.is_some())
+    }
+
+    /// Receives one frame of at most `buf.len()` bytes (exactly, when `exact`)
+    /// without blocking: `Ok(Some(len))` received, `Ok(None)` empty. A frame longer
+    /// than `buf` (or, when `exact`, shorter) is dropped and counted, never handed out.
+    pub(crate) fn try_recv_frame(&self, buf: &mut [u8], exact: bool) -> Result<Option<usize>, ()> {
         // A peer flooding wrong frames cannot keep a "try" busy: after this many drops
         // the call reports empty and the next one goes on.
         for _ in 0..MAX_DROPS_PER_CALL {
             match self.queue.recv(buf, RecvSelect::Type(DATA), true) {
-                Ok((_, n)) if n == buf.len() => {
+                Ok((_, n)) if n == buf.len() || (!exact && n < buf.len()) => {
                     self.received.fetch_add(1, Ordering::Relaxed);
-                    return Ok(true);
+                    return Ok(Some(n));
                 }
                 Ok(_) => {
                     self.dropped.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(e) if e.is_would_block() => return Ok(false),
+                Err(e) if e.is_would_block() => return Ok(None),
                 Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                    // Longer than T (E2BIG, left in the queue): take it out unread.
+                    // Longer than the buffer (E2BIG, left in the queue): take it out
+                    // unread.
                     if self.queue.discard(RecvSelect::Type(DATA), true).is_ok() {
                         self.dropped.fetch_add(1, Ordering::Relaxed);
                     }
@@ -199,7 +207,24 @@ impl MsgqObjects {
                 Err(_) => return Err(()),
             }
         }
-        Ok(false)
+        Ok(None)
+    }
+
+    /// Whether a frame of `len` bytes fits in the queue now (`IPC_STAT`: the rule of
+    /// `msgsnd`, bytes and message count within `msg_qbytes`); `Err` when the queue
+    /// is gone. With one sender, a `msgsnd` after a `true` finds the room still
+    /// there (a receiver only frees room).
+    pub(crate) fn has_room(&self, len: usize) -> Result<bool, ()> {
+        match self.queue.stat() {
+            Ok(st) => Ok(st.cbytes.saturating_add(len as u64) <= st.qbytes
+                && st.qnum.saturating_add(1) <= st.qbytes),
+            Err(_) => Err(()),
+        }
+    }
+
+    /// Bytes of the frames in the queue now (`msg_cbytes`).
+    pub(crate) fn bytes_used(&self) -> u64 {
+        self.queue.stat().map(|s| s.cbytes).unwrap_or(0)
     }
 }
 

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::options::Flavor;
-use crate::ring::layout::VERSION;
+use crate::ring::layout::{FRAMES_FINGERPRINT, FRAMES_TYPE_NAME, KIND_FRAMES, VERSION};
 use crate::sys::{self, Key, Limits, MsgQueue, SemSet, Shm};
-use crate::transport::setup::{Expected, Ownership};
+use crate::transport::setup::{check_creator, mismatch, Expected, Ownership};
 
 use super::objects::{Hold, MsgqObjects};
 use super::sems::{
@@ -105,6 +105,51 @@ impl MsgqObjects {
         mode: u32,
     ) -> Result<MsgqObjects, Error> {
         Self::check_size(elem_size)?;
+        // Byte budget: capacity messages.
+        let want = capacity.saturating_mul(elem_size.max(1) as u64);
+        let made = Made {
+            flavor: kind,
+            kind_word: kind as u16,
+            elem_size,
+            fingerprint,
+        };
+        Self::create_as(key, &made, want, mode, |qbytes| {
+            (qbytes / elem_size.max(1) as u64).min(capacity).max(1)
+        })
+    }
+
+    /// Creates a byte-frame channel on a queue: frames of at most `max_len` bytes
+    /// (at most the host's `msgmax`), a byte budget of `bytes` (`msg_qbytes`; above
+    /// `msgmnb` only with privilege, else `msgmnb` stays). Its header's kind word is
+    /// [`KIND_FRAMES`] and its fingerprint [`FRAMES_FINGERPRINT`], so a typed opener
+    /// is refused with `TypeMismatch`; its capacity word is the budget in bytes.
+    pub(crate) fn create_frames(
+        key: Key,
+        max_len: usize,
+        bytes: u64,
+        mode: u32,
+    ) -> Result<MsgqObjects, Error> {
+        Self::check_size(max_len)?;
+        let made = Made {
+            flavor: Flavor::Spsc,
+            kind_word: KIND_FRAMES as u16,
+            elem_size: max_len,
+            fingerprint: FRAMES_FINGERPRINT,
+        };
+        // The capacity word holds 30 bits.
+        Self::create_as(key, &made, bytes, mode, |qbytes| qbytes.min(MAX_CAP))
+    }
+
+    /// Creates the set and the queue of `made`, asking for a budget of `want` bytes;
+    /// `capacity` turns the budget the kernel granted into the header's capacity word.
+    fn create_as(
+        key: Key,
+        made: &Made,
+        want: u64,
+        mode: u32,
+        capacity: impl FnOnce(u64) -> u64,
+    ) -> Result<MsgqObjects, Error> {
+        let (kind, elem_size, fingerprint) = (made.flavor, made.elem_size, made.fingerprint);
         // One key names one channel: refuse when a ring segment already lives there.
         if !key.is_private() && Shm::open(key).is_ok() {
             return Err(Error::AlreadyExists);
@@ -122,9 +167,8 @@ impl MsgqObjects {
             let _ = sems.remove();
             e
         };
-        // Byte budget: capacity messages. Raising it above msgmnb needs privilege;
-        // when refused the default stays and capacity() reports what fits.
-        let want = capacity.saturating_mul(elem_size.max(1) as u64);
+        // Raising the budget above msgmnb needs privilege; when refused the default
+        // stays and capacity() reports what fits.
         let _ = queue.set_qbytes(want);
         let qbytes = queue.stat().map_err(|e| fail(e.into()))?.qbytes;
         // A budget that cannot hold one message (msgmax above msgmnb, and no
@@ -135,12 +179,12 @@ impl MsgqObjects {
                 max: qbytes as usize,
             }));
         }
-        let effective = (qbytes / elem_size.max(1) as u64).min(capacity).max(1);
+        let effective = capacity(qbytes);
         let mut v = vec![0u16; usize::from(NSEMS)];
         v[S_MAGIC_A] = MAGIC_A;
         v[S_MAGIC_B] = MAGIC_B;
         v[S_VERSION] = VERSION as u16;
-        v[S_KIND] = kind as u16;
+        v[S_KIND] = made.kind_word;
         split(fingerprint, &mut v[S_FP..S_FP + 5]);
         split(elem_size as u64, &mut v[S_SIZE..S_SIZE + 2]);
         split(queue.id() as u32 as u64, &mut v[S_QID..S_QID + 3]);
@@ -169,12 +213,113 @@ impl MsgqObjects {
         })
     }
 
-    /// Opens the message-queue channel at `key`: waits (bounded) for Ready, then
-    /// validates magic, version, flavor, element size and fingerprint.
+    /// Opens the typed message-queue channel at `key`: waits (bounded) for Ready,
+    /// then validates magic, version, flavor, element size and fingerprint. A frame
+    /// channel's queue is refused with `TypeMismatch` naming it.
     pub(crate) fn open(
         key: Key,
         expect: &Expected,
         timeout: Duration,
+    ) -> Result<MsgqObjects, Error> {
+        Self::open_as(key, &expect.trusted, timeout, |h| {
+            if h.kind == KIND_FRAMES {
+                // With the frame fingerprint pinned, the kind word still refuses it.
+                if h.fingerprint == expect.fingerprint {
+                    let want = expect.kind.map_or(0, |k| k as u64);
+                    return Err(mismatch("flavor", want, u64::from(h.kind)));
+                }
+                return Err(Error::TypeMismatch {
+                    expected: expect.fingerprint,
+                    found: h.fingerprint,
+                    expected_name: expect.type_name.clone(),
+                    found_name: FRAMES_TYPE_NAME.into(),
+                });
+            }
+            let kind = Flavor::from_word(h.kind).ok_or(Error::NotSysvring)?;
+            // The type before the layout (as the ring does): the error names it.
+            if h.fingerprint != expect.fingerprint {
+                return Err(Error::TypeMismatch {
+                    expected: expect.fingerprint,
+                    found: h.fingerprint,
+                    expected_name: expect.type_name.clone(),
+                    found_name: String::new(),
+                });
+            }
+            if let Some(k) = expect.kind {
+                if k != kind {
+                    return Err(mismatch("flavor", k as u64, kind as u64));
+                }
+            }
+            if h.elem_size != expect.elem_size as u64 {
+                return Err(mismatch(
+                    "element size",
+                    expect.elem_size as u64,
+                    h.elem_size,
+                ));
+            }
+            if let Some(c) = expect.capacity {
+                if c != h.capacity {
+                    return Err(mismatch("capacity", c, h.capacity));
+                }
+            }
+            Self::check_size(expect.elem_size)?;
+            Ok(kind)
+        })
+    }
+
+    /// Opens the byte-frame channel on a queue at `key`, as [`open`](Self::open)
+    /// does; `max_len` and `bytes` (the budget), when given, must be the channel's.
+    /// A typed channel's queue is refused with `TypeMismatch`.
+    pub(crate) fn open_frames(
+        key: Key,
+        max_len: Option<u64>,
+        bytes: Option<u64>,
+        trusted: &[u32],
+        timeout: Duration,
+    ) -> Result<(MsgqObjects, usize), Error> {
+        let mut len = 0;
+        let m = Self::open_as(key, trusted, timeout, |h| {
+            if h.kind != KIND_FRAMES || h.fingerprint != FRAMES_FINGERPRINT {
+                if h.fingerprint == FRAMES_FINGERPRINT {
+                    return Err(mismatch(
+                        "flavor",
+                        u64::from(KIND_FRAMES),
+                        u64::from(h.kind),
+                    ));
+                }
+                return Err(Error::TypeMismatch {
+                    expected: FRAMES_FINGERPRINT,
+                    found: h.fingerprint,
+                    expected_name: FRAMES_TYPE_NAME.into(),
+                    found_name: String::new(),
+                });
+            }
+            if let Some(m) = max_len {
+                if m != h.elem_size {
+                    return Err(mismatch("max_len", m, h.elem_size));
+                }
+            }
+            if let Some(b) = bytes {
+                if b != h.capacity {
+                    return Err(mismatch("queue bytes", b, h.capacity));
+                }
+            }
+            // Bounded before use: the receive buffer is this long.
+            len = usize::try_from(h.elem_size).map_err(|_| Error::NotSysvring)?;
+            Self::check_size(len)?;
+            Ok(Flavor::Spsc)
+        })?;
+        Ok((m, len))
+    }
+
+    /// Opens the set at `key`, checks its creator, waits (bounded) for Ready and its
+    /// version, lets `validate` judge the header (returning the flavor), then opens
+    /// the queue it names and takes this process's hold.
+    fn open_as(
+        key: Key,
+        trusted: &[u32],
+        timeout: Duration,
+        validate: impl FnOnce(&MsgqHeader) -> Result<Flavor, Error>,
     ) -> Result<MsgqObjects, Error> {
         let sems = match SemSet::open(key) {
             // Only a queue at the key: a plain (non-sysvring) message queue.
@@ -185,7 +330,7 @@ impl MsgqObjects {
         };
         // Unreadable (another user's 0600 set): say so before judging its shape.
         let st = sems.stat()?;
-        expect.check_creator(st.perm.cuid)?;
+        check_creator(st.perm.cuid, trusted)?;
         if sems.len() != NSEMS && sems.len() != NSEMS_V3 {
             return Err(Error::NotSysvring);
         }
@@ -206,43 +351,8 @@ impl MsgqObjects {
                 found: h.version,
             });
         }
-        let kind = Flavor::from_word(h.kind).ok_or(Error::NotSysvring)?;
-        // The type before the layout (as the ring does): the error names it.
-        if h.fingerprint != expect.fingerprint {
-            return Err(Error::TypeMismatch {
-                expected: expect.fingerprint,
-                found: h.fingerprint,
-                expected_name: expect.type_name.clone(),
-                found_name: String::new(),
-            });
-        }
-        if let Some(k) = expect.kind {
-            if k != kind {
-                return Err(Error::LayoutMismatch {
-                    field: "flavor",
-                    expected: k as u64,
-                    found: kind as u64,
-                });
-            }
-        }
-        if h.elem_size != expect.elem_size as u64 {
-            return Err(Error::LayoutMismatch {
-                field: "element size",
-                expected: expect.elem_size as u64,
-                found: h.elem_size,
-            });
-        }
+        let kind = validate(&h)?;
         let capacity = h.capacity;
-        if let Some(c) = expect.capacity {
-            if c != capacity {
-                return Err(Error::LayoutMismatch {
-                    field: "capacity",
-                    expected: c,
-                    found: capacity,
-                });
-            }
-        }
-        Self::check_size(expect.elem_size)?;
         let queue = MsgQueue::from_id(h.queue_id);
         let qst = queue.stat().map_err(|e| {
             if e.is_removed() {
@@ -271,6 +381,17 @@ impl MsgqObjects {
         })
     }
 }
+
+/// What `create_as` writes into a new header besides the budget.
+struct Made {
+    flavor: Flavor,
+    kind_word: u16,
+    elem_size: usize,
+    fingerprint: u64,
+}
+
+/// The largest value of the capacity word (2 x 15 bits).
+const MAX_CAP: u64 = (1 << 30) - 1;
 
 #[cfg(test)]
 mod tests {
