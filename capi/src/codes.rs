@@ -324,6 +324,33 @@ pub unsafe extern "C" fn sysvring_last_error(buf: *mut c_char, len: usize) -> us
     r.unwrap_or(0)
 }
 
+/// Writes `s` to `*out` as a `sysvring_stats`, after checking that `size` is
+/// `sizeof(sysvring_stats)` (both channel kinds' `_stats_get`).
+///
+/// # Safety
+/// `out` is NULL or writable for `size` bytes.
+pub(super) unsafe fn put_stats(
+    s: sysvring::Stats,
+    out: *mut sysvring_stats,
+    size: usize,
+) -> Result<c_int, Fail> {
+    if size != std::mem::size_of::<sysvring_stats>() {
+        return Err(invalid("size is not sizeof(sysvring_stats)"));
+    }
+    let v = sysvring_stats {
+        sent: s.sent,
+        received: s.received,
+        wakeups: s.wakeups,
+        sleeps: s.sleeps,
+        skipped: s.skipped,
+        senders: s.senders,
+        receivers: s.receivers,
+    };
+    // SAFETY: `out` NULL or writable for a `sysvring_stats` (size checked above).
+    unsafe { put(out, v, "out")? };
+    Ok(0)
+}
+
 #[cfg(test)]
 mod variant_tests {
     /// Every variant of the library's `Error` enum has its own arm in `error_code`.

@@ -597,22 +597,8 @@ pub unsafe extern "C" fn sysvring_frames_stats_get(
     boundary(|| {
         // SAFETY: `ch` is NULL or a live handle.
         let ch = unsafe { deref(ch, "channel")? };
-        if size != std::mem::size_of::<sysvring_stats>() {
-            return Err(invalid("size is not sizeof(sysvring_stats)"));
-        }
-        let s = ch.ch.stats();
-        let v = sysvring_stats {
-            sent: s.sent,
-            received: s.received,
-            wakeups: s.wakeups,
-            sleeps: s.sleeps,
-            skipped: s.skipped,
-            senders: s.senders,
-            receivers: s.receivers,
-        };
-        // SAFETY: `out` NULL or writable for a `sysvring_stats` (size checked).
-        unsafe { put(out, v, "out")? };
-        Ok(0)
+        // SAFETY: `out` is NULL or writable for `size` bytes (the caller's contract).
+        unsafe { put_stats(ch.ch.stats(), out, size) }
     })
 }
 

@@ -292,6 +292,13 @@ pub(crate) fn validate(v: &HeaderValues, e: &Expected, segsz: u64) -> Result<Geo
         .ok_or(mismatch("slots", e.capacity.unwrap_or(0), v.capacity))?
         .with_limit(v.limit)
         .ok_or(mismatch("capacity", v.capacity, v.limit))?;
+    check_placement(v, geo, segsz)
+}
+
+/// The header's placement words (stride, slot offset, total size) against the
+/// geometry computed here, and the segment's real size: the header's copy of what
+/// this side computes must agree, and the segment must hold it all.
+fn check_placement(v: &HeaderValues, geo: Geometry, segsz: u64) -> Result<Geometry, Error> {
     if v.stride != geo.stride as u64 {
         return Err(mismatch("stride", geo.stride as u64, v.stride));
     }
@@ -383,21 +390,5 @@ pub(crate) fn validate_frames(
     if v.limit != geo.limit {
         return Err(mismatch("capacity", geo.limit, v.limit));
     }
-    if v.stride != geo.stride as u64 {
-        return Err(mismatch("stride", geo.stride as u64, v.stride));
-    }
-    if v.slots_offset != geo.slots_offset as u64 {
-        return Err(mismatch(
-            "slot offset",
-            geo.slots_offset as u64,
-            v.slots_offset,
-        ));
-    }
-    if v.total_size != geo.total_size as u64 {
-        return Err(mismatch("total size", geo.total_size as u64, v.total_size));
-    }
-    if geo.total_size as u64 > segsz {
-        return Err(mismatch("segment size", geo.total_size as u64, segsz));
-    }
-    Ok(geo)
+    check_placement(v, geo, segsz)
 }
