@@ -235,8 +235,9 @@ impl ShmObjects {
     }
 }
 
-/// Checks a header snapshot field by field; returns the locally computed geometry.
-pub(crate) fn validate(v: &HeaderValues, e: &Expected, segsz: u64) -> Result<Geometry, Error> {
+/// The words every ring header must have, typed or frames: ours (magic), this
+/// layout version, and the ring transport.
+fn check_ring_header(v: &HeaderValues) -> Result<(), Error> {
     if v.magic != MAGIC {
         return Err(Error::NotSysvring);
     }
@@ -253,6 +254,12 @@ pub(crate) fn validate(v: &HeaderValues, e: &Expected, segsz: u64) -> Result<Geo
             u64::from(v.transport),
         ));
     }
+    Ok(())
+}
+
+/// Checks a header snapshot field by field; returns the locally computed geometry.
+pub(crate) fn validate(v: &HeaderValues, e: &Expected, segsz: u64) -> Result<Geometry, Error> {
+    check_ring_header(v)?;
     // The type first: another type usually has another size too, and the error
     // should name both types rather than report a size.
     if v.fingerprint != e.fingerprint {
@@ -334,22 +341,7 @@ pub(crate) fn validate_frames(
     e: &FrameExpect,
     segsz: u64,
 ) -> Result<Geometry, Error> {
-    if v.magic != MAGIC {
-        return Err(Error::NotSysvring);
-    }
-    if v.version != VERSION {
-        return Err(Error::VersionMismatch {
-            expected: VERSION,
-            found: v.version,
-        });
-    }
-    if v.transport != TRANSPORT_SHM {
-        return Err(mismatch(
-            "transport",
-            u64::from(TRANSPORT_SHM),
-            u64::from(v.transport),
-        ));
-    }
+    check_ring_header(v)?;
     if v.kind != KIND_FRAMES || v.fingerprint != FRAMES_FINGERPRINT {
         if v.fingerprint == FRAMES_FINGERPRINT {
             return Err(mismatch(
